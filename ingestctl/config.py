@@ -1,0 +1,410 @@
+"""Configuration: TOML file, environment overrides and every default, validated in one place.
+
+Precedence: defaults < config file < ``INGESTCTL_<SECTION>__<KEY>`` environment variables.
+Every problem is a :class:`~ingestctl.errors.ConfigError` naming the file, the key, what was
+found and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestctl import __version__
+from ingestctl.errors import ConfigError
+from ingestctl.units import parse_duration, parse_size
+
+Converter = Callable[[Any], Any]
+ENV_PREFIX = "INGESTCTL_"
+SOURCES = ("sitemap", "merchant", "search-console")
+
+
+def _int(minimum: int = 0) -> Converter:
+    def convert(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("expected a whole number")
+        if value < minimum:
+            raise ValueError(f"expected a whole number >= {minimum}")
+        return value
+    return convert
+
+
+def _float(low: float | None = None, high: float | None = None) -> Converter:
+    def convert(value: Any) -> float:
+        try:
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise ValueError("expected a number")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ValueError(f"expected a number from {low} to {high}")
+        return number
+    return convert
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise ValueError("expected true or false")
+
+
+def _choice(*allowed: str) -> Converter:
+    def convert(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return str(value)
+    return convert
+
+
+def _str_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    return list(value)
+
+
+def _durations(value: Any) -> list[float]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of durations such as [\"5s\", \"10s\"]")
+    return [parse_duration(v) for v in value]
+
+
+def _opt(conv: Converter, default: Any) -> Any:
+    return field(default=default, metadata={"conv": conv})
+
+
+def _opt_list(conv: Converter, default: list[Any]) -> Any:
+    return field(default_factory=lambda: list(default), metadata={"conv": conv})
+
+
+@dataclass
+class RetryConfig:
+    """Retries of each HTTP request (tenacity)."""
+
+    attempts: int = _opt(_int(1), 3)
+    initial_delay: float = _opt(parse_duration, 1.0)
+    max_delay: float = _opt(parse_duration, 30.0)
+    multiplier: float = _opt(_float(1.0), 2.0)
+    retry_after_cap: float = _opt(parse_duration, 300.0)
+
+
+@dataclass
+class JobsConfig:
+    """Retries of whole jobs and their leases."""
+
+    max_attempts: int = _opt(_int(1), 3)
+    retry_delays: list[float] = _opt_list(_durations, [5.0, 10.0, 20.0])
+    max_inline_wait: float = _opt(parse_duration, 60.0)
+    lease: float = _opt(parse_duration, 60.0)
+    heartbeat: float = _opt(parse_duration, 10.0)
+
+
+@dataclass
+class BreakerConfig:
+    """Circuit breakers, one per source key."""
+
+    failure_threshold: int = _opt(_int(1), 5)
+    reset_timeout: float = _opt(parse_duration, 60.0)
+    success_threshold: int = _opt(_int(1), 2)
+    probe_lease: float = _opt(parse_duration, 120.0)
+
+
+@dataclass
+class HttpConfig:
+    """The HTTP client shared by all sources."""
+
+    timeout: float = _opt(parse_duration, 30.0)
+    user_agent: str = _opt(_str, f"ingestctl/{__version__}")
+    max_redirects: int = _opt(_int(0), 10)
+
+
+@dataclass
+class SitemapConfig:
+    """Limits and behaviour of sitemap imports."""
+
+    max_urls_per_file: int = _opt(_int(1), 50000)
+    max_bytes_per_file: int = _opt(parse_size, 50 * 1000 * 1000)
+    max_index_entries: int = _opt(_int(1), 50000)
+    max_depth: int = _opt(_int(0), 5)
+    max_files: int = _opt(_int(1), 1000)
+    concurrency: int = _opt(_int(1), 4)
+    allow_cross_host: bool = _opt(_bool, False)
+    on_limit: str = _opt(_choice("warn", "error"), "warn")
+    max_url_length: int = _opt(_int(1), 2048)
+
+
+@dataclass
+class EmailConfig:
+    """SMTP delivery of alerts."""
+
+    enabled: bool = _opt(_bool, False)
+    smtp_host: str = _opt(_str, "localhost")
+    smtp_port: int = _opt(_int(1), 25)
+    security: str = _opt(_choice("none", "starttls", "tls"), "none")
+    username: str = _opt(_str, "")
+    password_env: str = _opt(_str, "INGESTCTL_SMTP_PASSWORD")
+    timeout: float = _opt(parse_duration, 10.0)
+    from_addr: str = _opt(_str, "ingestctl@localhost")
+    to: list[str] = _opt_list(_str_list, ["ops@example.com"])
+
+
+@dataclass
+class WebhookConfig:
+    """JSON POST delivery of alerts (Slack-compatible ``text``)."""
+
+    url_env: str = _opt(_str, "INGESTCTL_WEBHOOK_URL")
+    timeout: float = _opt(parse_duration, 10.0)
+
+
+@dataclass
+class AlertsConfig:
+    """Alert rules and channels."""
+
+    repeat_interval: float = _opt(parse_duration, 4 * 3600.0)
+    send_resolved: bool = _opt(_bool, True)
+    delivery_alert_after: float = _opt(parse_duration, 3600.0)
+    email: EmailConfig = field(default_factory=EmailConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+
+
+@dataclass
+class HealthConfig:
+    """Thresholds of `ingestctl health`."""
+
+    min_success_rate: float = _opt(_float(0.0, 1.0), 0.9)
+    critical_success_rate: float = _opt(_float(0.0, 1.0), 0.5)
+    window: float = _opt(parse_duration, 86400.0)
+    dead_letters_warning: int = _opt(_int(0), 1)
+    dead_letters_critical: int = _opt(_int(0), 10)
+    quota_warning: float = _opt(_float(0.0, 1.0), 0.8)
+    quota_critical: float = _opt(_float(0.0, 1.0), 0.95)
+    default_freshness: float = _opt(parse_duration, 2 * 86400.0)
+    scheduler_expected: bool = _opt(_bool, False)
+    scheduler_stale: float = _opt(parse_duration, 120.0)
+
+
+@dataclass
+class QualityConfig:
+    """Data-quality rules: when a violation fails the import."""
+
+    fail_on: str = _opt(_choice("never", "error"), "never")
+
+
+@dataclass
+class GoogleConfig:
+    """Credentials and endpoints of the Google APIs."""
+
+    service_account_file: str = _opt(_str, "")
+    access_token_env: str = _opt(_str, "")
+    merchant_base_url: str = _opt(_str, "https://merchantapi.googleapis.com")
+    search_console_base_url: str = _opt(_str, "https://www.googleapis.com")
+    token_uri: str = _opt(_str, "")
+
+
+@dataclass
+class LoggingConfig:
+    """The structured log in the home directory."""
+
+    level: str = _opt(_choice("debug", "info", "warning", "error"), "info")
+
+
+_IMPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class ImportConfig:
+    """One configured import (an ``[[imports]]`` table)."""
+
+    name: str = _opt(_str, "")
+    source: str = _opt(_choice(*SOURCES), "sitemap")
+    url: str = _opt(_str, "")
+    account: str = _opt(_str, "")
+    site: str = _opt(_str, "")
+    schedule: str = _opt(_str, "")
+    timezone: str = _opt(_str, "UTC")
+    jitter: float = _opt(parse_duration, 0.0)
+    misfire_grace: float = _opt(parse_duration, 3600.0)
+    coalesce: bool = _opt(_bool, True)
+    freshness: float = _opt(parse_duration, 0.0)
+    ping_url: str = _opt(_str, "")
+    search_type: str = _opt(_str, "web")
+    provisional: bool = _opt(_bool, False)
+    quality: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
+
+    @property
+    def target(self) -> str:
+        """The URL, account or site this import reads."""
+        return {"sitemap": self.url, "merchant": self.account,
+                "search-console": self.site}[self.source]
+
+
+@dataclass
+class Config:
+    """The whole effective configuration."""
+
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    sitemap: SitemapConfig = field(default_factory=SitemapConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    google: GoogleConfig = field(default_factory=GoogleConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    imports: list[ImportConfig] = field(default_factory=list)
+    path: Path | None = None
+
+    def import_named(self, name: str) -> ImportConfig | None:
+        """The configured import called ``name``, if any."""
+        return next((imp for imp in self.imports if imp.name == name), None)
+
+
+# TOML spells the sender "from", a Python keyword.
+_ALIASES = {"from": "from_addr"}
+_SECRET_SUFFIXES = ("password", "token", "secret")
+
+
+def _fill(obj: Any, data: Mapping[str, Any], where: str, path: str | None) -> None:
+    fields = {f.name: f for f in dataclasses.fields(obj) if f.name != "path"}
+    for raw_key, value in data.items():
+        key = _ALIASES.get(raw_key, raw_key)
+        name = f"{where}.{raw_key}" if where else raw_key
+        spec = fields.get(key)
+        if spec is None or key == "imports" and where:
+            allowed = ", ".join(sorted(k if k != "from_addr" else "from" for k in fields))
+            raise ConfigError(f"unknown key (allowed here: {allowed})", path=path, key=name)
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"expected a table, found {value!r}", path=path, key=name)
+            _fill(current, value, name, path)
+            continue
+        conv: Converter = spec.metadata["conv"]
+        try:
+            setattr(obj, key, conv(value))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"found {value!r}: {exc}", path=path, key=name) from None
+
+
+def _parse_imports(raw: Any, path: str | None) -> list[ImportConfig]:
+    if not isinstance(raw, list):
+        raise ConfigError("expected [[imports]] tables", path=path, key="imports")
+    imports: list[ImportConfig] = []
+    for index, table in enumerate(raw):
+        where = f"imports[{index}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError("expected a table", path=path, key=where)
+        imp = ImportConfig()
+        _fill(imp, table, where, path)
+        if not _IMPORT_NAME.match(imp.name):
+            raise ConfigError(f"found name {imp.name!r}: expected letters, digits, '.', '_' or "
+                              "'-' (at most 64)", path=path, key=f"{where}.name")
+        if any(other.name == imp.name for other in imports):
+            raise ConfigError(f"duplicate import name {imp.name!r}", path=path,
+                              key=f"{where}.name")
+        if not imp.target:
+            needed = {"sitemap": "url", "merchant": "account", "search-console": "site"}
+            raise ConfigError(f"a {imp.source} import needs {needed[imp.source]}", path=path,
+                              key=where)
+        imports.append(imp)
+    return imports
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``INGESTCTL_ALERTS__EMAIL__SMTP_HOST=x`` becomes ``{"alerts": {"email": {"smtp_host": "x"}}}``."""
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        *sections, key = name[len(ENV_PREFIX):].lower().split("__")
+        table = overrides
+        for section in sections:
+            table = table.setdefault(section, {})
+        table[key] = value
+    return overrides
+
+
+def find_config_path(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file to read, by design §5's order; None when there is none (defaults)."""
+    env = os.environ if environ is None else environ
+    chosen = explicit or env.get("INGESTCTL_CONFIG")
+    if chosen:
+        return Path(chosen).expanduser()
+    local = Path("ingestctl.toml")
+    if local.is_file():
+        return local
+    xdg = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    candidate = xdg / "ingestctl" / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, merge and validate the configuration; raise ConfigError on any problem."""
+    env = os.environ if environ is None else environ
+    config = Config(path=path)
+    shown = str(path) if path else None
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError("file not found", path=shown,
+                              hint="pass --config PATH or create ingestctl.toml") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read: {exc}", path=shown) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=shown) from None
+        raw_imports = data.pop("imports", [])
+        _fill(config, data, "", shown)
+        config.imports = _parse_imports(raw_imports, shown)
+    overrides = _env_overrides(env)
+    overrides.pop("imports", None)
+    _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
+    return config
+
+
+def redacted(config: Config) -> dict[str, Any]:
+    """The effective config as plain data, with anything secret-looking masked."""
+    def walk(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out: dict[str, Any] = {}
+            for f in dataclasses.fields(value):
+                if f.name == "path":
+                    continue
+                key = "from" if f.name == "from_addr" else f.name
+                item = getattr(value, f.name)
+                secret = key.endswith(_SECRET_SUFFIXES) and not key.endswith("_env")
+                out[key] = "***" if secret and item else walk(item)
+            return out
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+    result: dict[str, Any] = walk(config)
+    return result
+
+
+def secret_from_env(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of the environment variable a config key names, or None when unset or empty."""
+    env = os.environ if environ is None else environ
+    return env.get(variable) or None if variable else None
