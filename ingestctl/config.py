@@ -332,7 +332,7 @@ def _parse_imports(raw: Any, path: str | None) -> list[ImportConfig]:
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``INGESTCTL_ALERTS__EMAIL__SMTP_HOST=x`` becomes ``{"alerts": {"email": {"smtp_host": "x"}}}``."""
+    """``INGESTCTL_ALERTS__EMAIL__SMTP_HOST=x`` sets ``[alerts.email] smtp_host = "x"``."""
     overrides: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:

@@ -109,8 +109,8 @@ class ConfigError(IngestError):
         self.path = path
         self.key = key
         where = ": ".join(part for part in (path, key) if part)
-        super().__init__(f"config error: {where}: {problem}" if where else f"config error: {problem}",
-                         hint=hint)
+        text = f"{where}: {problem}" if where else problem
+        super().__init__(f"config error: {text}", hint=hint)
 
 
 class StoreError(IngestError):

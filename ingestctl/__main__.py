@@ -1,0 +1,5 @@
+"""``python -m ingestctl``."""
+
+from ingestctl.cli import main
+
+main()

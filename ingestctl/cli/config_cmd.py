@@ -1,0 +1,57 @@
+"""``ingestctl config check`` and ``ingestctl config show``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from ingestctl.cli.output import emit_json, message
+from ingestctl.cli.state import state
+from ingestctl.config import redacted
+
+app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(ctx: typer.Context) -> None:
+    """Validate the config file; exit 78 with one line naming the problem."""
+    st = state(ctx)
+    config = st.config
+    where = str(config.path) if config.path else "no config file (defaults)"
+    if not st.quiet:
+        message(f"config OK: {where}; {len(config.imports)} import(s)")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of TOML-like text."),
+) -> None:
+    """Show the effective config with secrets redacted."""
+    config = state(ctx).config
+    data = redacted(config)
+    if as_json:
+        emit_json(data)
+        return
+    message(f"# effective config from {config.path or 'defaults'}")
+    for section, values in data.items():
+        if section == "imports":
+            for imp in values:
+                message("\n[[imports]]")
+                for key, value in imp.items():
+                    message(f"{key} = {json.dumps(value)}")
+            continue
+        _section(section, values)
+
+
+def _section(name: str, values: dict[str, object]) -> None:
+    message(f"\n[{name}]")
+    nested = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            nested[key] = value
+        else:
+            message(f"{key} = {json.dumps(value)}")
+    for key, value in nested.items():
+        _section(f"{name}.{key}", value)

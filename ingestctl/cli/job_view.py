@@ -1,0 +1,46 @@
+"""The human view of one job for ``jobs show``."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ingestctl.cli.output import STATUS_STYLE
+from ingestctl.models import Attempt, Job
+
+
+def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
+    """Fields, result counts and the attempts table of a job."""
+    data = job.to_json()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    style = STATUS_STYLE.get(job.status.value, "")
+    rows = [("job", str(job.id)), ("name", job.name), ("source", job.source),
+            ("target", job.target), ("status", f"[{style}]{job.status.value}[/]"),
+            ("attempts", f"{job.attempts}/{job.max_attempts}"), ("items", str(job.items)),
+            ("created", data["created_at"]), ("started", data["started_at"]),
+            ("finished", data["finished_at"]), ("next attempt", data["next_attempt_at"])]
+    if job.error:
+        rows.append(("error", f"{job.error.error_class}: {job.error.message}"))
+    for key, value in (job.result or {}).items():
+        rows.append((key.replace("_", " "), str(value)))
+    for key, value in rows:
+        if value:
+            head.add_row(key, value)
+    table = Table(title="attempts", box=None, header_style="bold", title_justify="left")
+    for column in ("#", "OUTCOME", "STARTED", "FINISHED", "ITEMS", "REQUESTS", "ERROR"):
+        table.add_column(column, overflow="fold")
+    for attempt in attempts:
+        shown = attempt.to_json()
+        err = f"{attempt.error.error_class}: {attempt.error.message}" if attempt.error else ""
+        table.add_row(str(attempt.number), attempt.outcome.value, shown["started_at"] or "",
+                      shown["finished_at"] or "", str(attempt.items), str(attempt.requests),
+                      err)
+    parts: list[RenderableType] = [head, Text(""), table]
+    failed = [a for a in attempts if a.traceback]
+    if failed:
+        parts += [Text(""), Text(f"traceback of attempt {failed[-1].number}:", style="bold"),
+                  Text(failed[-1].traceback or "")]
+    return Group(*parts)

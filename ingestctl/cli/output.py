@@ -1,0 +1,48 @@
+"""Rendering shared by commands: JSON to stdout, messages to stderr, job tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ingestctl.models import Job
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+STATUS_STYLE = {"completed": "green", "failed": "red", "retrying": "yellow",
+                "processing": "cyan", "pending": "blue"}
+
+
+def emit_json(data: Any) -> None:
+    """Write machine-readable output to stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def message(text: str) -> None:
+    """A plain line to stdout (summaries meant for cron mail)."""
+    sys.stdout.write(text + "\n")
+
+
+def error(text: str) -> None:
+    """One error line to stderr."""
+    sys.stderr.write(f"ingestctl: error: {text}\n")
+
+
+def jobs_table(jobs: list[Job]) -> Table:
+    """A table of jobs for ``jobs list``."""
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "NAME", "SOURCE", "STATUS", "ATTEMPTS", "ITEMS", "CREATED", "ERROR"):
+        table.add_column(column, overflow="fold")
+    for job in jobs:
+        data = job.to_json()
+        style = STATUS_STYLE.get(job.status.value, "")
+        err = f"{job.error.error_class}: {job.error.message}" if job.error else ""
+        table.add_row(str(job.id), job.name, job.source, f"[{style}]{job.status.value}[/]",
+                      f"{job.attempts}/{job.max_attempts}", str(job.items),
+                      data["created_at"] or "", err[:80])
+    return table

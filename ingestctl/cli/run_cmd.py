@@ -1,0 +1,65 @@
+"""``ingestctl run``: import now, in the foreground."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import typer
+
+from ingestctl import clock
+from ingestctl.cli.output import error, message
+from ingestctl.cli.progress import progress_reporter
+from ingestctl.cli.state import state
+from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
+from ingestctl.imports import resolve_spec
+from ingestctl.models import Job, JobStatus
+from ingestctl.runner import Runner
+
+
+def run(
+    ctx: typer.Context,
+    what: str = typer.Argument(..., metavar="SOURCE_OR_NAME",
+                               help="sitemap, merchant, search-console, or a configured import"),
+    target: str | None = typer.Argument(None, metavar="[URL_OR_PATH]",
+                                        help="The sitemap URL or file (run sitemap)."),
+    name: str | None = typer.Option(None, "--name", help="Name this ad-hoc import."),
+    account: str | None = typer.Option(None, "--account", help="Merchant account id."),
+    site: str | None = typer.Option(None, "--site", help="Search Console property."),
+    start_date: str | None = typer.Option(None, "--start-date", help="First day (YYYY-MM-DD)."),
+    end_date: str | None = typer.Option(None, "--end-date", help="Last day (YYYY-MM-DD)."),
+    provisional: bool = typer.Option(False, "--provisional",
+                                     help="Also load the last, not yet final days."),
+    no_wait: bool = typer.Option(False, "--no-wait",
+                                 help="Exit 75 at once instead of waiting for a short retry."),
+) -> None:
+    """Run an import now: `run sitemap URL_OR_PATH`, `run merchant --account ID`,
+    `run search-console --site SITE`, or `run NAME` for a configured import."""
+    st = state(ctx)
+    options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
+                               "end_date": end_date, "provisional": provisional}
+    spec = resolve_spec(st.config, what, target, name=name, options=options)
+    store = st.store()
+    with ExitStack() as stack:
+        reporter = stack.enter_context(progress_reporter(st.interactive))
+        runner = Runner(store, st.config, clock.SYSTEM, st.events, on_progress=reporter)
+        job = runner.submit_and_run(spec, inline_wait=not no_wait)
+    finish(job, quiet=st.quiet)
+
+
+def finish(job: Job, *, quiet: bool) -> None:
+    """Report how a job ended and exit with the code of design §5."""
+    if job.status is JobStatus.COMPLETED:
+        if not quiet:
+            message(f"job {job.id} completed: {job.items} items from {job.target} "
+                    f"({job.name}) in {job.attempts} attempt(s)")
+        return
+    err = f"{job.error.error_class}: {job.error.message}" if job.error else "unknown error"
+    if job.status is JobStatus.FAILED:
+        error(f"job {job.id} failed after {job.attempts} attempt(s): {err}; it is in the "
+              f"dead-letter queue (`ingestctl jobs show {job.id}`, `ingestctl retry {job.id}`)")
+        raise typer.Exit(EXIT_FAILED)
+    error(f"job {job.id} deferred until {job.to_json()['next_attempt_at'] or 'later'} "
+          f"({err}); `ingestctl worker` or the scheduler retries it, or `ingestctl retry "
+          f"{job.id}` now")
+    raise typer.Exit(EXIT_DEFERRED)

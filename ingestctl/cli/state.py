@@ -1,0 +1,83 @@
+"""What every command shares: global options, and the config, home and store opened lazily."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import typer
+
+from ingestctl import clock, log
+from ingestctl.config import Config, find_config_path, load_config
+from ingestctl.events import EventBus
+from ingestctl.paths import Home, resolve_home
+from ingestctl.store import Store
+
+
+@dataclass
+class AppState:
+    """Global options and lazily built core objects for one command."""
+
+    config_option: str | None = None
+    home_option: str | None = None
+    json_logs: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    @cached_property
+    def config(self) -> Config:
+        """The effective config (defaults when there is no file)."""
+        return load_config(find_config_path(self.config_option))
+
+    @cached_property
+    def home(self) -> Home:
+        """The home directory."""
+        home = resolve_home(self.home_option)
+        return home
+
+    @cached_property
+    def events(self) -> EventBus:
+        """The event bus for this process."""
+        return EventBus()
+
+    def setup_logging(self) -> None:
+        """Send the structured log to the home directory and, with --json-logs, to stderr."""
+        self.home.ensure()
+        level = "debug" if self.verbose else self.config.logging.level
+        stderr_level = "error" if self.quiet else ("info" if self.verbose else "warning")
+        log.configure(self.home.log_file, level=level, json_stderr=self.json_logs,
+                      stderr_level=stderr_level)
+
+    def store(self, *, recover: bool = True) -> Store:
+        """The store, opened once; processing jobs of dead processes are recovered first."""
+        if self._store is None:
+            self.setup_logging()
+            self._store = Store(self.home.database)
+            if recover:
+                from ingestctl.jobs import JobQueue
+
+                JobQueue(self._store, self.config.jobs, clock.SYSTEM, self.events).recover()
+        return self._store
+
+    def close(self) -> None:
+        """Close what was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def interactive(self) -> bool:
+        """True when stderr is a terminal and progress bars make sense."""
+        return sys.stderr.isatty() and not self.quiet and not os.environ.get("CI")
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState of the running command."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        obj = AppState()
+        ctx.find_root().obj = obj
+    return obj

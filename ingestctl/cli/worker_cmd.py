@@ -1,0 +1,58 @@
+"""``ingestctl worker`` and ``ingestctl retry``."""
+
+from __future__ import annotations
+
+import typer
+
+from ingestctl import clock
+from ingestctl.cli.output import message
+from ingestctl.cli.progress import progress_reporter
+from ingestctl.cli.run_cmd import finish
+from ingestctl.cli.state import state
+from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
+from ingestctl.models import JobStatus
+from ingestctl.runner import Runner
+
+
+def retry(
+    ctx: typer.Context,
+    job_id: int = typer.Argument(..., help="A failed (dead-lettered) or retrying job."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Exit 75 instead of waiting inline."),
+) -> None:
+    """Retry a failed or retrying job now; exit codes as for `run`."""
+    st = state(ctx)
+    store = st.store()
+    with progress_reporter(st.interactive) as reporter:
+        runner = Runner(store, st.config, clock.SYSTEM, st.events, on_progress=reporter)
+        job = runner.queue.requeue(job_id)
+        job = runner.run_to_end(job, inline_wait=not no_wait)
+    finish(job, quiet=st.quiet)
+
+
+def worker(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Run what is due, then exit."),
+    poll: float = typer.Option(5.0, "--poll", min=0.1, help="Seconds between queue checks."),
+) -> None:
+    """Run due retrying and pending jobs; with --once, until none is due."""
+    st = state(ctx)
+    store = st.store()
+    runner = Runner(store, st.config, clock.SYSTEM, st.events)
+    ran = failed = deferred = 0
+    while True:
+        jobs = runner.run_due()
+        for job in jobs:
+            ran += 1
+            failed += job.status is JobStatus.FAILED
+            deferred += job.status is JobStatus.RETRYING
+        if once and not jobs:
+            break
+        if not jobs:
+            clock.sleep(poll)
+            runner.queue.recover()
+    if not st.quiet or failed:
+        message(f"worker: {ran} attempt(s) run, {failed} failed, {deferred} still retrying")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+    if deferred:
+        raise typer.Exit(EXIT_DEFERRED)

@@ -1,0 +1,61 @@
+"""Events the runner and the job queue emit; alerts, metrics and logs hang off them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger("ingestctl.events")
+
+
+class EventKind(StrEnum):
+    """What happened."""
+
+    JOB_STARTED = "job_started"
+    JOB_COMPLETED = "job_completed"
+    JOB_RETRYING = "job_retrying"
+    JOB_DEFERRED = "job_deferred"
+    JOB_DEAD_LETTERED = "job_dead_lettered"
+    JOB_RECOVERED = "job_recovered"
+    REQUEST_RETRIED = "request_retried"
+    BREAKER_CHANGED = "breaker_changed"
+    QUALITY_VIOLATION = "quality_violation"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, with the facts a subscriber needs."""
+
+    kind: EventKind
+    at: datetime
+    job_id: int | None = None
+    import_key: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out; a failing subscriber is logged and never breaks the emitter."""
+
+    def __init__(self) -> None:
+        self._handlers: list[tuple[frozenset[EventKind] | None, Handler]] = []
+
+    def subscribe(self, handler: Handler, kinds: Iterable[EventKind] | None = None) -> None:
+        """Call ``handler`` for every event, or only for ``kinds``."""
+        self._handlers.append((frozenset(kinds) if kinds is not None else None, handler))
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` to each interested subscriber."""
+        for kinds, handler in self._handlers:
+            if kinds is not None and event.kind not in kinds:
+                continue
+            try:
+                handler(event)
+            except Exception:  # a broken alert channel must not fail an import
+                log.exception("event subscriber failed for %s", event.kind.value)

@@ -1,0 +1,258 @@
+"""The job lifecycle of design §2: submit, claim under a lease, heartbeat, finish, recover."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingestctl.clock import Clock, from_iso, to_iso
+from ingestctl.config import JobsConfig
+from ingestctl.errors import (
+    ErrorClass,
+    ImportAlreadyRunning,
+    IngestError,
+    JobNotFound,
+    JobStateError,
+    QuotaExhaustedError,
+    RateLimitedError,
+)
+from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.models import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
+from ingestctl.store import Store
+from ingestctl.store import dead_letters as dl_store
+from ingestctl.store import jobs as job_store
+
+log = logging.getLogger("ingestctl.jobs")
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid``, so a reused pid is not mistaken for the owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_owner() -> str:
+    """This process as a lease owner: ``host:pid:start``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` is a process on this host that no longer runs."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return bool(start) and _process_start(pid) != start
+
+
+def retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
+    """The wait before attempt ``attempts_done + 1``; the last configured delay repeats."""
+    delays = cfg.retry_delays
+    return delays[min(max(attempts_done, 1), len(delays)) - 1]
+
+
+@dataclass
+class AttemptReport:
+    """What a source reports when an attempt ends."""
+
+    items: int = 0
+    requests: int = 0
+    job_items: int | None = None
+    result: dict[str, Any] | None = None
+
+
+class JobQueue:
+    """Every state change of a job goes through here, in one transaction each."""
+
+    def __init__(self, store: Store, cfg: JobsConfig, clock: Clock, events: EventBus,
+                 owner: str | None = None) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.clock = clock
+        self.events = events
+        self.owner = owner or process_owner()
+
+    def _now(self) -> tuple[datetime, str]:
+        moment = self.clock.now()
+        return moment, to_iso(moment) or ""
+
+    def get(self, job_id: int) -> Job:
+        """The job, or JobNotFound."""
+        job = job_store.get_job(self.store, job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def submit(self, spec: JobSpec) -> tuple[Job, bool]:
+        """The job to run for ``spec``: a new pending one, or the import's waiting one.
+
+        Returns the job and whether it was created. An import that is being processed by a
+        live process raises ImportAlreadyRunning, so the same import never runs twice.
+        """
+        _, now = self._now()
+        with self.store.write() as conn:
+            active = job_store.active_job(self.store, spec.import_key)
+            if active is None:
+                import_id = job_store.ensure_import(conn, spec, now)
+                job_id = job_store.insert_job(conn, spec, import_id, self.cfg.max_attempts, now)
+                created = True
+            else:
+                job_id, created = active.id, False
+        job = self.get(job_id)
+        if job.status is JobStatus.PROCESSING:
+            raise ImportAlreadyRunning(spec.import_key, job.id, job.lease_owner or "?")
+        return job, created
+
+    def claim(self, job_id: int) -> Job | None:
+        """Take the job for this process; None when another process has it or it is not due."""
+        moment, now = self._now()
+        lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
+        job = job_store.claim(self.store, job_id, self.owner, lease, now)
+        if job is not None:
+            self.events.emit(Event(EventKind.JOB_STARTED, moment, job.id, job.import_key,
+                                   {"attempt": job.attempts}))
+        return job
+
+    def heartbeat(self, job: Job, progress: dict[str, Any] | None = None) -> bool:
+        """Extend the lease and publish progress for other processes to show."""
+        moment, now = self._now()
+        lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
+        return job_store.renew_lease(self.store, job.id, self.owner, lease, now, progress)
+
+    def complete(self, job: Job, report: AttemptReport) -> Job:
+        """Finish the attempt successfully."""
+        moment, now = self._now()
+        end = job_store.AttemptEnd(AttemptOutcome.COMPLETED, JobStatus.COMPLETED, now,
+                                   items=report.items, requests=report.requests,
+                                   result=report.result, job_items=report.job_items)
+        with self.store.write() as conn:
+            job_store.end_attempt(conn, job, end)
+        done = self.get(job.id)
+        self.events.emit(Event(EventKind.JOB_COMPLETED, moment, job.id, job.import_key,
+                               {"items": done.items, "source": job.source}))
+        return done
+
+    def fail(self, job: Job, error: IngestError, traceback: str | None,
+             report: AttemptReport, outcome: AttemptOutcome = AttemptOutcome.FAILED) -> Job:
+        """Finish the attempt with ``error``: retry later, defer, or dead-letter the job."""
+        moment, now = self._now()
+        cls = error.error_class
+        info = ErrorInfo(cls.value, type(error).__name__, str(error))
+        refund = cls.deferred
+        next_at: datetime | None = None
+        if cls.deferred:
+            next_at = _deferred_until(error) or moment + timedelta(
+                seconds=retry_delay(self.cfg, job.attempts))
+        elif cls.retryable and job.attempts < job.max_attempts:
+            wait = 0.0 if cls is ErrorClass.CRASHED else retry_delay(self.cfg, job.attempts)
+            if isinstance(error, RateLimitedError) and error.retry_after:
+                wait = max(wait, error.retry_after)
+            next_at = moment + timedelta(seconds=wait)
+        status = JobStatus.RETRYING if next_at is not None else JobStatus.FAILED
+        end = job_store.AttemptEnd(outcome, status, now, items=report.items,
+                                   requests=report.requests, error=info, traceback=traceback,
+                                   next_attempt_at=to_iso(next_at), result=report.result,
+                                   job_items=report.job_items, refund_attempt=refund)
+        with self.store.write() as conn:
+            job_store.end_attempt(conn, job, end)
+            if status is JobStatus.FAILED:
+                dl_store.bury(conn, job, cls.value, info.type, info.message, now)
+        done = self.get(job.id)
+        kind = (EventKind.JOB_DEAD_LETTERED if status is JobStatus.FAILED else
+                EventKind.JOB_DEFERRED if refund else EventKind.JOB_RETRYING)
+        self.events.emit(Event(kind, moment, job.id, job.import_key, {
+            "error_class": cls.value, "error_type": info.type, "message": info.message,
+            "next_attempt_at": done.next_attempt_at, "attempt": job.attempts,
+            "source": job.source}))
+        return done
+
+    def defer(self, job: Job, until: datetime, error: IngestError) -> Job:
+        """Put off a job that has not started an attempt (e.g. an open breaker)."""
+        moment, now = self._now()
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, error_class = ?, "
+                "error_type = ?, error_message = ? WHERE id = ? AND status IN "
+                "('pending', 'retrying')",
+                (to_iso(until), error.error_class.value, type(error).__name__, str(error),
+                 job.id))
+        self.events.emit(Event(EventKind.JOB_DEFERRED, moment, job.id, job.import_key,
+                               {"error_class": error.error_class.value, "message": str(error),
+                                "next_attempt_at": to_iso(until), "source": job.source}))
+        return self.get(job.id)
+
+    def recover(self) -> list[Job]:
+        """Record a crashed attempt for every processing job whose owner is gone.
+
+        A job owned by a dead process on this host is recovered at once; one owned by
+        another host only after its lease has expired.
+        """
+        from ingestctl.errors import CrashedError
+
+        moment, now = self._now()
+        recovered: list[Job] = []
+        for job in job_store.jobs_in_status(self.store, [JobStatus.PROCESSING]):
+            if job.lease_owner == self.owner:
+                continue
+            expired = (from_iso(job.lease_expires_at) or moment) <= moment
+            if not (expired or owner_is_dead(job.lease_owner)):
+                continue
+            with self.store.write() as conn:
+                still = conn.execute("SELECT 1 FROM jobs WHERE id = ? AND status = "
+                                     "'processing' AND lease_owner IS ?",
+                                     (job.id, job.lease_owner)).fetchone()
+            if not still:
+                continue
+            log.warning("recovering job %s: its process %s died", job.id, job.lease_owner,
+                        extra={"job_id": job.id, "error_class": "crashed"})
+            done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
+                             AttemptReport(items=int(job.progress.get("items", 0))),
+                             AttemptOutcome.CRASHED)
+            self.events.emit(Event(EventKind.JOB_RECOVERED, moment, job.id, job.import_key,
+                                   {"owner": job.lease_owner, "status": done.status.value,
+                                    "source": job.source}))
+            recovered.append(done)
+        return recovered
+
+    def requeue(self, job_id: int) -> Job:
+        """Make a failed or retrying job due now (manual retry); others are refused."""
+        job = self.get(job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.RETRYING, JobStatus.PENDING):
+            hint = (f"wait for it to finish (`ingestctl jobs show {job_id}`)"
+                    if job.status is JobStatus.PROCESSING else "only failed or retrying jobs "
+                    "can be retried; start a new import with `ingestctl run`")
+            raise JobStateError(job_id, job.status.value, "retry", hint)
+        _, now = self._now()
+        with self.store.write() as conn:
+            clash = job_store.active_job(self.store, job.import_key)
+            if clash is not None and clash.id != job.id:
+                raise ImportAlreadyRunning(job.import_key, clash.id, clash.lease_owner or
+                                           clash.status.value)
+            extra = 1 if job.attempts >= job.max_attempts else 0
+            job_store.requeue(conn, job.id, now, extra)
+            dl_store.mark_requeued(conn, job.id, now)
+        return self.get(job_id)
+
+
+def _deferred_until(error: IngestError) -> datetime | None:
+    if isinstance(error, QuotaExhaustedError):
+        return error.reset_at
+    until = getattr(error, "open_until", None)
+    return until if isinstance(until, datetime) else None

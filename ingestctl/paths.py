@@ -1,0 +1,50 @@
+"""Where ingestctl keeps its files: the home directory and what lives in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingestctl.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Home:
+    """The home directory and the files design §5 puts in it."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        """The SQLite store."""
+        return self.root / "ingestctl.db"
+
+    @property
+    def breakers(self) -> Path:
+        """Circuit breaker state shared by all processes."""
+        return self.root / "breakers.json"
+
+    @property
+    def log_file(self) -> Path:
+        """The structured log, one JSON object a line."""
+        return self.root / "logs" / "ingestctl.jsonl"
+
+    def ensure(self) -> None:
+        """Create the directory tree, private to the user."""
+        try:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.root.chmod(0o700)
+        except OSError as exc:
+            raise StoreError(str(self.root), exc.strerror or str(exc)) from None
+
+
+def resolve_home(explicit: str | None, environ: Mapping[str, str] | None = None) -> Home:
+    """``--home``, else ``INGESTCTL_HOME``, else ``$XDG_DATA_HOME/ingestctl``."""
+    env = os.environ if environ is None else environ
+    chosen = explicit or env.get("INGESTCTL_HOME")
+    if chosen:
+        return Home(Path(chosen).expanduser())
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Home(Path(data) / "ingestctl")

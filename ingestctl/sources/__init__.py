@@ -1,0 +1,35 @@
+"""Import sources, loaded lazily so read-only commands never import httpx or lxml."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+from ingestctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from ingestctl.jobs import AttemptReport
+    from ingestctl.runner import ImportContext
+
+
+class Source(Protocol):
+    """An import source: runs one attempt of a job."""
+
+    def run(self, ctx: ImportContext) -> AttemptReport:
+        """Import everything the job names; raise an IngestError on failure."""
+        ...
+
+
+_MODULES = {
+    "sitemap": "ingestctl.sources.sitemap.importer",
+}
+
+
+def get_source(name: str) -> Source:
+    """The source called ``name``."""
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        raise UsageError(f"unknown source {name!r}", hint=f"known: {', '.join(_MODULES)}")
+    module = importlib.import_module(module_name)
+    source: Source = module.SOURCE
+    return source

@@ -1,0 +1,109 @@
+"""Queries on the dead-letter queue: one entry per failed job, kept after requeue."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ingestctl.models import Job, loads
+from ingestctl.store.database import Store
+
+
+@dataclass
+class DeadLetter:
+    """A dead-lettered job and what is needed to replay it."""
+
+    id: int
+    job_id: int
+    active: bool
+    name: str
+    source: str
+    target: str
+    options: dict[str, Any]
+    error_class: str
+    error_type: str | None
+    error_message: str | None
+    attempts: int
+    created_at: str
+    updated_at: str
+    requeued_at: str | None
+    requeue_count: int
+
+
+def _letter(row: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(
+        id=row["id"], job_id=row["job_id"], active=bool(row["active"]), name=row["name"],
+        source=row["source"], target=row["target"], options=loads(row["options"]),
+        error_class=row["error_class"], error_type=row["error_type"],
+        error_message=row["error_message"], attempts=row["attempts"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+        requeued_at=row["requeued_at"], requeue_count=row["requeue_count"])
+
+
+def bury(conn: sqlite3.Connection, job: Job, error_class: str, error_type: str,
+         message: str, now: str) -> int:
+    """Record (or re-activate) the job's one dead-letter entry; return its id."""
+    conn.execute(
+        "INSERT INTO dead_letters (job_id, name, source, target, options, error_class, "
+        "error_type, error_message, attempts, created_at, updated_at) "
+        "SELECT id, name, source, target, options, ?, ?, ?, attempts, ?, ? FROM jobs "
+        "WHERE id = ? ON CONFLICT(job_id) DO UPDATE SET active = 1, "
+        "error_class = excluded.error_class, error_type = excluded.error_type, "
+        "error_message = excluded.error_message, attempts = excluded.attempts, "
+        "updated_at = excluded.updated_at",
+        (error_class, error_type, message, now, now, job.id))
+    return int(conn.execute("SELECT id FROM dead_letters WHERE job_id = ?",
+                            (job.id,)).fetchone()[0])
+
+
+def mark_requeued(conn: sqlite3.Connection, job_id: int, now: str) -> None:
+    """Take the job's entry out of the active queue; it stays as history."""
+    conn.execute("UPDATE dead_letters SET active = 0, requeued_at = ?, "
+                 "requeue_count = requeue_count + 1 WHERE job_id = ?", (now, job_id))
+
+
+@dataclass
+class LetterFilter:
+    """Filters of ``dlq list`` and ``dlq retry --all``."""
+
+    source: str | None = None
+    error_class: str | None = None
+    since: str | None = None
+    limit: int | None = None
+
+
+def list_letters(store: Store, flt: LetterFilter) -> list[DeadLetter]:
+    """Active dead letters, oldest first."""
+    where, params = ["active = 1"], []
+    if flt.source:
+        where.append("source = ?")
+        params.append(flt.source)
+    if flt.error_class:
+        where.append("error_class = ?")
+        params.append(flt.error_class)
+    if flt.since:
+        where.append("updated_at >= ?")
+        params.append(flt.since)
+    limit = f" LIMIT {int(flt.limit)}" if flt.limit else ""
+    rows = store.query(f"SELECT * FROM dead_letters WHERE {' AND '.join(where)} "
+                       f"ORDER BY id{limit}", params)
+    return [_letter(r) for r in rows]
+
+
+def get_letter(store: Store, letter_id: int) -> DeadLetter | None:
+    """A dead-letter entry by its id."""
+    rows = store.query("SELECT * FROM dead_letters WHERE id = ?", (letter_id,))
+    return _letter(rows[0]) if rows else None
+
+
+def count_active(store: Store) -> int:
+    """How many dead letters wait for a human."""
+    return int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1") or 0)
+
+
+def purge(store: Store, older_than: str) -> int:
+    """Delete inactive entries and active ones last touched before ``older_than``."""
+    with store.write() as conn:
+        cursor = conn.execute("DELETE FROM dead_letters WHERE updated_at < ?", (older_than,))
+        return cursor.rowcount

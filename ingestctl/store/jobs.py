@@ -1,0 +1,232 @@
+"""Queries on imports, jobs and attempts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ingestctl.models import (
+    ACTIVE_STATUSES,
+    Attempt,
+    AttemptOutcome,
+    ErrorInfo,
+    Job,
+    JobSpec,
+    JobStatus,
+    loads,
+)
+from ingestctl.store.database import Store
+
+_ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    error = (ErrorInfo(row["error_class"], row["error_type"] or "", row["error_message"] or "")
+             if row["error_class"] else None)
+    return Job(
+        id=row["id"], import_id=row["import_id"], import_key=row["import_key"],
+        name=row["name"], source=row["source"], target=row["target"],
+        options=loads(row["options"]), status=JobStatus(row["status"]),
+        attempts=row["attempts"], max_attempts=row["max_attempts"], items=row["items"],
+        error=error, created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], next_attempt_at=row["next_attempt_at"],
+        lease_owner=row["lease_owner"], lease_expires_at=row["lease_expires_at"],
+        heartbeat_at=row["heartbeat_at"], progress=loads(row["progress"]),
+        result=loads(row["result"]),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    error = (ErrorInfo(row["error_class"], row["error_type"] or "", row["error_message"] or "")
+             if row["error_class"] else None)
+    return Attempt(job_id=row["job_id"], number=row["number"], owner=row["owner"],
+                   started_at=row["started_at"], finished_at=row["finished_at"],
+                   outcome=AttemptOutcome(row["outcome"]), error=error,
+                   traceback=row["traceback"], items=row["items"], requests=row["requests"])
+
+
+def ensure_import(conn: sqlite3.Connection, spec: JobSpec, now: str) -> int:
+    """The id of the import row for ``spec``, created on first use."""
+    conn.execute(
+        "INSERT INTO imports (key, name, source, target, created_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET target = excluded.target",
+        (spec.import_key, spec.display_name, spec.source, spec.target, now))
+    return int(conn.execute("SELECT id FROM imports WHERE key = ?",
+                            (spec.import_key,)).fetchone()[0])
+
+
+def insert_job(conn: sqlite3.Connection, spec: JobSpec, import_id: int, max_attempts: int,
+               now: str) -> int:
+    """Insert a pending job and return its id."""
+    cursor = conn.execute(
+        "INSERT INTO jobs (import_id, import_key, name, source, target, options, status, "
+        "max_attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (import_id, spec.import_key, spec.display_name, spec.source, spec.target,
+         json.dumps(spec.options, sort_keys=True), JobStatus.PENDING.value, max_attempts, now))
+    return int(cursor.lastrowid or 0)
+
+
+def get_job(store: Store, job_id: int) -> Job | None:
+    """The job with this id, or None."""
+    rows = store.query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return _job(rows[0]) if rows else None
+
+
+def active_job(store: Store, import_key: str) -> Job | None:
+    """The pending, processing or retrying job of an import, if any."""
+    rows = store.query(
+        f"SELECT * FROM jobs WHERE import_key = ? AND status IN {_ACTIVE}", (import_key,))
+    return _job(rows[0]) if rows else None
+
+
+def jobs_in_status(store: Store, statuses: Sequence[JobStatus]) -> list[Job]:
+    """Every job in one of ``statuses``, oldest first."""
+    marks = ",".join("?" * len(statuses))
+    rows = store.query(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY id",
+                       [s.value for s in statuses])
+    return [_job(r) for r in rows]
+
+
+def due_jobs(store: Store, now: str, limit: int = 100) -> list[Job]:
+    """Pending and retrying jobs whose next attempt time has come, earliest first."""
+    rows = store.query(
+        "SELECT * FROM jobs WHERE status IN ('pending', 'retrying') "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (now, limit))
+    return [_job(r) for r in rows]
+
+
+def claim(store: Store, job_id: int, owner: str, lease_until: str, now: str) -> Job | None:
+    """Move a pending or retrying job to processing under ``owner``; None if someone else won.
+
+    One UPDATE with the state in its WHERE clause is the atomic claim: SQLite serialises
+    writers, so of two processes racing for the same job exactly one sees a changed row.
+    """
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE jobs SET status = 'processing', attempts = attempts + 1, "
+            "lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, "
+            "started_at = coalesce(started_at, ?), next_attempt_at = NULL, progress = NULL "
+            "WHERE id = ? AND status IN ('pending', 'retrying')",
+            (owner, lease_until, now, now, job_id))
+        if cursor.rowcount != 1:
+            return None
+        job = _job(_fetch_row(conn, job_id))
+        conn.execute(
+            "INSERT INTO attempts (job_id, number, owner, started_at, outcome) "
+            "VALUES (?, ?, ?, ?, 'running')", (job_id, job.attempts, owner, now))
+    return job
+
+
+def _fetch_row(conn: sqlite3.Connection, job_id: int) -> sqlite3.Row:
+    cursor = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    cursor.row_factory = sqlite3.Row
+    row: sqlite3.Row = cursor.fetchone()
+    return row
+
+
+def renew_lease(store: Store, job_id: int, owner: str, lease_until: str, now: str,
+                progress: dict[str, Any] | None) -> bool:
+    """Extend the lease and record progress; False when the job is no longer ours."""
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE jobs SET lease_expires_at = ?, heartbeat_at = ?, "
+            "progress = coalesce(?, progress) "
+            "WHERE id = ? AND status = 'processing' AND lease_owner = ?",
+            (lease_until, now, json.dumps(progress) if progress is not None else None,
+             job_id, owner))
+        return cursor.rowcount == 1
+
+
+@dataclass
+class AttemptEnd:
+    """How an attempt finished, written in one transaction with the job's new state."""
+
+    outcome: AttemptOutcome
+    status: JobStatus
+    now: str
+    items: int = 0
+    requests: int = 0
+    error: ErrorInfo | None = None
+    traceback: str | None = None
+    next_attempt_at: str | None = None
+    result: dict[str, Any] | None = None
+    job_items: int | None = None
+    refund_attempt: bool = False
+
+
+def end_attempt(conn: sqlite3.Connection, job: Job, end: AttemptEnd) -> None:
+    """Close the job's current attempt and move the job to its next state."""
+    error = end.error
+    if end.refund_attempt:
+        conn.execute("DELETE FROM attempts WHERE job_id = ? AND number = ?",
+                     (job.id, job.attempts))
+    else:
+        conn.execute(
+            "UPDATE attempts SET finished_at = ?, outcome = ?, error_class = ?, error_type = ?, "
+            "error_message = ?, traceback = ?, items = ?, requests = ? "
+            "WHERE job_id = ? AND number = ?",
+            (end.now, end.outcome.value, error.error_class if error else None,
+             error.type if error else None, error.message if error else None, end.traceback,
+             end.items, end.requests, job.id, job.attempts))
+    finished = end.now if end.status in (JobStatus.COMPLETED, JobStatus.FAILED) else None
+    conn.execute(
+        "UPDATE jobs SET status = ?, attempts = attempts - ?, error_class = ?, error_type = ?, "
+        "error_message = ?, finished_at = ?, next_attempt_at = ?, lease_owner = NULL, "
+        "lease_expires_at = NULL, items = coalesce(?, items), result = coalesce(?, result), "
+        "progress = NULL WHERE id = ?",
+        (end.status.value, 1 if end.refund_attempt else 0, error.error_class if error else None,
+         error.type if error else None, error.message if error else None, finished,
+         end.next_attempt_at, end.job_items,
+         json.dumps(end.result, sort_keys=True) if end.result is not None else None, job.id))
+    if end.status is JobStatus.COMPLETED:
+        conn.execute("UPDATE imports SET last_success_at = ?, last_success_job_id = ? "
+                     "WHERE id = ?", (end.now, job.id, job.import_id))
+
+
+def requeue(conn: sqlite3.Connection, job_id: int, now: str, extra_attempts: int) -> None:
+    """Make a failed or retrying job due now, granting it more attempts when it had none left."""
+    conn.execute(
+        "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, finished_at = NULL, "
+        "max_attempts = max(max_attempts, attempts + ?) WHERE id = ?",
+        (now, extra_attempts, job_id))
+
+
+def attempts_of(store: Store, job_id: int) -> list[Attempt]:
+    """Every attempt of a job, in order."""
+    rows = store.query("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,))
+    return [_attempt(r) for r in rows]
+
+
+@dataclass
+class JobFilter:
+    """Filters of ``jobs list``."""
+
+    status: str | None = None
+    source: str | None = None
+    since: str | None = None
+    name: str | None = None
+    limit: int = 50
+
+
+def list_jobs(store: Store, flt: JobFilter) -> list[Job]:
+    """Jobs matching the filter, newest first."""
+    where, params = ["1 = 1"], []
+    if flt.status:
+        where.append("status = ?")
+        params.append(flt.status)
+    if flt.source:
+        where.append("source = ?")
+        params.append(flt.source)
+    if flt.since:
+        where.append("created_at >= ?")
+        params.append(flt.since)
+    if flt.name:
+        where.append("name = ?")
+        params.append(flt.name)
+    rows = store.query(f"SELECT * FROM jobs WHERE {' AND '.join(where)} "
+                       "ORDER BY id DESC LIMIT ?", [*params, flt.limit])
+    return [_job(r) for r in rows]

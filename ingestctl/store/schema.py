@@ -1,0 +1,131 @@
+"""The schema, as an ordered list of migrations; ``PRAGMA user_version`` counts those applied.
+
+Never edit a released migration: append a new one, so older databases upgrade in place.
+"""
+
+from __future__ import annotations
+
+_JOBS = """
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_success_at TEXT,
+    last_success_job_id INTEGER
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    import_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    items INTEGER NOT NULL DEFAULT 0,
+    error_class TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    next_attempt_at TEXT,
+    lease_owner TEXT,
+    lease_expires_at TEXT,
+    heartbeat_at TEXT,
+    progress TEXT,
+    result TEXT
+);
+CREATE UNIQUE INDEX jobs_one_active_per_import ON jobs(import_key)
+    WHERE status IN ('pending', 'processing', 'retrying');
+CREATE INDEX jobs_status_due ON jobs(status, next_attempt_at);
+CREATE INDEX jobs_created ON jobs(created_at);
+CREATE INDEX jobs_finished ON jobs(finished_at, source, status);
+CREATE INDEX jobs_import ON jobs(import_id, id);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    number INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT NOT NULL,
+    error_class TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    items INTEGER NOT NULL DEFAULT 0,
+    requests INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (job_id, number)
+);
+CREATE TABLE dead_letters (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL UNIQUE REFERENCES jobs(id),
+    active INTEGER NOT NULL DEFAULT 1,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    options TEXT NOT NULL,
+    error_class TEXT NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    requeued_at TEXT,
+    requeue_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX dead_letters_active ON dead_letters(active, created_at);
+CREATE TABLE counters (
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    value REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, labels)
+) WITHOUT ROWID
+"""
+
+_SITEMAPS = """
+CREATE TABLE sitemap_files (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    url TEXT NOT NULL,
+    parent_url TEXT,
+    depth INTEGER NOT NULL DEFAULT 0,
+    kind TEXT,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+    etag TEXT,
+    last_modified TEXT,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    urls INTEGER NOT NULL DEFAULT 0,
+    error_class TEXT,
+    error_message TEXT,
+    job_id INTEGER,
+    fetched_at TEXT,
+    UNIQUE (import_id, url)
+);
+CREATE TABLE sitemap_urls (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    url TEXT NOT NULL,
+    lastmod TEXT,
+    changefreq TEXT,
+    priority REAL,
+    sitemap_url TEXT,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_job_id INTEGER,
+    removed_at TEXT,
+    UNIQUE (import_id, url)
+)
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("jobs", _JOBS),
+    ("sitemaps", _SITEMAPS),
+]

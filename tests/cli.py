@@ -1,0 +1,48 @@
+"""Running ingestctl the way users do: through CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from ingestctl.cli import app
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in-process; stdout and stderr stay separate."""
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def spawn_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment for a subprocess: this interpreter's, an isolated home, no terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
+    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
+    return env
+
+
+def run_cli(home: Path, *args: str, timeout: float = 120, **extra: str
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ingestctl ARGS`` to completion."""
+    return subprocess.run([sys.executable, "-m", "ingestctl", *args], env=spawn_env(home, **extra),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_cli(home: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
+    """Start ``python -m ingestctl ARGS`` without waiting."""
+    return subprocess.Popen([sys.executable, "-m", "ingestctl", *args],
+                            env=spawn_env(home, **extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def jobs_json(home: Path) -> list[dict[str, Any]]:
+    """``ingestctl jobs list --json`` parsed."""
+    proc = run_cli(home, "jobs", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data: list[dict[str, Any]] = json.loads(proc.stdout)
+    return data

@@ -1,0 +1,77 @@
+"""Bad input gets one clear line and a documented exit code, and creates nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli import invoke, run_cli
+
+
+def test_run_sitemap_without_target_is_usage_error(home: Path) -> None:
+    result = invoke("run", "sitemap")
+    assert result.exit_code == 2
+    assert result.stderr == ("ingestctl: error: run sitemap needs a URL or a file path; "
+                             "e.g. `ingestctl run sitemap https://example.com/sitemap.xml`\n")
+
+
+def test_missing_file_is_usage_error_and_creates_no_job(home: Path, tmp_path: Path) -> None:
+    result = invoke("run", "sitemap", "missing.xml")
+    assert result.exit_code == 2
+    assert result.stderr == (f"ingestctl: error: sitemap file not found: "
+                             f"{tmp_path / 'missing.xml'}\n")
+    assert not (home / "ingestctl.db").exists()
+
+
+def test_unknown_source_names_the_choices(home: Path) -> None:
+    result = invoke("run", "ftp-thing")
+    assert result.exit_code == 2
+    assert result.stderr == ("ingestctl: error: unknown source or import 'ftp-thing'; sources: "
+                             "sitemap, merchant, search-console; imports: none configured\n")
+
+
+def test_unsupported_scheme(home: Path) -> None:
+    result = invoke("run", "sitemap", "ftp://example.com/sitemap.xml")
+    assert result.exit_code == 2
+    assert result.stderr == ("ingestctl: error: unsupported URL scheme 'ftp' in "
+                             "'ftp://example.com/sitemap.xml'; use http://, https:// or a "
+                             "local file path\n")
+
+
+def test_unknown_option_is_exit_2_through_click(home: Path) -> None:
+    proc = run_cli(home, "run", "sitemap", "x.xml", "--bogus")
+    assert proc.returncode == 2
+    assert "No such option: --bogus" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_jobs_show_unknown_id_is_exit_1(home: Path) -> None:
+    result = invoke("jobs", "show", "999")
+    assert result.exit_code == 1
+    assert result.stderr == ("ingestctl: error: no job with id 999; see `ingestctl jobs list`\n")
+
+
+def test_jobs_list_bad_since(home: Path) -> None:
+    result = invoke("jobs", "list", "--since", "yesterday-ish")
+    assert result.exit_code == 2
+    assert result.stderr == ("ingestctl: error: --since 'yesterday-ish': expected a duration "
+                             "such as 24h or a date such as 2026-01-31\n")
+
+
+def test_malformed_local_sitemap_is_a_data_failure_naming_the_line(home: Path,
+                                                                   corpus: Path) -> None:
+    bad = corpus / "sitemapjs" / "unescaped-lt.xml"
+    result = invoke("run", "sitemap", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"ingestctl: error: job 1 failed after 1 attempt(s): data: "
+                                    f"{bad}:")
+    assert "dead-letter queue (`ingestctl jobs show 1`, `ingestctl retry 1`)" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_unwritable_home_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli(blocker / "home", "jobs", "list")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ingestctl: error: ")
+    assert "Traceback" not in proc.stderr
