@@ -219,6 +219,16 @@ class GoogleConfig:
     merchant_base_url: str = _opt(_str, "https://merchantapi.googleapis.com")
     search_console_base_url: str = _opt(_str, "https://www.googleapis.com")
     token_uri: str = _opt(_str, "")
+    project_id: str = _opt(_str, "")
+    merchant_page_size: int = _opt(_int(1), 250)
+    merchant_qpm: int = _opt(_int(0), 60)
+    merchant_qpd: int = _opt(_int(0), 0)
+    search_console_row_limit: int = _opt(_int(1), 25000)
+    search_console_first_run_days: int = _opt(_int(1), 28)
+    search_console_qpm_site: int = _opt(_int(0), 1200)
+    search_console_qpm_user: int = _opt(_int(0), 1200)
+    search_console_qpm_project: int = _opt(_int(0), 40000)
+    search_console_qpd_project: int = _opt(_int(0), 30_000_000)
 
 
 @dataclass

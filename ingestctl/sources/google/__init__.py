@@ -1,0 +1,1 @@
+"""Google sources: Merchant API products and Search Console analytics, auth and quota."""
