@@ -98,7 +98,7 @@ def describe_limit(kind: Kind, severity: Severity, threshold: Number | None) -> 
 def limit_text(kind: Kind, threshold: Number | None) -> str:
     """The threshold alone in words: 'above 1 %', 'at a drop of 50 %'."""
     if threshold is None or kind is Kind.NONE:
-        return "always"
+        return "none"
     match kind:
         case Kind.SHARE:
             return f"above {fmt_pct(threshold)} %"
