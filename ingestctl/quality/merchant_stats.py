@@ -39,9 +39,12 @@ def normalize_enum(value: Any) -> str:
     return str(value).strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def _lookup(product: Mapping[str, Any], *names: str) -> Any:
-    tables = [product, *(t for key in _ATTRIBUTE_TABLES
-                         if isinstance(t := product.get(key), Mapping))]
+def _tables(product: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [product, *(t for key in _ATTRIBUTE_TABLES
+                       if isinstance(t := product.get(key), Mapping))]
+
+
+def _lookup(tables: list[Mapping[str, Any]], *names: str) -> Any:
     for table in tables:
         for name in names:
             if name in table:
@@ -116,13 +119,14 @@ class MerchantStatsAccumulator:
         """Count one product."""
         s = self._summary
         s.products += 1
-        ident = str(_first(product, "offerId", "offer_id", "name", "id") or f"#{s.products}")
+        tables = _tables(product)
+        ident = str(_first(tables, "offerId", "offer_id", "name", "id") or f"#{s.products}")
         for attr, names in (("title", ("title",)), ("link", ("link",)),
                             ("image_link", ("imageLink", "image_link"))):
-            if _missing(_lookup(product, *names)):
+            if _missing(_lookup(tables, *names)):
                 setattr(s, f"missing_{attr}", getattr(s, f"missing_{attr}") + 1)
                 keep_example(s.examples, f"missing_{attr}_share", ident)
-        price = _lookup(product, "price")
+        price = _lookup(tables, "price")
         if _missing(price):
             s.missing_price += 1
             keep_example(s.examples, "missing_price_share", ident)
@@ -131,18 +135,18 @@ class MerchantStatsAccumulator:
             if amount is None or not amount > 0:
                 s.non_positive_price += 1
                 keep_example(s.examples, "non_positive_price_share", f"{ident}: {price}")
-        availability = _lookup(product, "availability")
+        availability = _lookup(tables, "availability")
         if _missing(availability):
             s.missing_availability += 1
             keep_example(s.examples, "missing_availability_share", ident)
         elif normalize_enum(availability) not in AVAILABILITY:
             s.invalid_availability += 1
             keep_example(s.examples, "invalid_availability_share", f"{ident}: {availability}")
-        condition = _lookup(product, "condition")
+        condition = _lookup(tables, "condition")
         if not _missing(condition) and normalize_enum(condition) not in CONDITION:
             s.invalid_condition += 1
             keep_example(s.examples, "invalid_condition_share", f"{ident}: {condition}")
-        gtin = _lookup(product, "gtins", "gtin")
+        gtin = _lookup(tables, "gtins", "gtin")
         if not _missing(gtin):
             bad = [g for g in _gtins(gtin) if not gtin_valid(g)]
             if bad:
@@ -157,6 +161,6 @@ class MerchantStatsAccumulator:
         return self._summary
 
 
-def _first(product: Mapping[str, Any], *names: str) -> Any:
-    value = _lookup(product, *names)
+def _first(tables: list[Mapping[str, Any]], *names: str) -> Any:
+    value = _lookup(tables, *names)
     return None if value is _NOT_FOUND else value

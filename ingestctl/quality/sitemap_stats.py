@@ -75,6 +75,7 @@ class SitemapStatsAccumulator:
         self._future_after = now.astimezone(UTC) + future_tolerance
         self._summary = SitemapSummary()
         self._scopes: dict[str, tuple[tuple[str, int | None], str] | None] = {}
+        self._prefixes: dict[str, str] = {}
         self._last_raw: str | None = None
         self._last_parsed: datetime | None = None
         self._first_lastmod: datetime | None = None
@@ -85,12 +86,14 @@ class SitemapStatsAccumulator:
         """Count one ``<url>`` entry: its location and, when present, its lastmod."""
         summary = self._summary
         summary.urls += 1
-        problem, parts = url_problem(url, self.max_url_length)
-        if problem is not None or parts is None:
-            summary.invalid_urls += 1
-            keep_example(summary.examples, "invalid_url_share", f"{url} ({problem})")
-        else:
-            self._check_scope(url, parts, sitemap_url or self.sitemap_url)
+        scope_url = sitemap_url or self.sitemap_url
+        if not self._plainly_fine(url, scope_url):
+            problem, parts = url_problem(url, self.max_url_length)
+            if problem is not None or parts is None:
+                summary.invalid_urls += 1
+                keep_example(summary.examples, "invalid_url_share", f"{url} ({problem})")
+            else:
+                self._check_scope(url, parts, scope_url)
         if lastmod is not None and lastmod != "":
             self._add_lastmod(lastmod)
 
@@ -156,6 +159,16 @@ class SitemapStatsAccumulator:
         elif self._all_same and when != self._first_lastmod:
             self._all_same = False
 
+    def _plainly_fine(self, url: str, scope_url: str | None) -> bool:
+        """The fast path for the usual URL: under its sitemap's own origin and directory."""
+        if scope_url is None:
+            return False
+        prefix = self._prefixes.get(scope_url)
+        if prefix is None:
+            prefix = self._prefixes[scope_url] = _prefix(scope_url)
+        return bool(prefix) and url.startswith(prefix) and len(url) <= self.max_url_length \
+            and not _BAD_CHARS.search(url)
+
     def _check_scope(self, url: str, parts: SplitResult, sitemap_url: str | None) -> None:
         if sitemap_url is None:
             return
@@ -180,3 +193,12 @@ def _scope(sitemap_url: str) -> tuple[tuple[str, int | None], str] | None:
         return None
     directory = (parts.path or "/").rsplit("/", 1)[0] + "/"
     return _origin(parts), directory
+
+
+def _prefix(sitemap_url: str) -> str:
+    """The literal 'scheme://host/dir/' every in-scope URL starts with; '' for local files."""
+    problem, parts = url_problem(sitemap_url, max_length=1 << 16)
+    if problem is not None or parts is None:
+        return ""
+    directory = (parts.path or "/").rsplit("/", 1)[0] + "/"
+    return f"{parts.scheme}://{parts.netloc}{directory}"
