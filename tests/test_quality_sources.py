@@ -107,7 +107,7 @@ MERCHANT_CASES = [
     ("non_positive_price_share", {"price": {"amountMicros": "0", "currencyCode": "EUR"}},
      "have a price that is not above zero or cannot be read"),
     ("invalid_availability_share", {"availability": "AVAILABILITY_UNSPECIFIED"},
-     "have an availability outside in stock, out of stock, preorder, backorder"),
+     "have an availability outside in stock, out of stock, preorder, backorder, limited"),
     ("invalid_condition_share", {"condition": "second hand"},
      "have a condition outside new, refurbished, used"),
     ("invalid_gtin_share", {"gtins": ["4006381333931", "4006381333932"]},
