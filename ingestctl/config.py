@@ -208,6 +208,8 @@ class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
 
     fail_on: str = _opt(_choice("never", "error"), "never")
+    # Rule overrides for every import; validated by ingestctl.quality.check_config.
+    rules: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
 
 @dataclass
