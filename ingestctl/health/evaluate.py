@@ -89,6 +89,13 @@ def _age(now: datetime, then: datetime) -> float:
     return max(0.0, (now - then).total_seconds())
 
 
+def _span(seconds: float) -> str:
+    """A window as operators say it: ``24h`` rather than ``1d``."""
+    if seconds % 3600 == 0 and seconds <= 7 * 86400:
+        return f"{int(seconds // 3600)}h"
+    return format_duration(seconds)
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -132,6 +139,9 @@ def check_freshness(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> l
                 f"freshness window of {format_duration(window)}")
         results.append(CheckResult("imports", "freshness", status, round(age, 3), "s", text,
                                    crit=str(crit), min=0, time=now, component_id=imp.name))
+    if not results:
+        results.append(CheckResult("imports", "freshness", Status.OK, None, "s",
+                                   "no imports configured", time=now))
     return results
 
 
@@ -140,7 +150,7 @@ def check_success_rate(snap: HealthSnapshot, cfg: HealthConfig,
     """jobs:success_rate per source, in %: WARNING below min, CRITICAL below critical rate."""
     warn = Threshold.below(round(cfg.min_success_rate * 100, 6))
     crit = Threshold.below(round(cfg.critical_success_rate * 100, 6))
-    window = format_duration(cfg.window)
+    window = _span(cfg.window)
     results = []
     for src in sorted(snap.jobs, key=lambda s: s.source):
         total = src.completed + src.failed
@@ -178,7 +188,7 @@ def check_dead_letters(snap: HealthSnapshot, cfg: HealthConfig,
     warn, crit = _count_levels(cfg.dead_letters_warning, cfg.dead_letters_critical)
     count = snap.dead_letters
     status = classify(count, warn, crit)
-    text = f"{_plural(count, 'dead letter')} in the last {format_duration(cfg.window)}"
+    text = f"{_plural(count, 'dead letter')} in the last {_span(cfg.window)}"
     return [CheckResult("dead_letters", "count", status, count, None, text,
                         warn=str(warn) if warn else None, crit=str(crit) if crit else None,
                         min=0, time=now)]
