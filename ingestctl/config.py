@@ -201,6 +201,7 @@ class HealthConfig:
     default_freshness: float = _opt(parse_duration, 2 * 86400.0)
     scheduler_expected: bool = _opt(_bool, False)
     scheduler_stale: float = _opt(parse_duration, 120.0)
+    quality_errors_status: str = _opt(_choice("warning", "critical"), "warning")
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""Health checks of design §6: model, evaluation on a store snapshot, and renderers.
+
+Light on purpose: `ingestctl health` must start fast, so nothing here imports httpx, lxml,
+APScheduler, tenacity, a source module or (outside ``render_table``) Rich.
+"""
+
+from ingestctl.health.evaluate import (
+    CHECKS,
+    HealthSnapshot,
+    ImportFreshness,
+    QualityRun,
+    QuotaUse,
+    SourceJobs,
+    run_checks,
+)
+from ingestctl.health.model import CheckResult, Status, Threshold, classify, overall, worst
+from ingestctl.health.render import (
+    HEALTH_JSON_MEDIA_TYPE,
+    http_status,
+    render_json,
+    render_nagios,
+    render_table,
+)
+
+__all__ = [
+    "CHECKS",
+    "HEALTH_JSON_MEDIA_TYPE",
+    "CheckResult",
+    "HealthSnapshot",
+    "ImportFreshness",
+    "QualityRun",
+    "QuotaUse",
+    "SourceJobs",
+    "Status",
+    "Threshold",
+    "classify",
+    "http_status",
+    "overall",
+    "render_json",
+    "render_nagios",
+    "render_table",
+    "run_checks",
+    "worst",
+]

@@ -1,0 +1,25 @@
+"""Prometheus metrics of design §6: a custom collector over a store snapshot, and textfiles.
+
+Imports prometheus_client (needed for the exposition) but nothing heavier: no httpx, lxml,
+APScheduler, tenacity or source module, so `ingestctl metrics` starts fast.
+"""
+
+from ingestctl.metrics.collector import (
+    DURATION_BUCKETS,
+    DurationHistogram,
+    MetricsSnapshot,
+    SnapshotCollector,
+    bucket_index,
+    exposition,
+)
+from ingestctl.metrics.textfile import write_textfile
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "DurationHistogram",
+    "MetricsSnapshot",
+    "SnapshotCollector",
+    "bucket_index",
+    "exposition",
+    "write_textfile",
+]

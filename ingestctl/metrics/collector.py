@@ -1,0 +1,161 @@
+"""Prometheus metrics of design §6 from a plain snapshot of the store.
+
+The store is the source of truth: the lead's store layer fills :class:`MetricsSnapshot` with
+aggregate queries, and :class:`SnapshotCollector` turns it into metric families, so short-lived
+cron processes lose nothing. Counters must only grow: fill them from rows that are never
+deleted (or from summary tables), and ``jobs_total`` with terminal statuses only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+# Upper bounds (seconds) of the job duration histogram, +Inf last. The store can count jobs per
+# bucket with one GROUP BY on a CASE over these bounds, see DurationHistogram.add_bucket.
+DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 60, 300, 900, 1800, 3600, math.inf)
+
+
+def bucket_index(seconds: float) -> int:
+    """The index in DURATION_BUCKETS of the smallest bound >= ``seconds``."""
+    return next(i for i, bound in enumerate(DURATION_BUCKETS) if seconds <= bound)
+
+
+@dataclass
+class DurationHistogram:
+    """Finished-job durations of one source: per-bucket counts (not cumulative) and their sum."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Add one duration."""
+        self.add_bucket(bucket_index(seconds), 1, seconds)
+
+    def add_bucket(self, index: int, count: int, total: float) -> None:
+        """Add one GROUP BY row: ``count`` durations summing to ``total`` in bucket ``index``."""
+        self.counts[index] += count
+        self.sum += total
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """``(le, count)`` pairs as Prometheus wants them: cumulative, ``+Inf`` last."""
+        running, out = 0, []
+        for bound, count in zip(DURATION_BUCKETS, self.counts, strict=True):
+            running += count
+            out.append(("+Inf" if math.isinf(bound) else repr(float(bound)), float(running)))
+        return out
+
+
+@dataclass
+class MetricsSnapshot:
+    """Aggregates read from the store; each field feeds one metric family."""
+
+    jobs_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, status)
+    jobs_unfinished: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, status)
+    job_durations: dict[str, DurationHistogram] = field(default_factory=dict)  # source
+    items_imported_total: dict[str, int] = field(default_factory=dict)  # source
+    retries_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, class)
+    dead_letters: int = 0
+    last_success_timestamp: dict[str, float] = field(default_factory=dict)  # import -> unix s
+    circuit_breaker_open: dict[str, bool] = field(default_factory=dict)  # key
+    api_requests_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (api, code)
+    api_quota_used_ratio: dict[tuple[str, str], float] = field(default_factory=dict)
+    quality_violations_total: dict[tuple[str, str], int] = field(default_factory=dict)
+    alerts_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, outcome)
+    success_ratio: dict[str, float] = field(default_factory=dict)  # source, over the window
+    success_ratio_window: float = 86400.0
+    scheduler_heartbeat_timestamp: float | None = None
+
+
+def _labelled(family: CounterMetricFamily | GaugeMetricFamily,
+              values: Mapping[Any, float]) -> None:
+    """Add one sample per key (a label value or a tuple of them), in sorted order."""
+    for key in sorted(values):
+        labels: list[str] = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]
+        family.add_metric(labels, float(values[key]))
+
+
+def _counter(name: str, doc: str, labels: list[str],
+             values: Mapping[Any, float]) -> Metric:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    _labelled(family, values)
+    return family
+
+
+def _gauge(name: str, doc: str, labels: list[str],
+           values: Mapping[Any, float]) -> Metric:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    _labelled(family, values)
+    return family
+
+
+class SnapshotCollector:
+    """A prometheus_client custom collector exposing one MetricsSnapshot."""
+
+    def __init__(self, snapshot: MetricsSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family of design §6, with HELP text and sorted label values."""
+        s = self.snapshot
+        yield _counter("ingestctl_jobs_total",
+                       "Jobs that reached a terminal status (completed or failed).",
+                       ["source", "status"], s.jobs_total)
+        yield _gauge("ingestctl_jobs_unfinished",
+                     "Jobs not finished yet (pending, processing, retrying) by status.",
+                     ["source", "status"], s.jobs_unfinished)
+        durations = HistogramMetricFamily(
+            "ingestctl_job_duration_seconds",
+            "Wall time of finished jobs from first start to finish.", labels=["source"])
+        for source in sorted(s.job_durations):
+            hist = s.job_durations[source]
+            durations.add_metric([source], hist.cumulative(), hist.sum)
+        yield durations
+        yield _counter("ingestctl_items_imported_total", "Items upserted into the store.",
+                       ["source"], s.items_imported_total)
+        yield _counter("ingestctl_retries_total",
+                       "Failed job attempts that were retried, by error class.",
+                       ["source", "error_class"], s.retries_total)
+        dead = GaugeMetricFamily("ingestctl_dead_letters",
+                                 "Entries in the dead-letter queue.", value=s.dead_letters)
+        yield dead
+        yield _gauge("ingestctl_last_success_timestamp_seconds",
+                     "Unix time of the last successful run of each import.",
+                     ["import"], s.last_success_timestamp)
+        yield _gauge("ingestctl_circuit_breaker_open",
+                     "1 while the circuit breaker of the key is not closed, else 0.",
+                     ["key"], {k: float(v) for k, v in s.circuit_breaker_open.items()})
+        yield _counter("ingestctl_api_requests_total", "HTTP requests made to remote APIs.",
+                       ["api", "code"], s.api_requests_total)
+        yield _gauge("ingestctl_api_quota_used_ratio",
+                     "Share of the current quota period used, per API and scope.",
+                     ["api", "scope"], s.api_quota_used_ratio)
+        yield _counter("ingestctl_quality_violations_total", "Data-quality rule violations.",
+                       ["rule", "severity"], s.quality_violations_total)
+        yield _counter("ingestctl_alerts_total", "Alert deliveries by channel and outcome.",
+                       ["channel", "outcome"], s.alerts_total)
+        window = f"{s.success_ratio_window / 3600:g}h"
+        yield _gauge("ingestctl_job_success_ratio",
+                     f"Completed / finished jobs of each source over the last {window}.",
+                     ["source"], s.success_ratio)
+        if s.scheduler_heartbeat_timestamp is not None:
+            yield GaugeMetricFamily("ingestctl_scheduler_heartbeat_timestamp_seconds",
+                                    "Unix time of the scheduler daemon's last heartbeat.",
+                                    value=s.scheduler_heartbeat_timestamp)
+
+
+def exposition(snapshot: MetricsSnapshot) -> bytes:
+    """The Prometheus text exposition (format 0.0.4) of ``snapshot``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry)

@@ -1,0 +1,260 @@
+"""Prometheus metrics: exact samples parsed back, promtool, textfile writes, light imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ingestctl.metrics import (
+    DURATION_BUCKETS,
+    DurationHistogram,
+    MetricsSnapshot,
+    bucket_index,
+    exposition,
+    write_textfile,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def samples(text: str) -> Samples:
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            assert key not in out, key
+            out[key] = s.value
+    return out
+
+
+def families(text: str) -> dict[str, tuple[str, str]]:
+    return {f.name: (f.type, f.documentation) for f in text_string_to_metric_families(text)}
+
+
+def full_snapshot() -> MetricsSnapshot:
+    durations = DurationHistogram()
+    for seconds in (0.5, 1, 3, 3, 70, 4000):
+        durations.observe(seconds)
+    return MetricsSnapshot(
+        jobs_total={("sitemap", "completed"): 17, ("sitemap", "failed"): 3,
+                    ("merchant", "completed"): 5},
+        jobs_unfinished={("sitemap", "retrying"): 2},
+        job_durations={"sitemap": durations},
+        items_imported_total={"sitemap": 12345, "search-console": 9},
+        retries_total={("sitemap", "transient"): 4, ("merchant", "rate_limited"): 1},
+        dead_letters=3,
+        last_success_timestamp={"shop-sitemap": 1772366400.5},
+        circuit_breaker_open={"sitemap:shop.example.com": True, "merchant:123": False},
+        api_requests_total={("merchant", "200"): 40, ("merchant", "429"): 2},
+        api_quota_used_ratio={("merchant", "account-123"): 0.83},
+        quality_violations_total={("missing_lastmod", "warning"): 7},
+        alerts_total={("email", "sent"): 2, ("webhook", "failed"): 1},
+        success_ratio={"sitemap": 0.85},
+        scheduler_heartbeat_timestamp=1772366400.0,
+    )
+
+
+EXPECTED: Samples = {
+    ("ingestctl_jobs_total", (("source", "merchant"), ("status", "completed"))): 5,
+    ("ingestctl_jobs_total", (("source", "sitemap"), ("status", "completed"))): 17,
+    ("ingestctl_jobs_total", (("source", "sitemap"), ("status", "failed"))): 3,
+    ("ingestctl_jobs_unfinished", (("source", "sitemap"), ("status", "retrying"))): 2,
+    **{("ingestctl_job_duration_seconds_bucket", (("le", le), ("source", "sitemap"))): n
+       for le, n in [("1.0", 2), ("5.0", 4), ("15.0", 4), ("60.0", 4), ("300.0", 5),
+                     ("900.0", 5), ("1800.0", 5), ("3600.0", 5), ("+Inf", 6)]},
+    ("ingestctl_job_duration_seconds_count", (("source", "sitemap"),)): 6,
+    ("ingestctl_job_duration_seconds_sum", (("source", "sitemap"),)): 4077.5,
+    ("ingestctl_items_imported_total", (("source", "search-console"),)): 9,
+    ("ingestctl_items_imported_total", (("source", "sitemap"),)): 12345,
+    ("ingestctl_retries_total", (("error_class", "rate_limited"), ("source", "merchant"))): 1,
+    ("ingestctl_retries_total", (("error_class", "transient"), ("source", "sitemap"))): 4,
+    ("ingestctl_dead_letters", ()): 3,
+    ("ingestctl_last_success_timestamp_seconds", (("import", "shop-sitemap"),)): 1772366400.5,
+    ("ingestctl_circuit_breaker_open", (("key", "merchant:123"),)): 0,
+    ("ingestctl_circuit_breaker_open", (("key", "sitemap:shop.example.com"),)): 1,
+    ("ingestctl_api_requests_total", (("api", "merchant"), ("code", "200"))): 40,
+    ("ingestctl_api_requests_total", (("api", "merchant"), ("code", "429"))): 2,
+    ("ingestctl_api_quota_used_ratio", (("api", "merchant"), ("scope", "account-123"))): 0.83,
+    ("ingestctl_quality_violations_total", (("rule", "missing_lastmod"),
+                                            ("severity", "warning"))): 7,
+    ("ingestctl_alerts_total", (("channel", "email"), ("outcome", "sent"))): 2,
+    ("ingestctl_alerts_total", (("channel", "webhook"), ("outcome", "failed"))): 1,
+    ("ingestctl_job_success_ratio", (("source", "sitemap"),)): 0.85,
+    ("ingestctl_scheduler_heartbeat_timestamp_seconds", ()): 1772366400.0,
+}
+
+
+def test_exact_samples_parsed_back() -> None:
+    text = exposition(full_snapshot()).decode()
+    assert samples(text) == EXPECTED
+
+
+def test_families_types_and_help() -> None:
+    found = families(exposition(full_snapshot()).decode())
+    assert {name: kind for name, (kind, _) in found.items()} == {
+        "ingestctl_jobs": "counter", "ingestctl_jobs_unfinished": "gauge",
+        "ingestctl_job_duration_seconds": "histogram",
+        "ingestctl_items_imported": "counter", "ingestctl_retries": "counter",
+        "ingestctl_dead_letters": "gauge", "ingestctl_last_success_timestamp_seconds": "gauge",
+        "ingestctl_circuit_breaker_open": "gauge", "ingestctl_api_requests": "counter",
+        "ingestctl_api_quota_used_ratio": "gauge", "ingestctl_quality_violations": "counter",
+        "ingestctl_alerts": "counter", "ingestctl_job_success_ratio": "gauge",
+        "ingestctl_scheduler_heartbeat_timestamp_seconds": "gauge"}
+    assert all(doc for _, doc in found.values())
+    assert found["ingestctl_job_success_ratio"][1] == \
+        "Completed / finished jobs of each source over the last 24h."
+
+
+def test_empty_snapshot() -> None:
+    text = exposition(MetricsSnapshot()).decode()
+    assert samples(text) == {("ingestctl_dead_letters", ()): 0}
+    # Every family of design §6 is announced even without samples, so dashboards see the names.
+    assert "# TYPE ingestctl_jobs_total counter" in text
+    assert "# TYPE ingestctl_job_duration_seconds histogram" in text
+    assert "scheduler_heartbeat" not in text
+
+
+def test_label_values_are_escaped() -> None:
+    snap = MetricsSnapshot(circuit_breaker_open={'odd "key"\\with\nnewline': True})
+    assert samples(exposition(snap).decode())[
+        ("ingestctl_circuit_breaker_open", (("key", 'odd "key"\\with\nnewline'),))] == 1
+
+
+def test_histogram_filled_by_one_group_by() -> None:
+    """The lead's store fills the histogram from one GROUP BY over the bucket bounds."""
+    durations = [0.2, 1.0, 1.5, 14.9, 15.0, 59, 61, 299, 301, 899, 901, 1799, 1801, 3599,
+                 3601, 86400]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE jobs (source TEXT, seconds REAL)")
+    db.executemany("INSERT INTO jobs VALUES (?, ?)",
+                   [("sitemap", d) for d in durations] + [("merchant", 2.0)])
+    finite = [b for b in DURATION_BUCKETS if b != float("inf")]
+    case = " ".join(f"WHEN seconds <= {b} THEN {i}" for i, b in enumerate(finite))
+    rows = db.execute(f"SELECT source, CASE {case} ELSE {len(finite)} END AS bucket, "
+                      "COUNT(*), SUM(seconds) FROM jobs GROUP BY source, bucket").fetchall()
+    filled: dict[str, DurationHistogram] = {}
+    for source, bucket, count, total in rows:
+        filled.setdefault(source, DurationHistogram()).add_bucket(bucket, count, total)
+    observed = DurationHistogram()
+    for d in durations:
+        observed.observe(d)
+    assert filled["sitemap"].counts == observed.counts == [2, 1, 2, 1, 2, 2, 2, 2, 2]
+    assert filled["sitemap"].sum == pytest.approx(observed.sum) == sum(durations)
+    assert [bucket_index(d) for d in (0, 1, 1.01, 3600, 3600.5)] == [0, 0, 1, 7, 8]
+    got = samples(exposition(MetricsSnapshot(job_durations=filled)).decode())
+    assert got[("ingestctl_job_duration_seconds_bucket", (("le", "+Inf"),
+                                                         ("source", "sitemap")))] == 16
+    assert got[("ingestctl_job_duration_seconds_count", (("source", "merchant"),))] == 1
+
+
+# --- promtool -------------------------------------------------------------------------------
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed (apt-get install --no-install-recommends "
+                             "prometheus); CI installs it")
+
+
+def promtool_check(data: bytes) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run([PROMTOOL, "check", "metrics"], input=data.decode(),
+                          capture_output=True, text=True, timeout=30)
+
+
+@needs_promtool
+@pytest.mark.parametrize("snapshot", [full_snapshot(), MetricsSnapshot()],
+                         ids=["full", "empty"])
+def test_promtool_accepts(snapshot: MetricsSnapshot) -> None:
+    result = promtool_check(exposition(snapshot))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+@needs_promtool
+def test_promtool_is_strict() -> None:
+    """A control: the same promtool rejects a counter without its _total suffix."""
+    result = promtool_check(b"# HELP foo x\n# TYPE foo counter\nfoo 1\n")
+    assert result.returncode != 0
+    assert 'counter metrics should have "_total" suffix' in result.stdout + result.stderr
+
+
+# --- textfile -------------------------------------------------------------------------------
+
+def test_write_textfile_atomic_and_readable(tmp_path: Path) -> None:
+    target = tmp_path / "ingestctl.prom"
+    old_umask = os.umask(0o077)
+    try:
+        write_textfile(target, b"first\n")
+        with target.open("rb") as reader:  # a reader holding the old file keeps seeing it
+            write_textfile(target, exposition(full_snapshot()))
+            assert reader.read() == b"first\n"
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == exposition(full_snapshot())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["ingestctl.prom"]
+
+
+def test_write_textfile_failure_leaves_old_file(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "ingestctl.prom"
+    write_textfile(target, b"good\n")
+
+    def broken_replace(src: str, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="No space left"):
+        write_textfile(target, b"partial")
+    assert target.read_bytes() == b"good\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["ingestctl.prom"]
+
+
+def test_write_textfile_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_textfile(tmp_path / "nope" / "x.prom", b"x")
+
+
+# --- import weight --------------------------------------------------------------------------
+
+HEAVY = ["httpx", "lxml", "apscheduler", "tenacity", "ingestctl.sources", "sqlite_utils",
+         "typer"]
+
+
+def _modules_after(code: str) -> list[str]:
+    probe = (f"{code}\nimport json, sys\n"
+             "print(json.dumps(sorted(m for m in sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60, check=True)
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+def _heavy(loaded: list[str], names: list[str]) -> list[str]:
+    return [m for m in loaded if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_health_and_metrics_import_nothing_heavy() -> None:
+    loaded = _modules_after("import ingestctl.health, ingestctl.metrics")
+    assert _heavy(loaded, HEAVY) == []
+    assert "prometheus_client" in loaded
+
+
+def test_health_alone_skips_rich_and_prometheus() -> None:
+    loaded = _modules_after(
+        "from datetime import datetime, UTC\n"
+        "from ingestctl.config import HealthConfig\n"
+        "from ingestctl.health import HealthSnapshot, run_checks, render_nagios, render_json\n"
+        "now = datetime.now(UTC)\n"
+        "r = run_checks(HealthSnapshot(), HealthConfig(), now)\n"
+        "render_nagios(r); render_json(r, now, '0')")
+    assert _heavy(loaded, [*HEAVY, "rich", "prometheus_client"]) == []
