@@ -182,9 +182,13 @@ class SourceError(IngestError):
 
 
 class TransientError(SourceError):
-    """A failure that may pass by itself: timeouts, resets, 5xx, truncated bodies."""
+    """A failure that may pass by itself; ``retry_after`` (seconds) when a 503 sends one."""
 
     error_class = ErrorClass.TRANSIENT
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
 class RateLimitedError(SourceError):

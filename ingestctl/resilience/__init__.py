@@ -1,0 +1,1 @@
+"""Failure handling: error classification, request retries and circuit breakers."""
