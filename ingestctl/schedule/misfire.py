@@ -73,12 +73,12 @@ def classify_slots(
     """Classify each slot as run, missed, coalesced or pending (see the module docstring).
 
     ``ran_at`` is either a mapping of slot to run start (when the scheduler recorded which
-    slot a run was for) or the plain run start times, matched here: with coalescing a run
-    serves the latest slot it is within grace of, without it the earliest still unserved.
+    slot a run was for) or the plain run start times, matched here: each run, oldest first,
+    serves the latest slot not yet served that it started within grace of.
     """
     window = timedelta(seconds=grace)
     ordered = sorted({s.astimezone(UTC) for s in slots})
-    served = _served(ordered, ran_at, window, coalesce)
+    served = _served(ordered, ran_at, window)
     # Earliest run start among the served slots after each position, for coalescing.
     later_run: list[datetime | None] = [None] * (len(ordered) + 1)
     for index in range(len(ordered) - 1, -1, -1):
@@ -102,7 +102,7 @@ def classify_slots(
 
 
 def _served(ordered: list[datetime], ran_at: Mapping[datetime, datetime] | Iterable[datetime],
-            window: timedelta, coalesce: bool) -> dict[datetime, datetime]:
+            window: timedelta) -> dict[datetime, datetime]:
     if isinstance(ran_at, Mapping):
         known = set(ordered)
         given = {s.astimezone(UTC): r.astimezone(UTC) for s, r in ran_at.items()}
@@ -113,7 +113,7 @@ def _served(ordered: list[datetime], ran_at: Mapping[datetime, datetime] | Itera
         high = bisect.bisect_right(ordered, start)
         free = [s for s in ordered[low:high] if s not in served]
         if free:
-            served[free[-1] if coalesce else free[0]] = start
+            served[free[-1]] = start
     return served
 
 
