@@ -2,13 +2,16 @@
 
 Cron follows Vixie cron (cronie, Debian cron), not APScheduler 3, wherever the two differ:
 
-* Day-of-week 0 and 7 are Sunday, 1 is Monday. APScheduler 3 numbers Monday 0, so the parsed
-  values are handed to it as day names (``mon``, ``sun``), never as numbers.
+* Day-of-week 0 and 7 are Sunday, 1 is Monday (APScheduler 3 numbers Monday 0).
 * When day-of-month and day-of-week are both restricted, a day matches when EITHER matches
-  (``0 0 1 * 1``: the 1st of the month and every Monday). APScheduler ANDs its fields, so such
-  a schedule becomes two CronTriggers whose earliest fire time wins. As in Vixie cron, a field
-  counts as unrestricted when it begins with ``*`` -- so ``0 0 */2 * 1`` means odd days that
-  are Mondays (AND), a well-known cron quirk kept so that ``schedule crontab`` means the same.
+  (``0 0 1 * 1``: the 1st of the month and every Monday); APScheduler ANDs its fields. As in
+  Vixie cron, a field counts as unrestricted when it begins with ``*`` -- so ``0 0 */2 * 1``
+  means odd days that are Mondays (AND), a cron quirk kept so that ``schedule crontab`` means
+  the same.
+
+Because of these and of APScheduler 3's daylight-saving bugs, cron schedules do not use its
+CronTrigger: :class:`~ingestctl.schedule.trigger.CronScheduleTrigger` (an APScheduler trigger)
+computes fire times from the parsed values on the wall clock.
 * Daylight saving (see :mod:`ingestctl.schedule.trigger`): a fixed time in the spring-forward
   gap runs once, shifted by the gap (``30 2 * * *`` in Europe/Berlin runs at 03:30 CEST on
   that day; Vixie cron would run it at 03:00); a fixed time in the repeated fall-back hour runs
