@@ -9,15 +9,16 @@ Cron follows Vixie cron (cronie, Debian cron), not APScheduler 3, wherever the t
   means odd days that are Mondays (AND), a cron quirk kept so that ``schedule crontab`` means
   the same.
 
-Because of these and of APScheduler 3's daylight-saving bugs, cron schedules do not use its
-CronTrigger: :class:`~ingestctl.schedule.trigger.CronScheduleTrigger` (an APScheduler trigger)
-computes fire times from the parsed values on the wall clock.
 * Daylight saving (see :mod:`ingestctl.schedule.trigger`): a fixed time in the spring-forward
   gap runs once, shifted by the gap (``30 2 * * *`` in Europe/Berlin runs at 03:30 CEST on
   that day; Vixie cron would run it at 03:00); a fixed time in the repeated fall-back hour runs
   once, at its first occurrence (as Vixie cron does; bare APScheduler runs it twice). Schedules
   whose minute or hour begins with ``*`` follow elapsed time: they skip the missing hour and run
   in both copies of the repeated one.
+
+Because of these and of APScheduler 3's daylight-saving bugs, cron schedules do not use its
+CronTrigger: :class:`~ingestctl.schedule.trigger.CronScheduleTrigger` (an APScheduler trigger)
+computes fire times from the parsed values on the wall clock.
 
 Intervals (``every 15m``) are elapsed time anchored at the Unix epoch: ``every 15m`` runs at
 :00, :15, :30 and :45 UTC, ``every 1d`` at 00:00 UTC whatever the time zone (which then only
