@@ -8,7 +8,6 @@ Cron follows Vixie cron (cronie, Debian cron), not APScheduler 3, wherever the t
   Vixie cron, a field counts as unrestricted when it begins with ``*`` -- so ``0 0 */2 * 1``
   means odd days that are Mondays (AND), a cron quirk kept so that ``schedule crontab`` means
   the same.
-
 * Daylight saving (see :mod:`ingestctl.schedule.trigger`): a fixed time in the spring-forward
   gap runs once, shifted by the gap (``30 2 * * *`` in Europe/Berlin runs at 03:30 CEST on
   that day; Vixie cron would run it at 03:00); a fixed time in the repeated fall-back hour runs
