@@ -1,0 +1,131 @@
+"""Crontab lines for `ingestctl schedule crontab`."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestctl.schedule.crontab import (
+    CRON_TZ_NOTE,
+    HEADER,
+    CrontabEntry,
+    crontab,
+    crontab_command,
+    crontab_line,
+    interval_as_cron,
+)
+from ingestctl.schedule.spec import parse_schedule
+
+CMD = "ingestctl run shop -q"
+
+
+def test_command_is_quoted_and_escaped() -> None:
+    assert crontab_command("shop") == "ingestctl run shop -q"
+    assert crontab_command("shop", config="/etc/ingest ctl.toml", home="/var/lib/ingestctl") == (
+        "ingestctl --config '/etc/ingest ctl.toml' --home /var/lib/ingestctl run shop -q")
+    assert crontab_command("a.b-c_1", home="/srv/50%", program="/opt/venv/bin/ingestctl") == (
+        "/opt/venv/bin/ingestctl --home /srv/50\\% run a.b-c_1 -q")
+    assert crontab_command("x", config="it's.toml") == (
+        "ingestctl --config 'it'\"'\"'s.toml' run x -q")
+
+
+def test_cron_schedule_in_utc_or_local_passes_through() -> None:
+    assert crontab_line(parse_schedule("0 2 * * *", "UTC"), CMD) == f"0 2 * * * {CMD}"
+    assert crontab_line(parse_schedule("0 2 * * *", "local"), CMD) == f"0 2 * * * {CMD}"
+    # Names become numbers and shortcuts are expanded, so any cron reads the line.
+    assert crontab_line(parse_schedule("0 6 * jan-mar mon-fri", "UTC"), CMD) == \
+        f"0 6 * 1-3 1-5 {CMD}"
+    assert crontab_line(parse_schedule("@weekly", "UTC"), CMD) == f"0 0 * * 0 {CMD}"
+
+
+def test_cron_schedule_in_another_zone_gets_cron_tz() -> None:
+    line = crontab_line(parse_schedule("30 2 * * 0,7", "Europe/Berlin"), CMD)
+    assert line == f"{CRON_TZ_NOTE}\nCRON_TZ=Europe/Berlin\n30 2 * * 0,7 {CMD}"
+    bare = crontab_line(parse_schedule("30 2 * * *", "Europe/Berlin"), CMD, explain_tz=False)
+    assert bare == f"CRON_TZ=Europe/Berlin\n30 2 * * * {CMD}"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("every 1m", "* * * * *"),
+    ("every 5m", "*/5 * * * *"),
+    ("every 15m", "*/15 * * * *"),
+    ("every 30m", "*/30 * * * *"),
+    ("every 60m", "0 * * * *"),
+    ("every 1h", "0 * * * *"),
+    ("every 2h", "0 */2 * * *"),
+    ("every 6h", "0 */6 * * *"),
+    ("every 1d", "0 0 * * *"),
+    ("every 24h", "0 0 * * *"),
+    ("every 1w", "0 0 * * 4"),
+    ("every 120s", "*/2 * * * *"),
+])
+def test_intervals_that_divide_evenly_become_steps(text: str, expected: str) -> None:
+    assert crontab_line(parse_schedule(text, "Europe/Berlin"), CMD) == f"{expected} {CMD}"
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("every 7m", "7m does not divide an hour evenly"),
+    ("every 30s", "cron counts whole minutes, and 30s is not a whole number of minutes"),
+    ("every 90s", "cron counts whole minutes, and 1m 30s is not a whole number of minutes"),
+    ("every 5h", "5h does not divide a day evenly"),
+    ("every 90m", "1h 30m does not divide an hour, a day or a week evenly"),
+    ("every 2d", "2d does not divide an hour, a day or a week evenly"),
+])
+def test_intervals_cron_cannot_express_become_comments(text: str, why: str) -> None:
+    schedule = parse_schedule(text, "UTC")
+    assert interval_as_cron(schedule.interval) == (None, why)
+    assert crontab_line(schedule, CMD) == (
+        f"# not for cron: {schedule.describe()}: {why}; run this import with "
+        f"`ingestctl scheduler` instead\n# {CMD}")
+
+
+def test_jitter_is_mentioned() -> None:
+    assert crontab_line(parse_schedule("every 15m", "UTC", jitter=120), CMD) == (
+        "# jitter (2m) applies only under `ingestctl scheduler`\n"
+        f"*/15 * * * * {CMD}")
+
+
+def test_block_puts_zoned_lines_last_and_explains_once() -> None:
+    entries = [
+        CrontabEntry("shop", parse_schedule("0 2 * * mon-fri", "Europe/Berlin"),
+                     crontab_command("shop")),
+        CrontabEntry("feed", parse_schedule("every 15m", "UTC"), crontab_command("feed")),
+        CrontabEntry("us", parse_schedule("0 6 * * *", "America/New_York"),
+                     crontab_command("us")),
+        CrontabEntry("odd", parse_schedule("every 7m", "UTC"), crontab_command("odd")),
+        CrontabEntry("blog", parse_schedule("0 3 * * *", "Europe/Berlin"),
+                     crontab_command("blog")),
+    ]
+    assert crontab(entries) == "\n".join([
+        HEADER,
+        "",
+        "# feed: every 15m (UTC)",
+        "*/15 * * * * ingestctl run feed -q",
+        "",
+        "# odd: every 7m (UTC)",
+        "# not for cron: every 7m (UTC): 7m does not divide an hour evenly; run this import "
+        "with `ingestctl scheduler` instead",
+        "# ingestctl run odd -q",
+        "",
+        '# us: cron "0 6 * * *" (America/New_York): at 06:00',
+        CRON_TZ_NOTE,
+        "CRON_TZ=America/New_York",
+        "0 6 * * * ingestctl run us -q",
+        "",
+        '# blog: cron "0 3 * * *" (Europe/Berlin): at 03:00',
+        "CRON_TZ=Europe/Berlin",
+        "0 3 * * * ingestctl run blog -q",
+        "",
+        '# shop: cron "0 2 * * mon-fri" (Europe/Berlin): at 02:00, Mon-Fri',
+        "CRON_TZ=Europe/Berlin",
+        "0 2 * * 1-5 ingestctl run shop -q",
+        "",
+        "# keep these lines at the end of the crontab: CRON_TZ above applies to every line "
+        "below it",
+    ]) + "\n"
+
+
+def test_block_without_zones_has_no_cron_tz() -> None:
+    text = crontab([CrontabEntry("feed", parse_schedule("@hourly", "UTC"), CMD)])
+    assert "CRON_TZ" not in text.replace(HEADER, "")
+    assert text == f'{HEADER}\n\n# feed: cron "@hourly" (UTC): at minute 0 of every hour\n' \
+                   f"0 * * * * {CMD}\n"
