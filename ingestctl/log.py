@@ -51,7 +51,6 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.DEBUG)
-    root.propagate = False
     formatter = JsonFormatter()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
