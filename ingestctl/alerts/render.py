@@ -31,7 +31,10 @@ _SECRET_PARAM = re.compile(
     r"(token|key|secret|password|passwd|pwd|auth|sig|signature|credential|session|code)",
     re.IGNORECASE,
 )
-_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+# Lazy, and stopping before a ``:line:col`` suffix (DataError messages) or closing punctuation.
+_URL_IN_TEXT = re.compile(
+    r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+?(?=(?::\d+)*:?[.,;)\]]*(?:[\s'\"<>]|$))"
+)
 
 
 def redact_url(url: str) -> str:
