@@ -102,7 +102,7 @@ class Credentials:
         user = auth_data.login.decode()
         password = auth_data.password.decode()
         self.tries.append((user, password))
-        return AuthResult(success=(user, password) == (self.user, self.password))
+        return AuthResult(success=(user, password) == (self.user, self.password), handled=False)
 
 
 def smtp_server(handler: Collector, port: int, **kwargs: Any) -> Controller:

@@ -120,6 +120,9 @@ class EmailChannel:
             reason = f"{where} refused the sender {self.cfg.from_addr}: " + _reply(exc)
         elif isinstance(exc, smtplib.SMTPNotSupportedError):
             reason = f"{where} does not support the command: {exc}"
+        elif isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            # smtplib turns a read timeout into SMTPServerDisconnected; say what happened.
+            reason = f"timed out after {self.cfg.timeout:g}s talking to {where}"
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
             reason = f"{where} closed the connection unexpectedly"
         elif isinstance(exc, smtplib.SMTPResponseException):
@@ -128,8 +131,6 @@ class EmailChannel:
             reason = f"SMTP error with {where}: {exc}"
         elif isinstance(exc, ssl.SSLError):
             reason = f"TLS with {where} failed: {exc.reason or exc}"
-        elif isinstance(exc, TimeoutError):
-            reason = f"timed out after {self.cfg.timeout:g}s talking to {where}"
         elif isinstance(exc, ConnectionRefusedError):
             reason = f"cannot connect to {where}: connection refused"
         elif isinstance(exc, socket.gaierror):
