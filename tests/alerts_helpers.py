@@ -62,7 +62,7 @@ class Collector:
     def messages(self) -> list[EmailMessage]:
         """The received messages, parsed."""
         return [
-            email.message_from_bytes(env.original_content, policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(env.original_content, policy=email.policy.default)
             for env in self.envelopes
         ]
 
