@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from ingestctl.alerts.channels import build_channels
 from ingestctl.alerts.email import EmailChannel
 from ingestctl.alerts.model import Alert, AlertKind, BreakerFacts, Severity
 from ingestctl.alerts.outbox import Outbox
@@ -259,3 +260,11 @@ def test_smtp_down_then_up_delivers_exactly_once() -> None:
     msg = collector.messages[0]
     assert msg["Subject"] == "[ingestctl][CRITICAL] shop-sitemap failed on host1"
     assert "  ingestctl retry 42" in msg.get_content().splitlines()
+
+
+def test_build_channels_follows_the_config() -> None:
+    cfg = AlertsConfig()
+    assert build_channels(cfg, {}) == []
+    cfg.email.enabled = True
+    names = [c.name for c in build_channels(cfg, {"INGESTCTL_WEBHOOK_URL": "http://h/x"})]
+    assert names == ["email", "webhook"]
