@@ -20,6 +20,7 @@ exit status in one place; no expected error prints a traceback::
     │   ├── NotFoundError            404/410 on the root URL            (not_found)
     │   └── DataError                malformed input, limits exceeded   (data)
     ├── CircuitOpenError             breaker open for a key             (circuit_open, exit 75)
+    ├── DeliveryError                an alert channel could not deliver (transient)
     └── CrashedError                 lease expired while processing     (crashed)
 """
 
@@ -269,3 +270,15 @@ class CrashedError(IngestError):
     def __init__(self, owner: str) -> None:
         self.owner = owner
         super().__init__(f"the process running this attempt ({owner}) died")
+
+
+class DeliveryError(IngestError):
+    """An alert channel (email, webhook) failed to deliver; the outbox retries it later."""
+
+    error_class = ErrorClass.TRANSIENT
+    exit_code = EXIT_FAILED
+
+    def __init__(self, channel: str, reason: str) -> None:
+        self.channel = channel
+        self.reason = reason
+        super().__init__(f"alert delivery by {channel} failed: {reason}")
