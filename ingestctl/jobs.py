@@ -62,10 +62,12 @@ def owner_is_dead(owner: str | None) -> bool:
     return bool(start) and _process_start(pid) != start
 
 
-def retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
-    """The wait before attempt ``attempts_done + 1``; the last configured delay repeats."""
-    delays = cfg.retry_delays
-    return delays[min(max(attempts_done, 1), len(delays)) - 1]
+def job_retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
+    """Seconds before the next job attempt after ``attempts_done`` failed ones."""
+    if not cfg.retry_delays:
+        return 0.0
+    index = min(max(attempts_done, 1), len(cfg.retry_delays)) - 1
+    return cfg.retry_delays[index]
 
 
 @dataclass
@@ -159,9 +161,9 @@ class JobQueue:
         next_at: datetime | None = None
         if cls.deferred:
             next_at = _deferred_until(error) or moment + timedelta(
-                seconds=retry_delay(self.cfg, job.attempts))
+                seconds=job_retry_delay(self.cfg, job.attempts))
         elif cls.retryable and job.attempts < job.max_attempts:
-            wait = 0.0 if cls is ErrorClass.CRASHED else retry_delay(self.cfg, job.attempts)
+            wait = 0.0 if cls is ErrorClass.CRASHED else job_retry_delay(self.cfg, job.attempts)
             if isinstance(error, RateLimitedError) and error.retry_after:
                 wait = max(wait, error.retry_after)
             next_at = moment + timedelta(seconds=wait)

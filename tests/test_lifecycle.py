@@ -13,7 +13,7 @@ from ingestctl.errors import ImportAlreadyRunning, JobStateError
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.models import JobSpec, JobStatus
 from ingestctl.runner import Runner
-from ingestctl.store import Store
+from ingestctl.store import Store, counters
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
 from tests.httpserver import LocalServer, Request, Response
@@ -47,7 +47,10 @@ def env(tmp_path: Path) -> tuple[Store, FakeClock, EventBus, list[Event]]:
 def runner_for(env: tuple[Store, FakeClock, EventBus, list[Event]], config: Config | None = None,
                owner: str | None = None) -> Runner:
     store, clock, events, _ = env
-    return Runner(store, config or Config(), clock, events, owner=owner)
+    if config is None:
+        config = Config()
+        config.retry.attempts = 1  # these tests are about job-level retries
+    return Runner(store, config, clock, events, owner=owner)
 
 
 def test_transient_failures_wait_5_then_10_seconds_inline_and_complete(env) -> None:  # type: ignore[no-untyped-def]
@@ -93,6 +96,7 @@ def test_permanent_error_is_not_retried(env) -> None:  # type: ignore[no-untyped
 def test_long_wait_leaves_job_retrying_and_worker_runs_it_when_due(env) -> None:  # type: ignore[no-untyped-def]
     store, clock, _, _ = env
     config = Config()
+    config.retry.attempts = 1
     config.jobs.retry_delays = [120.0]
     with LocalServer(Flaky(1)) as server:
         runner = runner_for(env, config)
@@ -104,6 +108,20 @@ def test_long_wait_leaves_job_retrying_and_worker_runs_it_when_due(env) -> None:
         [done] = runner.run_due()
     assert (done.status, done.attempts, done.items) == (JobStatus.COMPLETED, 2, 3)
     assert clock.sleeps == []
+
+
+def test_request_retries_absorb_short_outages_within_one_attempt(env) -> None:  # type: ignore[no-untyped-def]
+    store, clock, _, _ = env
+    with LocalServer(Flaky(2)) as server:
+        job = runner_for(env, Config()).submit_and_run(JobSpec("sitemap", server.url("/s.xml")))
+        assert len(server.requests) == 3
+    assert (job.status, job.attempts, job.items) == (JobStatus.COMPLETED, 1, 3)
+    assert len(clock.sleeps) == 2 and 0 <= clock.sleeps[0] <= 1 and 0 <= clock.sleeps[1] <= 2
+    assert job_store.attempts_of(store, job.id)[0].requests == 3
+    assert dict(((k["error_class"]), v) for k, v in counters.read(store, "retries_total")) == {
+        "transient": 2}
+    assert sorted((k["code"], v) for k, v in counters.read(store, "api_requests_total")) == [
+        ("200", 1), ("503", 2)]
 
 
 def test_no_wait_returns_at_once(env) -> None:  # type: ignore[no-untyped-def]

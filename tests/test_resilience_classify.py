@@ -23,12 +23,13 @@ from ingestctl.errors import (
     RateLimitedError,
     TransientError,
 )
+from ingestctl.jobs import job_retry_delay
 from ingestctl.resilience.classify import (
     classify_exception,
     classify_response,
     parse_retry_after,
 )
-from ingestctl.resilience.retry import job_retry_delay, request_retrying
+from ingestctl.resilience.retry import request_retrying
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 URL = "https://example.com/sitemap.xml"

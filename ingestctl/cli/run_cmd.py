@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any
 
 import typer
 
-from ingestctl import clock
 from ingestctl.cli.output import error, message
 from ingestctl.cli.progress import progress_reporter
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.imports import resolve_spec
 from ingestctl.models import Job, JobStatus
-from ingestctl.runner import Runner
 
 
 def run(
@@ -39,11 +36,8 @@ def run(
     options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
                                "end_date": end_date, "provisional": provisional}
     spec = resolve_spec(st.config, what, target, name=name, options=options)
-    store = st.store()
-    with ExitStack() as stack:
-        reporter = stack.enter_context(progress_reporter(st.interactive))
-        runner = Runner(store, st.config, clock.SYSTEM, st.events, on_progress=reporter)
-        job = runner.submit_and_run(spec, inline_wait=not no_wait)
+    with progress_reporter(st.interactive) as reporter:
+        job = st.runner(reporter).submit_and_run(spec, inline_wait=not no_wait)
     finish(job, quiet=st.quiet)
 
 

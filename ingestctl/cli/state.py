@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,6 +15,9 @@ from ingestctl.config import Config, find_config_path, load_config
 from ingestctl.events import EventBus
 from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
+
+if TYPE_CHECKING:
+    from ingestctl.runner import ProgressCallback, Runner
 
 
 @dataclass
@@ -61,6 +65,17 @@ class AppState:
 
                 JobQueue(self._store, self.config.jobs, clock.SYSTEM, self.events).recover()
         return self._store
+
+    def runner(self, on_progress: ProgressCallback | None = None) -> Runner:
+        """A runner on this home's store and circuit breakers."""
+        from ingestctl.jobs import process_owner
+        from ingestctl.resilience.breaker import BreakerBoard
+        from ingestctl.runner import Runner
+
+        owner = process_owner()
+        board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner)
+        return Runner(self.store(), self.config, clock.SYSTEM, self.events,
+                      on_progress=on_progress, owner=owner, breakers=board)
 
     def close(self) -> None:
         """Close what was opened."""

@@ -11,7 +11,6 @@ from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.models import JobStatus
-from ingestctl.runner import Runner
 
 
 def retry(
@@ -21,9 +20,8 @@ def retry(
 ) -> None:
     """Retry a failed or retrying job now; exit codes as for `run`."""
     st = state(ctx)
-    store = st.store()
     with progress_reporter(st.interactive) as reporter:
-        runner = Runner(store, st.config, clock.SYSTEM, st.events, on_progress=reporter)
+        runner = st.runner(reporter)
         job = runner.queue.requeue(job_id)
         job = runner.run_to_end(job, inline_wait=not no_wait)
     finish(job, quiet=st.quiet)
@@ -36,8 +34,7 @@ def worker(
 ) -> None:
     """Run due retrying and pending jobs; with --once, until none is due."""
     st = state(ctx)
-    store = st.store()
-    runner = Runner(store, st.config, clock.SYSTEM, st.events)
+    runner = st.runner()
     ran = failed = deferred = 0
     while True:
         jobs = runner.run_due()

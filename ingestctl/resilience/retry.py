@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import tenacity
 
-from ingestctl.config import JobsConfig, RetryConfig
+from ingestctl.config import RetryConfig
 from ingestctl.errors import ErrorClass, IngestError
 
 #: The classes worth another request right away; the others are settled by the job level.
@@ -81,11 +81,3 @@ def request_retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
-
-
-def job_retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
-    """Seconds before the next job attempt after ``attempts_done`` failed ones."""
-    if not cfg.retry_delays:
-        return 0.0
-    index = min(max(attempts_done, 1), len(cfg.retry_delays)) - 1
-    return cfg.retry_delays[index]

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import httpx
 from lxml import etree
 
 from ingestctl.clock import to_iso
-from ingestctl.errors import DataError, IngestError, NotFoundError, TransientError
+from ingestctl.errors import DataError, IngestError, NotFoundError
 from ingestctl.jobs import AttemptReport
 from ingestctl.runner import ImportContext
+from ingestctl.sources.http import HttpFetcher, iter_body
 from ingestctl.store import sitemaps as sm_store
 
 BATCH = 2000
@@ -92,14 +92,6 @@ def _read_file(path: Path) -> Iterator[bytes]:
         raise DataError(f"{path}: {exc.strerror}") from None
 
 
-def _status_error(url: str, status: int) -> IngestError:
-    if status in (404, 410):
-        return NotFoundError(f"{url}: HTTP {status}", url=url, status_code=status)
-    if status >= 500 or status in (408, 429):
-        return TransientError(f"{url}: HTTP {status}", url=url, status_code=status)
-    return DataError(f"HTTP {status}", url=url)
-
-
 class SitemapSource:
     """Imports a urlset or a sitemap index and its children."""
 
@@ -113,8 +105,8 @@ class SitemapSource:
         seen = {job.target}
         files_done = 0
         failures: list[IngestError] = []
-        with httpx.Client(follow_redirects=True, timeout=ctx.config.http.timeout,
-                          headers={"User-Agent": ctx.config.http.user_agent}) as client:
+        client = ctx.http()
+        if True:
             while queue:
                 url, parent, depth = queue.popleft()
                 if url in done:
@@ -144,27 +136,22 @@ class SitemapSource:
         return AttemptReport(items=items, job_items=items,
                              result={"files": files_done, "failed_files": len(failures)})
 
-    def _chunks(self, ctx: ImportContext, client: httpx.Client, url: str) -> Iterator[bytes]:
-        if urlsplit(url).scheme not in ("http", "https"):
-            yield from _read_file(Path(url))
-            return
-        try:
-            ctx.count_request()
-            with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise _status_error(url, response.status_code)
-                yield from response.iter_raw(CHUNK)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{url}: {type(exc).__name__}: {exc}", url=url) from None
-
-    def _import_file(self, ctx: ImportContext, client: httpx.Client, url: str,
+    def _import_file(self, ctx: ImportContext, client: HttpFetcher, url: str,
                      parent: str | None, depth: int, max_bytes: int) -> list[str]:
+        if urlsplit(url).scheme not in ("http", "https"):
+            return self._consume(ctx, url, parent, depth, _read_file(Path(url)), max_bytes)
+        fetched = client.fetch(url, lambda response: self._consume(
+            ctx, url, parent, depth, iter_body(response, url=url), max_bytes))
+        return fetched.value or []
+
+    def _consume(self, ctx: ImportContext, url: str, parent: str | None, depth: int,
+                 chunks: Iterator[bytes], max_bytes: int) -> list[str]:
         children: list[str] = []
         batch: list[sm_store.UrlRow] = []
         count = 0
         now = to_iso(ctx.clock.now()) or ""
         kind = "url"
-        for entry in _parse(url, self._chunks(ctx, client, url), max_bytes):
+        for entry in _parse(url, chunks, max_bytes):
             if entry.kind == "sitemap":
                 kind = "index"
                 children.append(entry.loc)
