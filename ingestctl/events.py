@@ -24,6 +24,7 @@ class EventKind(StrEnum):
     REQUEST_RETRIED = "request_retried"
     BREAKER_CHANGED = "breaker_changed"
     QUALITY_VIOLATION = "quality_violation"
+    SCHEDULE_MISSED = "schedule_missed"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
 if TYPE_CHECKING:
+    from ingestctl.pinging import PingSubscriber
     from ingestctl.runner import ProgressCallback, Runner
 
 
@@ -30,6 +31,7 @@ class AppState:
     verbose: int = 0
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
+    pings: PingSubscriber | None = field(default=None, repr=False)
 
     @cached_property
     def config(self) -> Config:
@@ -44,8 +46,12 @@ class AppState:
 
     @cached_property
     def events(self) -> EventBus:
-        """The event bus for this process."""
-        return EventBus()
+        """The event bus for this process, with its subscribers (cron-monitor pings)."""
+        from ingestctl.pinging import subscribe_pings
+
+        bus = EventBus()
+        self.pings = subscribe_pings(bus, self.config)
+        return bus
 
     def setup_logging(self) -> None:
         """Send the structured log to the home directory and, with --json-logs, to stderr."""

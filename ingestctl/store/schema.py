@@ -125,7 +125,28 @@ CREATE TABLE sitemap_urls (
 )
 """
 
+# IF NOT EXISTS: the monitoring branch may create scheduler_state too; either may land first.
+_SCHEDULER = """
+CREATE TABLE IF NOT EXISTS scheduler_state (
+    key TEXT PRIMARY KEY,
+    value TEXT,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS schedule_slots (
+    id INTEGER PRIMARY KEY,
+    import_name TEXT NOT NULL,
+    slot_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    run_at TEXT,
+    job_id INTEGER,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (import_name, slot_at)
+);
+CREATE INDEX IF NOT EXISTS schedule_slots_outcome ON schedule_slots(import_name, outcome, slot_at)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
+    ("scheduler", _SCHEDULER),
 ]
