@@ -47,22 +47,20 @@ def list_schedules(
         emit_json([row.to_json() for row in rows])
         return
     table = Table(box=None, header_style="bold")
-    for column in ("NAME", "SCHEDULE", "NEXT RUN", "LAST", "MISSED"):
-        table.add_column(column, overflow="fold")
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("SCHEDULE", overflow="fold")
+    for column in ("NEXT RUN", "LAST", "MISSED"):
+        table.add_column(column, no_wrap=True)
     for row in rows:
         data = row.to_json()
-        nexts = ", ".join(m.strftime("%Y-%m-%d %H:%M %Z") for m in row.next_runs) or "-"
+        nexts = "\n".join(m.strftime("%Y-%m-%d %H:%M %Z") for m in row.next_runs) or "-"
         job = row.last_job
         last = "-"
         if job is not None:
             style = STATUS_STYLE.get(job.status.value, "")
-            when = data["last_job"]["finished_at"] or data["last_job"]["started_at"] or ""
-            last = f"[{style}]{job.status.value}[/] job {job.id} {when}".rstrip()
-        missed = str(data["missed"])
-        if data["slots"]["last_missed"]:
-            missed += f" (last {data['slots']['last_missed']})"
-        table.add_row(row.config.name, data["description"] or "manual only (no schedule)",
-                      nexts, last, missed)
+            last = f"[{style}]{job.status.value}[/] (job {job.id})"
+        table.add_row(row.config.name, data["description"] or "manual only",
+                      nexts, last, str(data["missed"]))
     stdout.print(table)
 
 

@@ -182,8 +182,8 @@ class StatusServer:
             raise IngestError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                               hint="pick another --http address or stop what uses it") from None
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="ingestctl-http",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.1,),
+                                       name="ingestctl-http", daemon=True)
 
     @property
     def url(self) -> str:
