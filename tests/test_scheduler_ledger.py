@@ -15,8 +15,9 @@ import pytest
 
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
+from ingestctl.errors import TransientError
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs import JobQueue
+from ingestctl.jobs import AttemptReport, JobQueue
 from ingestctl.models import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.daemon import SchedulerDaemon
@@ -211,3 +212,43 @@ def test_heartbeat_is_written_on_each_step(harness: Harness) -> None:
     assert harness.rows("SELECT key, value, updated_at FROM scheduler_state "
                         "WHERE key = 'heartbeat'") == [("heartbeat", iso(at(10, 9)),
                                                         iso(at(10, 9)))]
+
+
+def test_hooks_run_each_step_and_a_failing_one_is_logged(tmp_path: Path, sitemap: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[datetime] = []
+
+    def broken(store: object, config: object, now: datetime) -> None:
+        raise RuntimeError("outbox table missing")
+
+    def flush(store: object, config: object, now: datetime) -> None:
+        calls.append(now)
+
+    daemon = SchedulerDaemon(Home(tmp_path / "home"), config_for(sitemap), EventBus(),
+                             clock=FakeClock(at(10)), submit=lambda work: work(),
+                             hooks=(broken, flush))
+    daemon.start(apscheduler=False)
+    try:
+        daemon.step(at(10))
+        daemon.step(at(10, 0, 5))
+    finally:
+        daemon.close()
+    assert calls == [at(10), at(10, 0, 5)]
+    assert [r.getMessage() for r in caplog.records if "broken" in r.getMessage()] == [
+        "scheduler broken failed: RuntimeError: outbox table missing"] * 2
+
+
+def test_due_retries_run_in_the_step(harness: Harness) -> None:
+    daemon = harness.start()
+    store = daemon.store
+    assert store is not None
+    other = JobQueue(store, harness.config.jobs, harness.clock, EventBus(), "otherhost:1:1")
+    job, _ = other.submit(JobSpec("sitemap", harness.config.imports[0].url, "adhoc"))
+    claimed = other.claim(job.id)
+    assert claimed is not None
+    other.fail(claimed, TransientError("HTTP 503"), None, AttemptReport())  # retry in 5 s
+    assert daemon.step(at(10, 7, 4)).dispatched == []
+    harness.clock.current = at(10, 7, 6)
+    assert daemon.step(harness.clock.now()).dispatched == [job.id]
+    assert harness.rows("SELECT status, attempts, items FROM jobs") == [("completed", 2, 5)]
+    assert daemon.step(at(10, 7, 7)).dispatched == []

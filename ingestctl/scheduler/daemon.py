@@ -307,9 +307,11 @@ class SchedulerDaemon:
             return False  # already fired for this slot (catch-up raced with APScheduler)
         entry = Inflight(spec_for_config(item.config).import_key, name, "scheduled", slot)
         if not self.workers.claim(entry):
+            if self._stopping:
+                return False
             running = self.workers.get(entry.key)
             log.warning("import %s is still running; its slot %s is skipped", name,
-                        to_iso(slot), extra={"import_key": entry.key})
+                        iso_out(to_iso(slot)), extra={"import_key": entry.key})
             sched_store.record_run(store, name, slot, now, "skipped",
                                    running.job_id if running else None, now)
             return False
@@ -340,7 +342,7 @@ class SchedulerDaemon:
                     self._add_job(item)
         for hook in self._on_config:
             hook(config)
-        log.warning("config reloaded: %d scheduled import(s) (%s)", len(items),
+        log.info("config reloaded: %d scheduled import(s) (%s)", len(items),
                     ", ".join(sorted(items)) or "none")
         return True
 
