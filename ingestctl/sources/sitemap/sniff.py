@@ -1,0 +1,129 @@
+"""Tell XML from text sitemaps by content, find the root element, and refuse DTD subsets.
+
+Runs once per file over its first bytes, before the XML parser sees anything, so a
+billion-laughs or external-entity file fails before any entity is even declared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+UTF8_BOM = b"\xef\xbb\xbf"
+MAX_PROLOG = 1 << 20
+_NAME = re.compile(r"[^\s/>]+")
+_XMLNS = re.compile(r"""xmlns(?::([^\s=]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+class SniffError(Exception):
+    """The start of the file is not something we will parse."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    """What the first bytes say: XML with its root element, or a text sitemap."""
+
+    is_xml: bool
+    root_local: str = ""
+    root_ns: str | None = None
+    root_line: int | None = None
+
+
+def sniff(buf: bytes, final: bool) -> Sniffed | None:
+    """The format of ``buf``, or None when more bytes are needed to tell."""
+    if buf.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = buf.decode("utf-16", errors="ignore")
+    else:
+        text = buf[3:].decode("latin-1") if buf.startswith(UTF8_BOM) else buf.decode("latin-1")
+    pos = _skip_space(text, 0)
+    if pos == len(text):
+        return Sniffed(False) if final else None
+    if text[pos] != "<":
+        if "\x00" in text[:4096]:
+            raise SniffError("binary content, not a sitemap", 1, 1)
+        return Sniffed(False)
+    while True:
+        pos = _skip_space(text, pos)
+        if pos >= len(text):
+            break
+        if text.startswith("<?", pos):
+            end = text.find("?>", pos)
+            step = 2
+        elif text.startswith("<!--", pos):
+            end = text.find("-->", pos + 4)
+            step = 3
+        elif text.startswith("<!DOCTYPE", pos):
+            end = _doctype_end(text, pos)
+            step = 1
+        elif text.startswith("<!", pos) or not text.startswith("<", pos):
+            return Sniffed(True)  # let the XML parser report what is wrong, with its position
+        else:
+            end = _tag_end(text, pos)
+            if end >= 0:
+                return _root(text[pos + 1:end], _where(text, pos)[0])
+            step = 1
+        if end < 0:
+            break
+        pos = end + step
+    if final:
+        return Sniffed(True)
+    if len(buf) > MAX_PROLOG:
+        raise SniffError("no root element in the first 1 MB", *_where(text, len(text)))
+    return None
+
+
+def _skip_space(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _where(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _doctype_end(text: str, pos: int) -> int:
+    quote = ""
+    for i in range(pos + 9, len(text)):
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "[":
+            raise SniffError("DOCTYPE with an internal subset (entity declarations) is not "
+                             "allowed", *_where(text, pos))
+        elif char == ">":
+            return i
+    return -1
+
+
+def _tag_end(text: str, pos: int) -> int:
+    quote = ""
+    for i in range(pos + 1, len(text)):
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == ">":
+            return i
+    return -1
+
+
+def _root(tag: str, line: int) -> Sniffed:
+    match = _NAME.match(tag)
+    name = match.group(0) if match else ""
+    prefix, _, local = name.rpartition(":")
+    namespaces = {m.group(1) or "": m.group(2) if m.group(2) is not None else m.group(3)
+                  for m in _XMLNS.finditer(tag)}
+    return Sniffed(True, local, namespaces.get(prefix), line)
