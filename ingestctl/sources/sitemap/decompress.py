@@ -54,8 +54,8 @@ class Inflater:
             self.gzip = False
             yield from self._emit(self._pending)
         elif self.gzip and not self.over_limit:
-            if self._z is not None and not self._z.eof or self._pending and self._pending[:1] == GZIP_MAGIC[:1]:
-                self.truncated = True
+            in_member = self._z is not None and not self._z.eof
+            self.truncated = in_member or self._pending[:1] == GZIP_MAGIC[:1]
 
     def _inflate(self, data: bytes) -> Iterator[bytes]:
         while data and not self._trailing_garbage:

@@ -7,7 +7,7 @@ are read once, and the slow local-name fallback only runs for unexpected namespa
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from ingestctl.sources.sitemap.lastmod import normalize_lastmod
 from ingestctl.sources.sitemap.model import (
@@ -71,8 +71,10 @@ class ElementReader:
         self.priority_tag = prefix + "priority"
         self.max_url_length = max_url_length
         self.log = log
+        # Added to lxml's line numbers when the parser starts mid-file (see fastpath).
+        self.line_offset = 0
 
-    def valid_loc(self, loc: str | None, line: int) -> bool:
+    def valid_loc(self, loc: str | None, line: int) -> TypeGuard[str]:
         """True when ``loc`` may be imported; records the problem otherwise."""
         if not loc:
             self.log.add(ProblemCode.MISSING_LOC, "entry without a location", line)
@@ -136,14 +138,14 @@ class ElementReader:
                     changefreq = child.text
                 elif local == "priority" and priority is None:
                     priority = child.text
-        line = el.sourceline
+        line = el.sourceline + self.line_offset
         if loc is not None:
             loc = loc.strip()
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(lastmod, line) if lastmod else None,  # type: ignore[arg-type]
-                        self._changefreq(changefreq, line) if changefreq else None,
-                        self._priority(priority, line) if priority else None,
+        return UrlEntry(loc, self.lastmod(lastmod, line) if lastmod else None,
+                        self.changefreq(changefreq, line) if changefreq else None,
+                        self.priority(priority, line) if priority else None,
                         images, videos, news, alternates, line)
 
     def sitemap(self, el: Element) -> ChildSitemap | None:
@@ -157,7 +159,7 @@ class ElementReader:
                 lastmod = child.text
         if loc is None and len(el) == 0:
             loc = _text(el)
-        line = el.sourceline
+        line = el.sourceline + self.line_offset
         if not self.valid_loc(loc, line):
             return None
         return ChildSitemap(loc, self.lastmod(lastmod, line), line)
@@ -173,11 +175,11 @@ class ElementReader:
                 guid = _text(child)
             elif local in ("pubDate", "date"):
                 date = child.text
-        line = el.sourceline
+        line = el.sourceline + self.line_offset
         loc = loc or guid or el.get("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about")
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(date, line), line=line)  # type: ignore[arg-type]
+        return UrlEntry(loc, self.lastmod(date, line), line=line)
 
     def atom_entry(self, el: Element) -> UrlEntry | None:
         """An Atom ``<entry>``: the alternate (or rel-less) link; updated, else published."""
@@ -191,12 +193,13 @@ class ElementReader:
                 date = child.text
             elif tag == ATOM_PUBLISHED:
                 published = child.text
-        line = el.sourceline
+        line = el.sourceline + self.line_offset
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(date or published, line), line=line)  # type: ignore[arg-type]
+        return UrlEntry(loc, self.lastmod(date or published, line), line=line)
 
-    def _changefreq(self, text: str, line: int) -> str | None:
+    def changefreq(self, text: str, line: int) -> str | None:
+        """The lower-cased changefreq, or None with a bad_changefreq problem."""
         value = text.strip().lower()
         if value in CHANGEFREQS:
             return value
@@ -204,7 +207,8 @@ class ElementReader:
                      + ", ".join(sorted(CHANGEFREQS)), line, None, text[:100])
         return None
 
-    def _priority(self, text: str, line: int) -> float | None:
+    def priority(self, text: str, line: int) -> float | None:
+        """The priority from 0.0 to 1.0, or None with a bad_priority problem."""
         try:
             value = float(text)
         except ValueError:
@@ -227,7 +231,8 @@ class ElementReader:
                     elif name == "language":
                         news.language = _text(part)
             elif local == "publication_date":
-                news.publication_date = self.lastmod(child.text, child.sourceline)
+                line = child.sourceline + self.line_offset
+                news.publication_date = self.lastmod(child.text, line)
             elif local == "title":
                 news.title = _text(child)
         return news

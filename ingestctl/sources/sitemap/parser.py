@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.decompress import Inflater
+from ingestctl.sources.sitemap.fastpath import FastUrlset, eligible
 from ingestctl.sources.sitemap.model import (
     Entry,
     Problem,
@@ -36,13 +37,16 @@ from ingestctl.sources.sitemap.xmlparse import XmlEntries
 class SitemapParser:
     """Push parser of one sitemap file; see the module docstring."""
 
-    def __init__(self, url: str, limits: SitemapLimits | None = None) -> None:
+    def __init__(self, url: str, limits: SitemapLimits | None = None, *,
+                 fast: bool = True) -> None:
         self.url = url
         self.limits = limits or SitemapLimits()
         self._log = ProblemLog()
         self._inflater = Inflater(self.limits.max_bytes_per_file)
         self._head = b""
-        self._impl: XmlEntries | TextEntries | None = None
+        self._impl: XmlEntries | FastUrlset | TextEntries | None = None
+        # False forces the lxml tree parser everywhere (tests compare the two paths).
+        self.fast = fast
         self._stopped = False
         self._closed = False
         self._in_markup = False
@@ -110,7 +114,7 @@ class SitemapParser:
         if self._inflater.truncated:
             raise DataError("gzip stream ends early (truncated file)", url=self.url)
         if self._impl is None:
-            self._start(self._sniff(final=True))
+            self._start(self._sniff(final=True), self._head)
             self._head = b""
         assert self._impl is not None
         self._impl.close(out)
@@ -129,7 +133,7 @@ class SitemapParser:
             self._in_markup = bool(self._head.strip(b" \t\r\n"))
             return
         head, self._head = self._head, b""
-        self._start(sniffed)
+        self._start(sniffed, head)
         assert self._impl is not None
         self._impl.feed(head, out)
 
@@ -142,7 +146,7 @@ class SitemapParser:
             sniffed = Sniffed(True)
         return sniffed
 
-    def _start(self, sniffed: Sniffed) -> None:
+    def _start(self, sniffed: Sniffed, head: bytes) -> None:
         limits = self.limits
         if not sniffed.is_xml:
             self._impl = TextEntries(self.url, limits.max_urls_per_file, limits.max_url_length,
@@ -150,6 +154,10 @@ class SitemapParser:
             return
         max_entries = (limits.max_index_entries if sniffed.root_local == "sitemapindex"
                        else limits.max_urls_per_file)
+        if eligible(sniffed) and self.fast:
+            self._impl = FastUrlset(self.url, sniffed, head[:sniffed.root_end], max_entries,
+                                    limits.max_url_length, limits.on_limit, self._log)
+            return
         self._impl = XmlEntries(self.url, sniffed, max_entries, limits.max_url_length,
                                 limits.on_limit, self._log)
 

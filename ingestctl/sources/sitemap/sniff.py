@@ -12,6 +12,8 @@ from dataclasses import dataclass
 UTF8_BOM = b"\xef\xbb\xbf"
 MAX_PROLOG = 1 << 20
 _NAME = re.compile(r"[^\s/>]+")
+_ENCODING = re.compile(r"""<\?xml[^>]*?encoding\s*=\s*["']([^"']+)""")
+_UTF8 = ("utf-8", "utf8", "us-ascii", "ascii")
 _XMLNS = re.compile(r"""xmlns(?::([^\s=]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
@@ -32,14 +34,24 @@ class Sniffed:
     root_local: str = ""
     root_ns: str | None = None
     root_line: int | None = None
+    root_prefix: str = ""
+    namespaces: tuple[tuple[str, str], ...] = ()
+    # Byte offset just past the root start tag, and whether the bytes are UTF-8 (or ASCII).
+    root_end: int = 0
+    utf8: bool = False
 
 
 def sniff(buf: bytes, final: bool) -> Sniffed | None:
     """The format of ``buf``, or None when more bytes are needed to tell."""
+    skipped = 0
     if buf.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = buf.decode("utf-16", errors="ignore")
+        skipped = -1
+    elif buf.startswith(UTF8_BOM):
+        text = buf[3:].decode("latin-1")
+        skipped = 3
     else:
-        text = buf[3:].decode("latin-1") if buf.startswith(UTF8_BOM) else buf.decode("latin-1")
+        text = buf.decode("latin-1")
     pos = _skip_space(text, 0)
     if pos == len(text):
         return Sniffed(False) if final else None
@@ -65,7 +77,13 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
         else:
             end = _tag_end(text, pos)
             if end >= 0:
-                return _root(text[pos + 1:end], _where(text, pos)[0])
+                sniffed = _root(text[pos + 1:end], _where(text, pos)[0])
+                if skipped < 0:
+                    return sniffed
+                declared = _ENCODING.search(text, 0, pos)
+                utf8 = declared is None or declared.group(1).lower() in _UTF8
+                return Sniffed(True, sniffed.root_local, sniffed.root_ns, sniffed.root_line,
+                               sniffed.root_prefix, sniffed.namespaces, end + 1 + skipped, utf8)
             step = 1
         if end < 0:
             break
@@ -126,4 +144,5 @@ def _root(tag: str, line: int) -> Sniffed:
     prefix, _, local = name.rpartition(":")
     namespaces = {m.group(1) or "": m.group(2) if m.group(2) is not None else m.group(3)
                   for m in _XMLNS.finditer(tag)}
-    return Sniffed(True, local, namespaces.get(prefix), line)
+    return Sniffed(True, local, namespaces.get(prefix), line, prefix,
+                   tuple(sorted(namespaces.items())))

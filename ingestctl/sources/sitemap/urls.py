@@ -13,28 +13,25 @@ def check_url(url: str, max_length: int) -> ProblemCode | None:
     """None when ``url`` is an acceptable absolute http(s) URL, else the problem code."""
     if len(url) >= max_length:
         return ProblemCode.URL_TOO_LONG
-    if url.startswith(_SCHEMES) or url[:8].lower().startswith(_SCHEMES):
+    if url.startswith("https://"):
+        start = 8
+    elif url.startswith("http://"):
+        start = 7
+    elif url[:8].lower().startswith(_SCHEMES):
         start = 7 if url[4] == ":" else 8
     else:
         return ProblemCode.INVALID_URL
     # isprintable() rejects control characters in C; spaces need their own test.
     if " " in url or not url.isprintable():
         return ProblemCode.INVALID_URL
-    end = len(url)
-    for stop in "/?#":
-        found = url.find(stop, start)
-        if 0 <= found < end:
-            end = found
-    netloc = url[start:end]
-    if not netloc:
+    slash = url.find("/", start)
+    host = url[start:slash] if slash >= 0 else url[start:]
+    if host.replace(".", "").replace("-", "").isalnum():
+        return None
+    # Rare forms (ports, IPv6, credentials, query right after the host) get the full parser.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
         return ProblemCode.INVALID_URL
-    if ":" in netloc or "[" in netloc or "@" in netloc:
-        # Rare forms (ports, IPv6, credentials) get the full parser.
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            return ProblemCode.INVALID_URL
-        if not parts.hostname:
-            return ProblemCode.INVALID_URL
-    return None
+    return None if parts.hostname else ProblemCode.INVALID_URL

@@ -49,7 +49,10 @@ class XmlEntries:
         self.on_limit = on_limit
         self.log = log
         ns = sniffed.root_ns
-        reader = ElementReader(ns, max_url_length, log)
+        reader = self._reader = ElementReader(ns, max_url_length, log)
+        self._shift_line: int | None = None
+        self._line_delta = 0
+        self._col_delta = 0
         self._handle: Handler
         if kind is SitemapKind.URLSET:
             tag, self._handle = _qname(ns, "url"), reader.url
@@ -69,6 +72,16 @@ class XmlEntries:
         self._parser = etree.XMLPullParser(
             events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
             huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
+
+    def resume_at(self, head: bytes, line: int, column: int) -> None:
+        """Start mid-file: ``head`` is the file up to its root start tag, and the next byte
+        fed is at ``line``/``column`` (1-based) of the file; positions are reported in it."""
+        self.feed(head, [])
+        head_line = head.count(b"\n") + 1
+        head_column = len(head) - (head.rfind(b"\n") + 1) + 1
+        self._shift_line = head_line
+        self._line_delta = self._reader.line_offset = line - head_line
+        self._col_delta = column - head_column
 
     def feed(self, data: bytes, out: list[Entry]) -> None:
         """Parse ``data`` and append the entries it completes to ``out``."""
@@ -99,7 +112,7 @@ class XmlEntries:
             last = el
             if count > limit:
                 self.count = count
-                self._over_limit(el)
+                self.over_limit(last.sourceline + self._line_delta)
                 continue
             entry = handle(el)
             if entry is not None:
@@ -112,21 +125,35 @@ class XmlEntries:
                 del parent[:-1]
             last.clear()
 
-    def _over_limit(self, el: Any) -> None:
+    def over_limit(self, line: int) -> None:
+        """Record (or raise, with on_limit="error") the first entry over the limit."""
         if self.count != self.max_entries + 1:
             return
         noun = "index entries" if self.kind is SitemapKind.SITEMAPINDEX else "URLs"
         message = f"more than {self.max_entries:,} {noun} in one file"
         if self.on_limit == "error":
-            raise DataError(message, url=self.url, line=el.sourceline)
+            raise DataError(message, url=self.url, line=line)
         self.log.add(ProblemCode.OVER_URL_LIMIT, message + f"; only the first "
-                     f"{self.max_entries:,} are imported", el.sourceline)
+                     f"{self.max_entries:,} are imported", line)
 
     def _syntax_error(self, exc: etree.XMLSyntaxError) -> DataError:
-        # exc.msg is the first error of this parse; exc.error_log may hold older ones.
-        message = _POSITION.sub("", exc.msg or str(exc)).strip()
-        line, column = exc.position if exc.position else (None, None)
-        return DataError(f"malformed XML: {message}", url=self.url, line=line, column=column)
+        error = syntax_error(exc, self.url)
+        line, column = error.line, error.column
+        if line is not None:
+            if line == self._shift_line and column is not None:
+                column += self._col_delta
+            line += self._line_delta
+        return syntax_error(exc, self.url, line, column)
+
+
+def syntax_error(exc: etree.XMLSyntaxError, url: str, line: int | None = None,
+                 column: int | None = None) -> DataError:
+    """The DataError for an lxml syntax error, at lxml's position unless one is given."""
+    # exc.msg is the first error of this parse; exc.error_log may hold older ones.
+    message = _POSITION.sub("", exc.msg or str(exc)).strip()
+    if line is None and exc.position:
+        line, column = exc.position
+    return DataError(f"malformed XML: {message}", url=url, line=line, column=column)
 
 
 def _qname(namespace: str | None, local: str) -> str:
