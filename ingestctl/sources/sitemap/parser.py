@@ -114,7 +114,9 @@ class SitemapParser:
         if self._inflater.truncated:
             raise DataError("gzip stream ends early (truncated file)", url=self.url)
         if self._impl is None:
-            self._start(self._sniff(final=True), self._head)
+            sniffed = self._sniff(final=True)
+            assert sniffed is not None
+            self._start(sniffed, self._head)
             self._head = b""
         assert self._impl is not None
         self._impl.close(out)
@@ -137,12 +139,12 @@ class SitemapParser:
         assert self._impl is not None
         self._impl.feed(head, out)
 
-    def _sniff(self, final: bool) -> Sniffed:
+    def _sniff(self, final: bool) -> Sniffed | None:
         try:
             sniffed = sniff(self._head, final)
         except SniffError as exc:
             raise DataError(str(exc), url=self.url, line=exc.line, column=exc.column) from None
-        if sniffed is None:
+        if sniffed is None and final:
             sniffed = Sniffed(True)
         return sniffed
 

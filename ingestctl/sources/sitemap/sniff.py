@@ -72,6 +72,9 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
         elif text.startswith("<!DOCTYPE", pos):
             end = _doctype_end(text, pos)
             step = 1
+        elif not final and ("<!--".startswith(text[pos:pos + 4])
+                            or "<!DOCTYPE".startswith(text[pos:pos + 9])):
+            break  # too short to tell a comment or DOCTYPE from other markup yet
         elif text.startswith("<!", pos) or not text.startswith("<", pos):
             return Sniffed(True)  # let the XML parser report what is wrong, with its position
         else:
