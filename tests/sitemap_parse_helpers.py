@@ -22,6 +22,8 @@ def parse(data: bytes | Iterable[bytes], url: str = "test", limits: SitemapLimit
     entries: list[Entry] = []
     for piece in chunks:
         entries.extend(parser.feed(piece))
+        if parser.done:
+            break
     entries.extend(parser.close())
     return parser, entries
 

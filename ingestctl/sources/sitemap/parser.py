@@ -29,7 +29,7 @@ from ingestctl.sources.sitemap.model import (
     SitemapKind,
     SitemapLimits,
 )
-from ingestctl.sources.sitemap.sniff import MAX_PROLOG, Sniffed, SniffError, sniff
+from ingestctl.sources.sitemap.sniff import MAX_PROLOG, Sniffed, SniffError, blank, sniff
 from ingestctl.sources.sitemap.text import TextEntries
 from ingestctl.sources.sitemap.xmlparse import XmlEntries
 
@@ -82,6 +82,11 @@ class SitemapParser:
         return self._impl.count if self._impl is not None else 0
 
     @property
+    def done(self) -> bool:
+        """True once more input would be ignored (size limit reached): stop reading."""
+        return self._stopped
+
+    @property
     def gzipped(self) -> bool:
         """True when the content arrived gzip-compressed."""
         return bool(self._inflater.gzip)
@@ -116,6 +121,8 @@ class SitemapParser:
         if self._impl is None:
             sniffed = self._sniff(final=True)
             assert sniffed is not None
+            if sniffed.doctype is not None:
+                self._head = blank(self._head, sniffed.doctype)
             self._start(sniffed, self._head)
             self._head = b""
         assert self._impl is not None
@@ -135,6 +142,9 @@ class SitemapParser:
             self._in_markup = bool(self._head.strip(b" \t\r\n"))
             return
         head, self._head = self._head, b""
+        if sniffed.doctype is not None:
+            # No parser option can then load an external DTD or declare an entity.
+            head = blank(head, sniffed.doctype)
         self._start(sniffed, head)
         assert self._impl is not None
         self._impl.feed(head, out)

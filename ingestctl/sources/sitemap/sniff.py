@@ -39,6 +39,8 @@ class Sniffed:
     # Byte offset just past the root start tag, and whether the bytes are UTF-8 (or ASCII).
     root_end: int = 0
     utf8: bool = False
+    # Byte span of a DOCTYPE declaration, blanked out before any XML parser sees it.
+    doctype: tuple[int, int] | None = None
 
 
 def sniff(buf: bytes, final: bool) -> Sniffed | None:
@@ -59,6 +61,7 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
         if "\x00" in text[:4096]:
             raise SniffError("binary content, not a sitemap", 1, 1)
         return Sniffed(False)
+    doctype: tuple[int, int] | None = None
     while True:
         pos = _skip_space(text, pos)
         if pos >= len(text):
@@ -72,11 +75,21 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
         elif text.startswith("<!DOCTYPE", pos):
             end = _doctype_end(text, pos)
             step = 1
+            if end >= 0:
+                if skipped < 0:
+                    raise SniffError("DOCTYPE in a UTF-16 document is not supported",
+                                     *_where(text, pos))
+                doctype = (pos + skipped, end + 1 + skipped)
         elif not final and ("<!--".startswith(text[pos:pos + 4])
                             or "<!DOCTYPE".startswith(text[pos:pos + 9])):
             break  # too short to tell a comment or DOCTYPE from other markup yet
-        elif text.startswith("<!", pos) or not text.startswith("<", pos):
-            return Sniffed(True)  # let the XML parser report what is wrong, with its position
+        elif text[pos:pos + 9].upper() == "<!DOCTYPE":
+            raise SniffError("not a sitemap: an HTML page", *_where(text, pos))
+        elif text.startswith("<!", pos):
+            raise SniffError("malformed XML: unexpected markup before the root element",
+                             *_where(text, pos))
+        elif not text.startswith("<", pos):
+            raise SniffError("malformed XML: text before the root element", *_where(text, pos))
         else:
             end = _tag_end(text, pos)
             if end >= 0:
@@ -86,7 +99,8 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
                 declared = _ENCODING.search(text, 0, pos)
                 utf8 = declared is None or declared.group(1).lower() in _UTF8
                 return Sniffed(True, sniffed.root_local, sniffed.root_ns, sniffed.root_line,
-                               sniffed.root_prefix, sniffed.namespaces, end + 1 + skipped, utf8)
+                               sniffed.root_prefix, sniffed.namespaces, end + 1 + skipped, utf8,
+                               doctype)
             step = 1
         if end < 0:
             break
@@ -96,6 +110,13 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
     if len(buf) > MAX_PROLOG:
         raise SniffError("no root element in the first 1 MB", *_where(text, len(text)))
     return None
+
+
+def blank(data: bytes, span: tuple[int, int]) -> bytes:
+    """``data`` with ``span`` replaced by spaces, newlines kept so positions do not move."""
+    start, end = span
+    hidden = bytes(10 if byte == 10 else 32 for byte in data[start:end])
+    return data[:start] + hidden + data[end:]
 
 
 def _skip_space(text: str, pos: int) -> int:

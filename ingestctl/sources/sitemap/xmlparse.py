@@ -69,9 +69,10 @@ class XmlEntries:
             log.add(ProblemCode.BAD_NAMESPACE,
                     f"<{sniffed.root_local}> has namespace {ns or 'none'}, expected {expected}",
                     sniffed.root_line, None, ns)
+        # Never pass collect_ids=False: with it lxml 6 loads an external DTD despite load_dtd.
         self._parser = etree.XMLPullParser(
             events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
-            huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
+            huge_tree=False, remove_comments=True, remove_pis=True)
 
     def resume_at(self, head: bytes, line: int, column: int) -> None:
         """Start mid-file: ``head`` is the file up to its root start tag, and the next byte
@@ -139,6 +140,8 @@ class XmlEntries:
     def _syntax_error(self, exc: etree.XMLSyntaxError) -> DataError:
         error = syntax_error(exc, self.url)
         line, column = error.line, error.column
+        if line is None:
+            return error
         if line is not None:
             if line == self._shift_line and column is not None:
                 column += self._col_delta
@@ -151,8 +154,14 @@ def syntax_error(exc: etree.XMLSyntaxError, url: str, line: int | None = None,
     """The DataError for an lxml syntax error, at lxml's position unless one is given."""
     # exc.msg is the first error of this parse; exc.error_log may hold older ones.
     message = _POSITION.sub("", exc.msg or str(exc)).strip()
-    if line is None and exc.position:
-        line, column = exc.position
+    position = exc.position
+    if (not position or not position[0]) and exc.error_log:
+        # lxml sometimes closes with "no element found" at 0:0 after a logged error.
+        last: Any = getattr(exc.error_log, "last_error", None)
+        if last is not None and last.line:
+            message, position = last.message.strip(), (last.line, last.column)
+    if line is None and position:
+        line, column = position
     return DataError(f"malformed XML: {message}", url=url, line=line, column=column)
 
 
