@@ -52,7 +52,8 @@ def ingestctl_parse(data: bytes) -> int:
 
 def lxml_iterparse(data: bytes) -> int:
     """The textbook loop: iterparse on url ends, findtext the fields, clear as we go."""
-    source = gzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
+    raw = io.BytesIO(data)
+    source = gzip.GzipFile(fileobj=raw) if data[:2] == b"\x1f\x8b" else raw
     count = 0
     for _event, el in etree.iterparse(source, tag=NS + "url"):
         el.findtext(NS + "loc")

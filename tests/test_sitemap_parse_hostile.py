@@ -237,3 +237,24 @@ def test_fallback_keeps_columns_on_a_one_line_file() -> None:
     assert errors[0] == errors[1]
     assert errors[0] == (2, 220, "malformed XML: Opening and ending tag mismatch: bad line 2 "
                                  "and url")
+
+
+def test_fast_path_images_match_the_tree_parser() -> None:
+    img = 'xmlns:i="http://www.google.com/schemas/sitemap-image/1.1"'
+    doc = (f'<?xml version="1.0"?>\n<urlset {NS} {img}>\n'.encode()
+           + b"<url><loc>https://a.example/1</loc><i:image><i:loc> https://c.example/1&amp;x"
+             b"</i:loc></i:image></url>\n"
+           + b"<url><loc>https://a.example/2</loc><i:image><i:loc></i:loc></i:image>"
+             b"<i:image><i:loc>https://c.example/2b</i:loc></i:image></url>\n"
+           + b"<url><loc>https://a.example/3</loc>\n  <i:image>\n <i:loc>https://c.example/3a"
+             b"</i:loc></i:image><i:image><i:loc>https://c.example/3b</i:loc></i:image>\n"
+             b"<i:image><i:loc> </i:loc></i:image></url>\n"
+           + b"<url><loc>https://a.example/4</loc><i:image><i:loc>https://c.example/4</i:loc>"
+             b"<i:title>T</i:title></i:image></url>\n</urlset>\n")
+    fast_parser, fast = parse(doc, chunk=11)
+    _, tree = parse(doc, fast=False)
+    assert fast == tree
+    assert [[i.loc for i in e.images] for e in fast if isinstance(e, UrlEntry)] == [
+        ["https://c.example/1&x"], ["https://c.example/2b"],
+        ["https://c.example/3a", "https://c.example/3b"], ["https://c.example/4"]]
+    assert fast_parser.problems == []

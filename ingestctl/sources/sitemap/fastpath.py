@@ -46,8 +46,10 @@ def eligible(sniffed: Sniffed) -> bool:
 @lru_cache(maxsize=8)
 def _patterns(image_prefix: str | None) -> tuple[re.Pattern[str], re.Pattern[str]]:
     p = re.escape(image_prefix or "image")
-    images = (rf"((?:<{p}:image>[ \t\r\n]*<{p}:loc>[^<]*</{p}:loc>[ \t\r\n]*</{p}:image>"
-              r"[ \t\r\n]*)*)") if image_prefix else "()"
+    # The first image's loc is a group of its own; any further images are read afterwards.
+    image = rf"<{p}:image>[ \t\r\n]*<{p}:loc>([^<]*)</{p}:loc>[ \t\r\n]*</{p}:image>[ \t\r\n]*"
+    images = (f"(?:{image}((?:{image.replace('([^<]*)', '[^<]*')})*))?" if image_prefix
+              else "()()")
     block = re.compile(
         r"<url>[ \t\r\n]*<loc>([^<]*)</loc>[ \t\r\n]*"
         r"(?:<lastmod>([^<]*)</lastmod>[ \t\r\n]*)?"
@@ -98,6 +100,7 @@ class FastUrlset:
         self._reader = ElementReader(sniffed.root_ns, max_url_length, log)
         prefix = next((p for p, ns in sniffed.namespaces if ns == IMAGE_NS and p), None)
         self._block, self._image_loc = _patterns(prefix)
+        self._image_prefix = prefix is not None
         self._validator: Any = etree.XMLParser(
             target=_NoEvents(),  # type: ignore[arg-type]
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -155,6 +158,7 @@ class FastUrlset:
         reader = self._reader
         findall_images = self._image_loc.findall
         good_prefix = self._good_prefix
+        image_prefix = self._image_prefix
         count = self.count
         while True:
             pos = _SPACE.match(buf, pos).end()  # type: ignore[union-attr]
@@ -170,7 +174,7 @@ class FastUrlset:
                     self._fallback.count = self.count = count
                     self._fallback.over_limit(line)
                     continue
-                loc, lastmod, changefreq, priority, images = match.groups()
+                loc, lastmod, changefreq, priority, image, images = match.groups()
                 loc = loc.strip()
                 if "&" in loc:
                     loc = _unescape(loc)
@@ -202,10 +206,20 @@ class FastUrlset:
                     number = _PRIORITIES.get(priority)
                     if number is None:
                         number = reader.priority(_text(priority), line)
-                if images:
-                    found = findall_images(images if "&" not in images else _unescape(images))
+                if image:
+                    image = image.strip()
+                    found = [Image(image if "&" not in image else _unescape(image))]
+                    if images:
+                        found.extend(Image(_text(more)) for more in findall_images(images))
+                    if not image or images:
+                        found = [found_image for found_image in found if found_image.loc]
+                    append(UrlEntry(loc, lastmod, changefreq or None, number, found, [], None, [],
+                                    line))
+                elif images or image is not None and image_prefix:
+                    # An empty first image: read them all the slow way, dropping empty ones.
+                    found = [Image(_text(more)) for more in findall_images(images or "")]
                     append(UrlEntry(loc, lastmod, changefreq or None, number,
-                                    [Image(image.strip()) for image in found],
+                                    [found_image for found_image in found if found_image.loc],
                                     [], None, [], line))
                 else:
                     append(UrlEntry(loc, lastmod, changefreq or None, number, [], [], None, [],
