@@ -13,6 +13,8 @@ from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process; stdout and stderr stay separate."""
@@ -22,6 +24,8 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 def spawn_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a subprocess: this interpreter's, an isolated home, no terminal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
+    # Run this checkout's code even when another checkout is the installed one.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
     return env
 
