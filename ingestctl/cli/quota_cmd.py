@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -16,15 +15,17 @@ from ingestctl.cli.state import state
 from ingestctl.quota import quota_report
 
 
-def _bar(part: dict[str, Any]) -> Group | Text:
+def _bar(part: dict[str, Any]) -> Table | Text:
     used, limit = part["used"], part["limit"]
     if not limit:
         return Text(f"{used} (no limit)")
     ratio = min(1.0, used / limit)
     style = "red" if ratio >= 0.95 else "yellow" if ratio >= 0.8 else "green"
-    return Group(ProgressBar(total=limit, completed=min(used, limit), width=20,
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(ProgressBar(total=limit, completed=min(used, limit), width=10,
                              complete_style=style, finished_style=style),
                  Text(f"{used}/{limit} ({ratio:.0%})"))
+    return grid
 
 
 def _headers(line: dict[str, Any]) -> str:
@@ -52,14 +53,17 @@ def quota(
         stdout.print("no API requests recorded yet")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("API", "SCOPE", "THIS MINUTE", "THIS QUOTA DAY", "DAY RESETS",
-                   "LAST STATUS", "LAST RATE-LIMIT HEADERS"):
+    for column in ("API / SCOPE", "THIS MINUTE", "THIS QUOTA DAY", "RESETS", "LAST"):
         table.add_column(column, overflow="fold")
     for line in report["quotas"]:
-        table.add_row(line["api"], line["scope"], _bar(line["minute"]), _bar(line["day"]),
-                      line["day"]["resets_at"] or "", str(line["last_status"] or ""),
-                      _headers(line))
+        resets = line["day"]["resets_at"] or ""
+        table.add_row(f"{line['api']}\n{line['scope']}", _bar(line["minute"]),
+                      _bar(line["day"]), resets[5:16].replace("T", " ") + "Z" if resets else "",
+                      str(line["last_status"] or ""))
     stdout.print(table)
+    for line in report["quotas"]:
+        if seen := _headers(line):
+            stdout.print(f"last rate-limit headers of {line['api']} {line['scope']}: {seen}")
     for group in report["merchant_quota_groups"]:
         stdout.print(f"Merchant quota group {group['name']}: {group['usage']}/"
                      f"{group['daily_limit']} today, {group['minute_limit']} a minute "
