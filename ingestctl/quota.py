@@ -36,10 +36,15 @@ class QuotaLine:
 
     @property
     def ratio(self) -> float | None:
-        """The larger of minute and day use over limit; None when neither is limited."""
-        ratios = [r for r in (_ratio(self.minute_used, self.minute_limit),
-                              _ratio(self.day_used, self.day_limit)) if r is not None]
-        return max(ratios) if ratios else None
+        """Share of the quota day used: by the local count against the day limit, else by the
+        API's own ``X-RateLimit-*`` headers; None when neither is known."""
+        day = _ratio(self.day_used, self.day_limit)
+        if day is not None or not self.headers:
+            return day
+        limit, remaining = self.headers["x_ratelimit_limit"], self.headers["x_ratelimit_remaining"]
+        if limit and remaining is not None:
+            return (int(limit) - int(remaining)) / int(limit)
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """The line as ``quota --json`` shows it."""

@@ -102,7 +102,7 @@ def test_imports_every_product_with_its_fields_and_the_quota(env: Env) -> None:
     assert (line.api, line.scope, line.minute_used, line.minute_limit, line.day_used,
             line.day_limit) == ("merchant", f"account:{ACCOUNT}", 11, 300, 11, 100000)
     assert used_ratios(env.store, env.clock.now()) == {("merchant", f"account:{ACCOUNT}"):
-                                                       11 / 300}
+                                                       11 / 100000}
     groups = g_store.merchant_groups(env.store)
     assert [(g["name"].rsplit("/", 1)[1], g["usage"], g["daily_limit"]) for g in groups] == [
         ("inputs-write", 0, 50000), ("products-read", 120, 100000)]
