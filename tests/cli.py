@@ -13,6 +13,8 @@ from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process; stdout and stderr stay separate."""
@@ -29,8 +31,9 @@ def spawn_env(home: Path, **extra: str) -> dict[str, str]:
     when another checkout is the one installed in editable mode.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
-    path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", "PYTHONPATH": path, **extra})
+    # Run this checkout's code even when another checkout is the installed one.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
     return env
 
 

@@ -77,6 +77,7 @@ def _register() -> None:
     from ingestctl.cli import (
         config_cmd,
         jobs_cmd,
+        quota_cmd,
         run_cmd,
         schedule_cmd,
         scheduler_cmd,
@@ -86,6 +87,7 @@ def _register() -> None:
     app.command("run")(run_cmd.run)
     app.command("retry")(worker_cmd.retry)
     app.command("worker")(worker_cmd.worker)
+    app.command("quota")(quota_cmd.quota)
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(config_cmd.app, name="config")
     app.command("scheduler")(scheduler_cmd.scheduler)
