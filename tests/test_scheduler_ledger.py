@@ -7,6 +7,8 @@ APScheduler would) and calls ``step(now)``; imports are real sitemap imports of 
 from __future__ import annotations
 
 import sqlite3
+import sys
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,7 +115,13 @@ def test_runs_misses_and_catch_up_after_a_restart(harness: Harness) -> None:
     assert harness.ledger()[1:] == [("shop", iso(at(10, 30)), "missed", None, None)]
     assert harness.missed() == [("shop", [shown(at(10, 30))])]
     event = harness.events[0]
-    assert event.data["count"] == 1 and event.data["misfire_grace"] == 600.0
+    assert (event.kind, event.at, event.job_id, event.import_key) == (
+        EventKind.SCHEDULE_MISSED, at(10, 50), None, "shop")
+    assert event.data == {
+        "import": "shop", "slot": "2026-01-05T10:30:00Z", "last_run_at": "2026-01-05T10:15:02Z",
+        "count": 1, "slots": ["2026-01-05T10:30:00Z"], "first_slot": "2026-01-05T10:30:00Z",
+        "last_slot": "2026-01-05T10:30:00Z", "misfire_grace": 600.0, "coalesce": True,
+        "schedule": "every 15m (UTC)", "source": "sitemap"}
     harness.clock.current = at(10, 52)
     daemon.step(harness.clock.now())
     assert len(harness.events) == 1  # each miss is reported once
@@ -130,6 +138,8 @@ def test_runs_misses_and_catch_up_after_a_restart(harness: Harness) -> None:
     assert harness.missed()[1] == ("shop", [shown(at(10, 45)), shown(at(11)),
                                             shown(at(11, 15)), shown(at(11, 30)),
                                             shown(at(11, 45))])
+    assert harness.events[1].data["slot"] == "2026-01-05T11:45:00Z"
+    assert harness.events[1].data["last_run_at"] == "2026-01-05T10:15:02Z"
     assert harness.ledger()[-1] == ("shop", iso(at(12)), "run", iso(at(12, 5)), 2)
     assert harness.rows("SELECT outcome, count(*) FROM schedule_slots GROUP BY outcome "
                         "ORDER BY outcome") == [("missed", 6), ("run", 2)]
@@ -252,3 +262,34 @@ def test_due_retries_run_in_the_step(harness: Harness) -> None:
     assert daemon.step(harness.clock.now()).dispatched == [job.id]
     assert harness.rows("SELECT status, attempts, items FROM jobs") == [("completed", 2, 5)]
     assert daemon.step(at(10, 7, 7)).dispatched == []
+
+
+def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
+        tmp_path: Path, sitemap: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[object, object]] = []
+    flushed: list[int] = []
+
+    class Alerting:
+        def __init__(self, store: object, config: object, clock: object) -> None:
+            built.append((store, config))
+
+        def flush(self) -> None:
+            flushed.append(len(built))
+
+    module = types.ModuleType("ingestctl.alerting")
+    module.Alerting = Alerting  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ingestctl.alerting", module)
+    first, second = config_for(sitemap), config_for(sitemap)
+    configs = iter([second])
+    daemon = SchedulerDaemon(Home(tmp_path / "home"), first, EventBus(), clock=FakeClock(at(10)),
+                             submit=lambda work: work(), config_loader=lambda: next(configs))
+    daemon.start(apscheduler=False)
+    try:
+        daemon.step(at(10))
+        daemon.step(at(10, 0, 5))
+        assert daemon.reload() is True
+        daemon.step(at(10, 0, 10))
+    finally:
+        daemon.close()
+    assert flushed == [1, 1, 2]  # one Alerting per config; rebuilt after the reload
+    assert [config for _, config in built] == [first, second]

@@ -37,7 +37,7 @@ from ingestctl.models import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport, scheduled_imports
 from ingestctl.schedule.misfire import apscheduler_job_kwargs, latest_slot
-from ingestctl.scheduler.hooks import DEFAULT_HOOKS, Hook
+from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
 from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
@@ -87,11 +87,11 @@ class SchedulerDaemon:
                  owner: str | None = None, submit: Submit | None = None,
                  config_loader: Callable[[], Config] | None = None,
                  on_config: Sequence[Callable[[Config], None]] = (),
-                 hooks: Sequence[Hook] = DEFAULT_HOOKS,
+                 hooks: Sequence[Hook] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.home = home
         self.config = config
-        self.events = events
+        self.events = SerialBus(events)
         self.clock = clock
         self.owner = owner or process_owner()
         self.imports = {item.name: item for item in scheduled_imports(config)}
@@ -100,9 +100,9 @@ class SchedulerDaemon:
         self.started_at: datetime | None = None
         self._config_loader = config_loader
         self._on_config = list(on_config)
-        self._hooks = list(hooks)
+        self._hooks = list(default_hooks(clock) if hooks is None else hooks)
         self._sleep = sleep
-        self.workers = Workers(home, self.owner, clock, events, lambda: self.config,
+        self.workers = Workers(home, self.owner, clock, self.events, lambda: self.config,
                                self._main_store, submit)
         self._aps: Any = None
         self._instance = InstanceLock(home.root)
@@ -268,8 +268,10 @@ class SchedulerDaemon:
         if not self._stopping:
             report.dispatched = self._guard("retries", self._dispatch_due, store, now) or []
             self._guard("recovery", self._queue().recover)
-        for hook in self._hooks:
-            self._guard(getattr(hook, "__name__", "hook"), hook, store, self.config, now)
+        with self.events.lock:  # hooks share the subscribers' state (the alert outbox)
+            for hook in self._hooks:
+                name = getattr(hook, "__name__", type(hook).__name__)
+                self._guard(name, hook, store, self.config, now)
         return report
 
     def _guard(self, what: str, func: Callable[..., Any], *args: Any) -> Any:

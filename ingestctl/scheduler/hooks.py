@@ -1,42 +1,73 @@
-"""Periodic work other capabilities plug into the scheduler's step.
+"""Periodic work other capabilities plug into the scheduler's step, and serial event delivery.
 
-``flush_alert_outbox`` is the seam for the alert outbox (issue 6): when a module
-``ingestctl.alerting`` exposing ``flush_outbox(store, config, now)`` exists, each scheduler step
-calls it; until then this hook is a no-op. Hooks run in the scheduler's main thread with its own
-store connection; an exception in one is logged and never stops the scheduler.
+:class:`AlertOutboxHook` delivers the alert outbox each step through
+``ingestctl.alerting.Alerting(store, config, clock).flush()`` when that module exists (issue 6),
+and is a no-op until then. Hooks run in the scheduler's main thread on its own store
+connection; an exception in one is logged and never stops the scheduler.
+
+:class:`SerialBus` delivers events one at a time: imports run in several threads, and
+subscribers (alerts, pings) were written for a single-threaded process, some of them on one
+store connection.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
+from ingestctl.clock import Clock
 from ingestctl.config import Config
+from ingestctl.events import Event, EventBus, EventKind, Handler
 from ingestctl.store import Store
-
-log = logging.getLogger("ingestctl.scheduler")
 
 Hook = Callable[[Store, Config, datetime], None]
 ALERTING_MODULE = "ingestctl.alerting"
-ALERTING_FLUSH = "flush_outbox"
 
 
-def _alerting_flush() -> Hook | None:
-    try:
-        module = importlib.import_module(ALERTING_MODULE)
-    except ImportError:
-        return None
-    flush = getattr(module, ALERTING_FLUSH, None)
-    return flush if callable(flush) else None
+class SerialBus(EventBus):
+    """An EventBus facade that delivers one event at a time (re-entrant for nested emits)."""
+
+    def __init__(self, inner: EventBus) -> None:
+        super().__init__()
+        self.inner = inner
+        self.lock = threading.RLock()
+
+    def subscribe(self, handler: Handler, kinds: Iterable[EventKind] | None = None) -> None:
+        """Subscribe on the wrapped bus."""
+        self.inner.subscribe(handler, kinds)
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event`` while no other thread delivers one."""
+        with self.lock:
+            self.inner.emit(event)
 
 
-def flush_alert_outbox(store: Store, config: Config, now: datetime) -> None:
-    """Deliver due alerts of the outbox (``ingestctl.alerting.flush_outbox``) if it exists."""
-    flush = _alerting_flush()
-    if flush is not None:
-        flush(store, config, now)
+class AlertOutboxHook:
+    """Flushes the alert outbox each step, when ``ingestctl.alerting`` exists."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._built: tuple[int, int] | None = None
+        self._alerting: Any = None
+
+    def __call__(self, store: Store, config: Config, now: datetime) -> None:
+        try:
+            module = importlib.import_module(ALERTING_MODULE)
+        except ImportError:
+            return
+        factory = getattr(module, "Alerting", None)
+        if factory is None:
+            return
+        key = (id(store), id(config))  # rebuilt after a reload (new config object)
+        if self._built != key:
+            self._alerting = factory(store, config, self.clock)
+            self._built = key
+        self._alerting.flush()
 
 
-DEFAULT_HOOKS: tuple[Hook, ...] = (flush_alert_outbox,)
+def default_hooks(clock: Clock) -> list[Hook]:
+    """The hooks a scheduler runs each step unless told otherwise."""
+    return [AlertOutboxHook(clock)]

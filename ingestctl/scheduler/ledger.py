@@ -5,6 +5,11 @@ classifies the slots between the cursor and ``now`` (:func:`ingestctl.schedule.m
 classify_slots`, against the slots the scheduler fired), records the missed and coalesced ones,
 emits one ``schedule_missed`` event per group of misses, and moves the cursor past every final
 slot. On the very first step of an import the cursor starts at ``now``: nothing is backfilled.
+
+The ``schedule_missed`` event: ``import_key`` is the import's name; ``data`` has ``import``,
+``slot`` (the latest missed slot), ``last_run_at`` (the scheduler's last start of it, or None),
+``count``, ``slots``, ``first_slot``, ``last_slot`` (ISO UTC, seconds), ``misfire_grace``
+(seconds), ``coalesce``, ``schedule`` (its description) and ``source``.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ def update_import(store: Store, item: ScheduledImport, now: datetime,
     for group in missed_groups(fresh, cfg.coalesce):
         slots_missed = [r.slot for r in group]
         step.missed.append(slots_missed)
-        _emit_missed(events, item, slots_missed, now)
+        _emit_missed(store, events, item, slots_missed, now)
     step.due = catch_up(records, cfg.coalesce)
     first_pending = next((r.slot for r in records if r.outcome is SlotOutcome.PENDING), None)
     final_upto = [r.slot for r in records if first_pending is None or r.slot < first_pending]
@@ -76,16 +81,18 @@ def update_import(store: Store, item: ScheduledImport, now: datetime,
     return step
 
 
-def _emit_missed(events: EventBus, item: ScheduledImport, slots: list[datetime],
-                 now: datetime) -> None:
+def _emit_missed(store: Store, events: EventBus, item: ScheduledImport,
+                 slots: list[datetime], now: datetime) -> None:
     grace = format_duration(item.config.misfire_grace)
     stamps = [iso_out(to_iso(s)) or "" for s in slots]
     shown = stamps[0] if len(stamps) == 1 else f"{stamps[0]} to {stamps[-1]}"
     log.warning("import %s missed %d scheduled run(s) (%s): no run within the misfire grace "
                 "of %s", item.name, len(slots), shown, grace,
                 extra={"import_key": item.name})
+    last_run = sched_store.last_run_at(store, item.name)
     events.emit(Event(EventKind.SCHEDULE_MISSED, now, None, item.name, {
-        "import": item.name, "count": len(slots), "slots": stamps,
+        "import": item.name, "slot": stamps[-1], "last_run_at": iso_out(to_iso(last_run)),
+        "count": len(slots), "slots": stamps,
         "first_slot": stamps[0], "last_slot": stamps[-1],
         "misfire_grace": item.config.misfire_grace, "coalesce": item.config.coalesce,
         "schedule": item.schedule.describe(), "source": item.config.source}))

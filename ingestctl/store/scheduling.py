@@ -112,6 +112,12 @@ def slot_outcome(store: Store, name: str, slot: datetime) -> str | None:
     return str(value) if value is not None else None
 
 
+def last_run_at(store: Store, name: str) -> datetime | None:
+    """When the scheduler last started import ``name`` for a slot."""
+    return from_iso(store.scalar("SELECT max(run_at) FROM schedule_slots WHERE import_name = ? "
+                                 "AND outcome = 'run'", (name,)))
+
+
 def served_slots(store: Store, name: str, since: datetime) -> dict[datetime, datetime]:
     """Slots after ``since`` that the scheduler fired, mapped to when it fired them."""
     rows = store.query(
