@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ingestctl.cli.output import emit_json, message, stdout
@@ -40,7 +43,9 @@ def list_cmd(
         table.add_row(s.key, f"[{style}]{s.state.value}[/]", str(s.failures),
                       iso_out(to_iso(s.open_until)) or "", s.probe_owner or "",
                       s.last_error_class or "")
-    stdout.print(table)
+    # Keys are copied into `breaker reset`: into a pipe, long lines rather than folded keys.
+    wide = stdout if stdout.is_terminal else Console(file=sys.stdout, width=200, soft_wrap=True)
+    wide.print(table)
 
 
 @app.command("reset")
