@@ -146,11 +146,12 @@ def test_eight_processes_against_one_dead_host(home: Path) -> None:
 
 def test_open_breaker_defers_then_list_and_reset_through_the_cli(home: Path) -> None:
     faults = Faults()
-    env = {"INGESTCTL_BREAKER__FAILURE_THRESHOLD": "3", "INGESTCTL_JOBS__RETRY_DELAYS": "0s"}
+    env: dict[str, str] = {"INGESTCTL_BREAKER__FAILURE_THRESHOLD": "3",
+                           "INGESTCTL_JOBS__RETRY_DELAYS": "0s"}
     with LocalServer(faults) as server:
         key = f"sitemap:127.0.0.1:{server.port}"
-        failed = run_cli(home, "run", "sitemap", server.url("/status/503"), **env,
-                         INGESTCTL_RETRY__ATTEMPTS="1")
+        failed = run_cli(home, "run", "sitemap", server.url("/status/503"),
+                         **{**env, "INGESTCTL_RETRY__ATTEMPTS": "1"})
         assert failed.returncode == 1
         assert f"ingestctl: warning: circuit breaker {key}: closed -> open\n" in failed.stderr
         deferred = run_cli(home, "run", "sitemap", server.url("/ok"), **env)
