@@ -184,14 +184,14 @@ def test_open_breaker_defers_then_list_and_reset_through_the_cli(home: Path) -> 
 
         reset = run_cli(home, "breaker", "reset", key)
         assert reset.returncode == 0
-        assert reset.stdout == f"circuit breaker {key} reset (was open)\n"
+        assert (reset.stdout, reset.stderr) == (f"circuit breaker {key} reset (was open)\n", "")
         assert json.loads(run_cli(home, "breaker", "list", "--json").stdout) == []
         # The deferred job runs as soon as it is retried by hand, now the breaker is closed.
         again = run_cli(home, "retry", "2")
         assert again.returncode == 0, again.stderr
         assert faults.hits["/ok"] == 1
     log = (home / "logs" / "ingestctl.jsonl").read_text()
-    assert f"circuit breaker {key}: open -> closed" in log
+    assert f"circuit breaker {key}: open -> closed (reset by hand)" in log
 
 
 def test_reset_all(home: Path) -> None:

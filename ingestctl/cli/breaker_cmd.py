@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -12,7 +13,11 @@ from ingestctl.cli.output import emit_json, message, stdout
 from ingestctl.cli.state import state
 from ingestctl.clock import iso_out, to_iso
 from ingestctl.errors import UsageError
+from ingestctl.events import Event, EventKind
 from ingestctl.resilience.admin import list_breakers, reset_all_breakers, reset_breaker
+from ingestctl.resilience.breaker import BreakerTransition
+
+log = logging.getLogger("ingestctl.breaker")
 
 app = typer.Typer(help="Circuit breakers (shared by every process through breakers.json).",
                   no_args_is_help=True)
@@ -61,6 +66,16 @@ def reset_cmd(
     st = state(ctx)
     board = st.runner().breakers
     assert board is not None  # AppState.runner always builds one
+
+    def changed(change: BreakerTransition) -> None:
+        # The operator asked for it: an event for alerts and metrics, no warning on stderr.
+        log.info("circuit breaker %s: %s -> %s (%s)", change.key, change.old.value,
+                 change.new.value, change.reason, extra={"console": False})
+        st.events.emit(Event(EventKind.BREAKER_CHANGED, change.at, data={
+            "key": change.key, "old": change.old.value, "new": change.new.value,
+            "reason": change.reason}))
+
+    board.on_transition = changed
     if reset_all:
         known, changes = reset_all_breakers(board)
         if not st.quiet:
