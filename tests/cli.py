@@ -13,6 +13,8 @@ from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
 
+#: The checkout under test: subprocesses import ingestctl from here, not from wherever the
+#: package happens to be installed (an editable install may point at another worktree).
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,9 +33,8 @@ def spawn_env(home: Path, **extra: str) -> dict[str, str]:
     when another checkout is the one installed in editable mode.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
-    # Run this checkout's code even when another checkout is the installed one.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
+    path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", "PYTHONPATH": path, **extra})
     return env
 
 

@@ -75,7 +75,9 @@ def main_options(
 
 def _register() -> None:
     from ingestctl.cli import (
+        breaker_cmd,
         config_cmd,
+        dlq_cmd,
         jobs_cmd,
         quota_cmd,
         run_cmd,
@@ -90,6 +92,8 @@ def _register() -> None:
     app.command("quota")(quota_cmd.quota)
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(dlq_cmd.app, name="dlq")
+    app.add_typer(breaker_cmd.app, name="breaker")
     app.command("scheduler")(scheduler_cmd.scheduler)
     app.add_typer(schedule_cmd.app, name="schedule")
 
