@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from ingestctl.models import Job
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    stdout: Console
+    stderr: Console
+
+
+def __getattr__(name: str) -> Any:
+    """``stdout`` and ``stderr`` Rich consoles, built on first use: Rich is slow to import."""
+    if name in ("stdout", "stderr"):
+        from rich.console import Console
+
+        console = Console(stderr=name == "stderr", soft_wrap=True)
+        globals()[name] = console
+        return console
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "retrying": "yellow",
                 "processing": "cyan", "pending": "blue"}
@@ -35,6 +47,8 @@ def error(text: str) -> None:
 
 def jobs_table(jobs: list[Job]) -> Table:
     """A table of jobs for ``jobs list``."""
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("ID", "NAME", "SOURCE", "STATUS", "ATTEMPTS", "ITEMS", "CREATED", "ERROR"):
         table.add_column(column, overflow="fold")
