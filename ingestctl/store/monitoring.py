@@ -1,0 +1,453 @@
+"""Read-only queries behind ``health``, ``metrics`` and ``status``: a handful each, all indexed.
+
+Counters come from ``job_stats`` (kept by trigger when a job finishes) and the ``counters``
+table; windows use ``jobs_finished``, ``dead_letters_active_updated`` and
+``attempts_finished``; per-import lookups use ``jobs_import_status_finished``. Tables added by
+other capabilities (``quota_state``/``quota_usage``, ``alerts``/``alert_deliveries``) are read
+only when ``sqlite_master`` lists them. Nothing here writes, so these commands never take
+the write lock (except :func:`probe_writable`, which only begins and rolls back).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingestctl.clock import from_iso, to_iso
+from ingestctl.config import Config
+from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
+
+if TYPE_CHECKING:
+    # Each command imports only the models it fills (at call time): prometheus_client alone
+    # costs `metrics` ~40 ms, and every dataclass module adds to the startup of a probe.
+    from ingestctl.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
+    from ingestctl.metrics.collector import MetricsSnapshot
+    from ingestctl.status import (
+        AlertRow,
+        BreakerRow,
+        DeadLetterRow,
+        FailureRow,
+        QueuedJob,
+        QuotaRow,
+        RunningJob,
+        ScheduleRow,
+        StatusSnapshot,
+    )
+
+# (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
+Quota = tuple[str, str, int, int, str]
+Breaker = tuple[str, str, int, datetime | None, str | None]
+
+COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
+# The label names of each counter, in the order MetricsSnapshot keys them.
+_COUNTER_LABELS = {"retries_total": ("source", "error_class"),
+                   "api_requests_total": ("api", "code"), "alerts_total": ("channel", "outcome"),
+                   "quality_violations_total": ("rule", "severity")}
+PROBE_TIMEOUT_MS = 2000
+
+
+def _iso(moment: datetime) -> str:
+    return to_iso(moment) or ""
+
+
+def _since(now: datetime, window: float) -> str:
+    return _iso(now - timedelta(seconds=window))
+
+
+def _rows(store: Store, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    return store.query(sql, params)
+
+
+def tables(store: Store) -> set[str]:
+    """The names of the tables in the store (one read of sqlite_master)."""
+    return {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def probe_writable(store: Store) -> str | None:
+    """None when a write transaction can begin (nothing is written), else why not.
+
+    A lock held by a busy writer past the short timeout still proves the database writable,
+    so only other errors (read-only file, full disk, corruption) are reported.
+    """
+    conn = store.conn
+    conn.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None
+        return str(exc)
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return None
+
+
+def finished_by_source(store: Store, since: str) -> dict[str, dict[str, int]]:
+    """Jobs that finished since ``since``: source -> {completed, failed} (covering index)."""
+    out: dict[str, dict[str, int]] = {}
+    for source, status, count in store.conn.execute(
+            "SELECT source, status, count(*) FROM jobs WHERE finished_at >= ? "
+            "AND status IN ('completed', 'failed') GROUP BY source, status", (since,)):
+        out.setdefault(source, {})[status] = int(count)
+    return out
+
+
+def unfinished_by_source(store: Store) -> dict[tuple[str, str], int]:
+    """Jobs pending, processing or retrying now: (source, status) -> count."""
+    return {(source, status): int(count) for source, status, count in store.conn.execute(
+        "SELECT source, status, count(*) FROM jobs "
+        "WHERE status IN ('pending', 'processing', 'retrying') GROUP BY source, status")}
+
+
+def breakers(path: Path) -> list[Breaker]:
+    """The circuit breakers of ``breakers.json`` (none when the file does not exist)."""
+    # breaker.py imports only the standard library and ingestctl's config/errors/clock.
+    from ingestctl.resilience.breaker import load_states
+
+    return [(s.key, s.state.value, s.failures, s.open_until, s.last_error_class)
+            for s in load_states(path)]
+
+
+def breaker_rows(path: Path) -> list[BreakerRow]:
+    """The circuit breakers as status rows."""
+    from ingestctl.status import BreakerRow
+
+    return [BreakerRow(*b) for b in breakers(path)]
+
+
+def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
+    """Quota use per api/scope in its current day (or as the API's own headers report it)."""
+    if not {"quota_state", "quota_usage"} <= names:
+        return []
+    try:
+        rows = _rows(store,
+                     "SELECT s.api, s.scope, s.day_limit, s.day_reset, s.x_limit, s.x_remaining, "
+                     "coalesce((SELECT u.count FROM quota_usage u WHERE u.api = s.api AND "
+                     "u.scope = s.scope AND u.period = 'day' AND u.bucket = s.day_start), 0) "
+                     "AS day_used FROM quota_state s ORDER BY s.api, s.scope")
+    except sqlite3.OperationalError:  # a quota schema this version does not know
+        return []
+    out = []
+    stamp = _iso(now)
+    for r in rows:
+        if r["day_limit"]:
+            # After the reset the stored day is over: nothing is used in the new one yet.
+            used = int(r["day_used"]) if not r["day_reset"] or r["day_reset"] > stamp else 0
+            out.append((r["api"], r["scope"], used, int(r["day_limit"]), "day"))
+        elif r["x_limit"] and r["x_remaining"] is not None:
+            limit = int(r["x_limit"])
+            out.append((r["api"], r["scope"], limit - int(r["x_remaining"]), limit, "remote"))
+    return out
+
+
+def quota_rows(store: Store, names: set[str], now: datetime) -> list[QuotaRow]:
+    """Quota use as status rows."""
+    from ingestctl.status import QuotaRow
+
+    return [QuotaRow(*q) for q in quotas(store, names, now)]
+
+
+def scheduler_heartbeat(store: Store) -> datetime | None:
+    """When the scheduler daemon last reported it is alive, if ever."""
+    row = store.conn.execute("SELECT updated_at, value FROM scheduler_state "
+                             "WHERE key = 'heartbeat'").fetchone()
+    return from_iso(row[0] or row[1]) if row else None
+
+
+def undelivered_alerts(store: Store, names: set[str]) -> tuple[int, datetime | None]:
+    """Alert deliveries not sent yet and the oldest such alert's time."""
+    if not {"alerts", "alert_deliveries"} <= names:
+        return 0, None
+    row = store.conn.execute(
+        "SELECT count(*), min(a.created_at) FROM alert_deliveries d "
+        "JOIN alerts a ON a.id = d.alert_id WHERE d.sent_at IS NULL").fetchone()
+    return int(row[0]), from_iso(row[1])
+
+
+def _violations(result: str | None) -> list[dict[str, Any]] | None:
+    """The quality violations stored with a job's result, None when it has no quality part."""
+    if not result:
+        return None
+    try:
+        data = json.loads(result)
+    except ValueError:
+        return None
+    quality = data.get("quality") if isinstance(data, dict) else None
+    if isinstance(quality, dict):
+        quality = quality.get("violations")
+    if not isinstance(quality, list):
+        return None
+    return [v for v in quality if isinstance(v, dict)]
+
+
+def quality_runs(store: Store) -> list[QualityRun]:
+    """Quality errors and warnings of the last finished run of each import that has them."""
+    from ingestctl.health.evaluate import QualityRun
+
+    rows = store.conn.execute(
+        "SELECT i.name, j.id, j.result FROM imports i JOIN jobs j ON j.id = ("
+        "SELECT id FROM jobs WHERE import_id = i.id AND status IN ('completed', 'failed') "
+        "ORDER BY id DESC LIMIT 1) ORDER BY i.name")
+    out = []
+    for name, job_id, result in rows:
+        found = _violations(result)
+        if found is None:
+            continue
+        errors = sum(1 for v in found if v.get("severity") == "error")
+        warnings = sum(1 for v in found if v.get("severity") == "warning")
+        out.append(QualityRun(name, errors, warnings, job_id))
+    return out
+
+
+def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
+    from ingestctl.health.evaluate import ImportFreshness
+
+    configured = [imp for imp in config.imports if imp.name]
+    if not configured:
+        return []
+    marks = ",".join("?" * len(configured))
+    found = {key: (from_iso(success), from_iso(failure)) for key, success, failure in
+             store.conn.execute(
+                 "SELECT i.key, i.last_success_at, (SELECT max(finished_at) FROM jobs "
+                 "WHERE import_id = i.id AND status = 'failed') FROM imports i "
+                 f"WHERE i.key IN ({marks})", [imp.name for imp in configured])}
+    return [ImportFreshness(imp.name, imp.freshness, *found.get(imp.name, (None, None)))
+            for imp in configured]
+
+
+def health_snapshot(store: Store, config: Config, now: datetime,
+                    breakers_path: Path) -> HealthSnapshot:
+    """What the health checks need, from a few indexed queries and the breaker file."""
+    from ingestctl.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
+
+    names = tables(store)
+    error = probe_writable(store)
+    if error is not None:
+        return HealthSnapshot.unreachable(error)
+    since = _since(now, config.health.window)
+    jobs = [SourceJobs(source, counts.get("completed", 0), counts.get("failed", 0))
+            for source, counts in sorted(finished_by_source(store, since).items())]
+    undelivered, oldest = undelivered_alerts(store, names)
+    return HealthSnapshot(
+        imports=_freshness(store, config),
+        jobs=jobs,
+        dead_letters=int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1 "
+                                      "AND updated_at >= ?", (since,)) or 0),
+        open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
+        expired_leases=int(store.scalar("SELECT count(*) FROM jobs WHERE status = 'processing' "
+                                        "AND lease_expires_at < ?", (_iso(now),)) or 0),
+        quotas=[QuotaUse(api, scope, used / limit) for api, scope, used, limit, _ in
+                quotas(store, names, now)],
+        scheduler_heartbeat=scheduler_heartbeat(store),
+        undelivered_alerts=undelivered,
+        oldest_undelivered_alert=oldest,
+        quality=quality_runs(store),
+    )
+
+
+def _counters(store: Store) -> dict[str, dict[tuple[str, str], int]]:
+    out: dict[str, dict[tuple[str, str], int]] = {name: {} for name in COUNTERS}
+    marks = ",".join("?" * len(COUNTERS))
+    for name, labels, value in store.conn.execute(
+            f"SELECT name, labels, value FROM counters WHERE name IN ({marks})", COUNTERS):
+        parsed = json.loads(labels)
+        first, second = _COUNTER_LABELS[name]
+        key = (str(parsed.get(first, "")), str(parsed.get(second, "")))
+        out[name][key] = out[name].get(key, 0) + int(value)
+    return out
+
+
+def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
+                     window: float = 86400.0) -> MetricsSnapshot:
+    """The aggregates of every metric family, from job_stats, counters and a few indexes."""
+    from ingestctl.metrics.collector import DurationHistogram, MetricsSnapshot
+
+    snap = MetricsSnapshot(success_ratio_window=window)
+    for source, status, bucket, jobs, seconds, items in store.conn.execute(
+            "SELECT source, status, bucket, jobs, seconds, items FROM job_stats"):
+        key = (source, status)
+        snap.jobs_total[key] = snap.jobs_total.get(key, 0) + int(jobs)
+        snap.job_durations.setdefault(source, DurationHistogram()).add_bucket(
+            int(bucket), int(jobs), float(seconds))
+        snap.items_imported_total[source] = snap.items_imported_total.get(source, 0) + int(items)
+    snap.jobs_unfinished = unfinished_by_source(store)
+    counts = _counters(store)
+    snap.retries_total = counts["retries_total"]
+    snap.api_requests_total = counts["api_requests_total"]
+    snap.alerts_total = counts["alerts_total"]
+    snap.quality_violations_total = counts["quality_violations_total"]
+    snap.dead_letters = int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1")
+                            or 0)
+    for name, success in store.conn.execute(
+            "SELECT name, last_success_at FROM imports WHERE last_success_at IS NOT NULL"):
+        moment = from_iso(success)
+        if moment is not None:
+            snap.last_success_timestamp[name] = moment.timestamp()
+    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
+    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
+                                 in quotas(store, tables(store), now)}
+    for source, counts_ in finished_by_source(store, _since(now, window)).items():
+        finished = counts_.get("completed", 0) + counts_.get("failed", 0)
+        if finished:
+            snap.success_ratio[source] = counts_.get("completed", 0) / finished
+    beat = scheduler_heartbeat(store)
+    snap.scheduler_heartbeat_timestamp = beat.timestamp() if beat else None
+    return snap
+
+
+def _progress(text: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _running(store: Store, now: datetime) -> list[RunningJob]:
+    from ingestctl.status import RunningJob
+
+    out = []
+    for r in _rows(store, "SELECT id, name, source, target, attempts, max_attempts, started_at, "
+                          "heartbeat_at, lease_expires_at, lease_owner, progress FROM jobs "
+                          "WHERE status = 'processing' ORDER BY id"):
+        progress = _progress(r["progress"])
+        lease = from_iso(r["lease_expires_at"])
+        current = progress.get("current")
+        out.append(RunningJob(
+            r["id"], r["name"], r["source"], r["target"], r["attempts"], r["max_attempts"],
+            from_iso(r["started_at"]), from_iso(r["heartbeat_at"]), lease, r["lease_owner"],
+            items=_int_or_none(progress.get("items")) or 0,
+            current=str(current) if current is not None else None,
+            files_done=_int_or_none(progress.get("files_done")),
+            files_total=_int_or_none(progress.get("files_total")),
+            lease_expired=lease is not None and lease < now))
+    return out
+
+
+def _queue(store: Store, limit: int) -> tuple[list[QueuedJob], int]:
+    from ingestctl.status import QueuedJob
+
+    total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
+                or 0)
+    rows = _rows(store, "SELECT id, name, source, status, attempts, max_attempts, "
+                        "next_attempt_at, error_class, error_message FROM jobs "
+                        "WHERE status IN ('retrying', 'pending') "
+                        "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (limit,))
+    return [QueuedJob(r["id"], r["name"], r["source"], r["status"], r["attempts"],
+                      r["max_attempts"], from_iso(r["next_attempt_at"]), r["error_class"],
+                      r["error_message"]) for r in rows], total
+
+
+def _dead_letters(store: Store, limit: int) -> tuple[list[DeadLetterRow], int]:
+    from ingestctl.status import DeadLetterRow
+
+    total = int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1") or 0)
+    rows = _rows(store, "SELECT id, job_id, name, source, error_class, error_message, attempts, "
+                        "updated_at FROM dead_letters WHERE active = 1 "
+                        "ORDER BY updated_at DESC LIMIT ?", (limit,))
+    return [DeadLetterRow(r["id"], r["job_id"], r["name"], r["source"], r["error_class"],
+                          r["error_message"], r["attempts"], from_iso(r["updated_at"]))
+            for r in rows], total
+
+
+def _failures(store: Store, since: str, limit: int) -> list[FailureRow]:
+    from ingestctl.status import FailureRow
+
+    rows = _rows(store, "SELECT a.job_id, j.name, j.source, a.number, a.outcome, a.finished_at, "
+                        "a.error_class, a.error_type, a.error_message FROM attempts a "
+                        "JOIN jobs j ON j.id = a.job_id WHERE a.finished_at >= ? "
+                        "AND a.outcome IN ('failed', 'crashed') "
+                        "ORDER BY a.finished_at DESC LIMIT ?", (since, limit))
+    return [FailureRow(r["job_id"], r["name"], r["source"], r["number"], r["outcome"],
+                       from_iso(r["finished_at"]), r["error_class"], r["error_type"],
+                       r["error_message"]) for r in rows]
+
+
+def _alerts(store: Store, limit: int) -> list[AlertRow]:
+    from ingestctl.status import AlertRow
+
+    rows = _rows(store, "SELECT a.id, a.kind, a.severity, a.subject, a.created_at, "
+                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "
+                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id "
+                        "AND d.sent_at IS NOT NULL) AS sent FROM alerts a "
+                        "ORDER BY a.id DESC LIMIT ?", (limit,))
+    out = []
+    for r in rows:
+        delivery = ("none" if not r["n"] else "sent" if r["sent"] == r["n"]
+                    else f"waiting ({r['sent']}/{r['n']} sent)")
+        out.append(AlertRow(r["id"], r["kind"], r["severity"], r["subject"],
+                            from_iso(r["created_at"]), delivery))
+    return out
+
+
+def _schedules(store: Store, config: Config) -> list[ScheduleRow]:
+    from ingestctl.status import ScheduleRow
+
+    scheduled = [imp for imp in config.imports if imp.schedule]
+    if not scheduled:
+        return []
+    known = {key: from_iso(value) for key, value in store.conn.execute(
+        "SELECT substr(key, 10), value FROM scheduler_state WHERE key LIKE 'next_run:%'")}
+    marks = ",".join("?" * len(scheduled))
+    success = {key: from_iso(value) for key, value in store.conn.execute(
+        f"SELECT key, last_success_at FROM imports WHERE key IN ({marks})",
+        [imp.name for imp in scheduled])}
+    return [ScheduleRow(imp.name, imp.source, imp.schedule, imp.timezone, known.get(imp.name),
+                        success.get(imp.name)) for imp in scheduled]
+
+
+def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
+                    limit: int = 50) -> StatusSnapshot:
+    """Everything ``status`` shows; each list holds at most ``limit`` rows."""
+    from ingestctl.status import SourceSummary, StatusSnapshot
+
+    names = tables(store)
+    window = config.health.window
+    since = _since(now, window)
+    snap = StatusSnapshot(generated_at=now, window=window, database=str(store.path))
+    sources = {source: SourceSummary(source, counts.get("completed", 0), counts.get("failed", 0))
+               for source, counts in finished_by_source(store, since).items()}
+    for (source, status), count in unfinished_by_source(store).items():
+        setattr(sources.setdefault(source, SourceSummary(source)), status, count)
+    snap.sources = [sources[s] for s in sorted(sources)]
+    snap.running = _running(store, now)
+    snap.queue, snap.queue_total = _queue(store, limit)
+    snap.dead_letters, snap.dead_letters_total = _dead_letters(store, limit)
+    snap.breakers = breaker_rows(breakers_path)
+    snap.quotas = quota_rows(store, names, now)
+    snap.failures = _failures(store, since, limit)
+    if {"alerts", "alert_deliveries"} <= names:
+        snap.alerts = _alerts(store, limit)
+        snap.undelivered_alerts = undelivered_alerts(store, names)[0]
+    snap.schedules = _schedules(store, config)
+    snap.scheduler_heartbeat = scheduler_heartbeat(store)
+    return snap
+
+
+def empty_status(config: Config, now: datetime, database: Path,
+                 breakers_path: Path) -> StatusSnapshot:
+    """The status of a home without a database yet: breakers and schedules only."""
+    from ingestctl.status import ScheduleRow, StatusSnapshot
+
+    snap = StatusSnapshot(generated_at=now, window=config.health.window, database=str(database),
+                          database_exists=False)
+    snap.breakers = breaker_rows(breakers_path)
+    snap.schedules = [ScheduleRow(imp.name, imp.source, imp.schedule, imp.timezone)
+                      for imp in config.imports if imp.schedule]
+    return snap
+
+
+def explain(store: Store, sql: str, params: Iterable[Any] = ()) -> list[str]:
+    """EXPLAIN QUERY PLAN details of ``sql`` (used by tests to prove the indexes are used)."""
+    return [str(r[3]) for r in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", tuple(params))]
