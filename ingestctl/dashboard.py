@@ -39,6 +39,13 @@ def ago(now: datetime, then: datetime | None) -> str:
     return f"{format_duration(abs(delta))} ago" if delta >= 0 else f"in {format_duration(-delta)}"
 
 
+def span(seconds: float) -> str:
+    """A window as operators say it: ``24h`` rather than ``1d``."""
+    if seconds % 3600 == 0 and seconds <= 7 * 86400:
+        return f"{int(seconds // 3600)}h"
+    return format_duration(seconds)
+
+
 def _rate(value: float | None) -> Text:
     if value is None:
         return Text("-")
@@ -75,7 +82,7 @@ class Section:
 
 def _sections(s: StatusSnapshot) -> list[Section]:
     now = s.generated_at
-    window = format_duration(s.window)
+    window = span(s.window)
     fit = {"ratio": 1, "min_width": 8}
     out = [
         Section(f"Sources, last {window}",
@@ -184,7 +191,9 @@ def _column(sections: list[Section], height: int | None) -> RenderableType:
     quiet = [x.empty if not x.rows else f"{x.title}: {len(x.rows)} hidden"
              for x, n in zip(sections, shown, strict=True) if not n]
     if quiet:
-        parts.append(Text(" · ".join(quiet), style="dim", no_wrap=True, overflow="ellipsis"))
+        # The live view has one line for them; plain output may wrap.
+        parts.append(Text(" · ".join(quiet), style="dim", no_wrap=height is not None,
+                          overflow="ellipsis" if height is not None else "fold"))
     return Group(*parts)
 
 

@@ -6,11 +6,11 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ingestctl.models import Job
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+
+    from ingestctl.models import Job
 
     stdout: Console
     stderr: Console

@@ -92,10 +92,13 @@ def probe_writable(store: Store) -> str | None:
 def finished_by_source(store: Store, since: str) -> dict[str, dict[str, int]]:
     """Jobs that finished since ``since``: source -> {completed, failed} (covering index)."""
     out: dict[str, dict[str, int]] = {}
+    # Only completed and failed jobs have finished_at; filtering on status as well would make
+    # SQLite pick the status index and visit every finished job instead of the window's.
     for source, status, count in store.conn.execute(
             "SELECT source, status, count(*) FROM jobs WHERE finished_at >= ? "
-            "AND status IN ('completed', 'failed') GROUP BY source, status", (since,)):
-        out.setdefault(source, {})[status] = int(count)
+            "GROUP BY source, status", (since,)):
+        if status in ("completed", "failed"):
+            out.setdefault(source, {})[status] = int(count)
     return out
 
 
@@ -252,6 +255,12 @@ def health_snapshot(store: Store, config: Config, now: datetime,
     )
 
 
+def active_dead_letters(store: Store) -> int:
+    """Active dead letters, from the count the store keeps by trigger."""
+    return int(store.scalar("SELECT value FROM monitor_counts "
+                            "WHERE name = 'dead_letters_active'") or 0)
+
+
 def _counters(store: Store) -> dict[str, dict[tuple[str, str], int]]:
     out: dict[str, dict[tuple[str, str], int]] = {name: {} for name in COUNTERS}
     marks = ",".join("?" * len(COUNTERS))
@@ -283,8 +292,7 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.api_requests_total = counts["api_requests_total"]
     snap.alerts_total = counts["alerts_total"]
     snap.quality_violations_total = counts["quality_violations_total"]
-    snap.dead_letters = int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1")
-                            or 0)
+    snap.dead_letters = active_dead_letters(store)
     for name, success in store.conn.execute(
             "SELECT name, last_success_at FROM imports WHERE last_success_at IS NOT NULL"):
         moment = from_iso(success)
@@ -352,7 +360,7 @@ def _queue(store: Store, limit: int) -> tuple[list[QueuedJob], int]:
 def _dead_letters(store: Store, limit: int) -> tuple[list[DeadLetterRow], int]:
     from ingestctl.status import DeadLetterRow
 
-    total = int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1") or 0)
+    total = active_dead_letters(store)
     rows = _rows(store, "SELECT id, job_id, name, source, error_class, error_message, attempts, "
                         "updated_at FROM dead_letters WHERE active = 1 "
                         "ORDER BY updated_at DESC LIMIT ?", (limit,))

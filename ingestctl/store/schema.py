@@ -142,6 +142,7 @@ _STATS_ROW = (f"SELECT NEW.source, NEW.status, {_BUCKET.format(d='d')}, 1, d, NE
 # Monitoring (issue 5): `health`, `metrics` and `status` answer from indexes and from
 # job_stats, a summary the store keeps by trigger whenever a job reaches completed or failed,
 # so they stay fast on millions of jobs. job_stats only grows: it backs Prometheus counters.
+# monitor_counts holds counts kept by trigger ('dead_letters_active').
 # scheduler_state holds the scheduler daemon's heartbeat (key 'heartbeat', value and
 # updated_at the ISO time) and may hold 'next_run:<import>' keys with ISO next run times.
 _MONITORING = f"""
@@ -168,6 +169,20 @@ BEGIN INSERT INTO job_stats (source, status, bucket, jobs, seconds, items) {_STA
 CREATE TRIGGER job_stats_inserted AFTER INSERT ON jobs
 WHEN NEW.status IN ('completed', 'failed')
 BEGIN INSERT INTO job_stats (source, status, bucket, jobs, seconds, items) {_STATS_ROW}; END;
+CREATE TABLE monitor_counts (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO monitor_counts (name, value)
+SELECT 'dead_letters_active', count(*) FROM dead_letters WHERE active = 1;
+CREATE TRIGGER dead_letters_active_inserted AFTER INSERT ON dead_letters WHEN NEW.active = 1
+BEGIN UPDATE monitor_counts SET value = value + 1 WHERE name = 'dead_letters_active'; END;
+CREATE TRIGGER dead_letters_active_changed AFTER UPDATE OF active ON dead_letters
+WHEN OLD.active IS NOT NEW.active
+BEGIN UPDATE monitor_counts SET value = value + (CASE WHEN NEW.active = 1 THEN 1 ELSE -1 END)
+WHERE name = 'dead_letters_active'; END;
+CREATE TRIGGER dead_letters_active_deleted AFTER DELETE ON dead_letters WHEN OLD.active = 1
+BEGIN UPDATE monitor_counts SET value = value - 1 WHERE name = 'dead_letters_active'; END;
 CREATE TABLE scheduler_state (
     key TEXT PRIMARY KEY,
     value TEXT,
