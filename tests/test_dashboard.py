@@ -22,7 +22,7 @@ from ingestctl.status import (
     StatusSnapshot,
     fill_next_runs,
 )
-from ingestctl.store import monitoring as mon
+from ingestctl.store import status_queries as sq
 from tests.monitoring_helpers import standard
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -109,7 +109,7 @@ def test_real_store_rendered_with_next_runs(tmp_path: Path) -> None:
     cfg.imports = [ImportConfig(name="shop", url="https://shop.example/sitemap.xml",
                                 schedule="every 15m"),
                    ImportConfig(name="bad", url="https://b.example/s.xml", schedule="61 * * * *")]
-    snap = mon.status_snapshot(c.store, cfg, c.clock.now(), c.breakers)
+    snap = sq.status_snapshot(c.store, cfg, c.clock.now(), c.breakers)
     fill_next_runs(snap)
     assert snap.schedules[0].next_run is not None
     assert snap.schedules[0].next_run.minute % 15 == 0

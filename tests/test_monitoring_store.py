@@ -15,6 +15,7 @@ from ingestctl.errors import TransientError
 from ingestctl.metrics import DURATION_BUCKETS, DurationHistogram
 from ingestctl.store import Store
 from ingestctl.store import monitoring as mon
+from ingestctl.store import status_queries as sq
 from ingestctl.store.schema import MIGRATIONS
 from tests.monitoring_helpers import ADHOC, FEED, SHOP, crafted, standard
 
@@ -88,7 +89,7 @@ def test_health_snapshot(tmp_path: Path) -> None:
 def test_status_snapshot(tmp_path: Path) -> None:
     c = standard(tmp_path / "home")
     now = c.clock.now()
-    snap = mon.status_snapshot(c.store, config(), now, c.breakers)
+    snap = sq.status_snapshot(c.store, config(), now, c.breakers)
     assert [s.to_json() for s in snap.sources] == [
         {"source": "merchant", "completed": 1, "failed": 0, "pending": 0, "processing": 0,
          "retrying": 0, "success_rate": 1.0},
@@ -123,7 +124,7 @@ def test_scheduler_state_next_runs_and_heartbeat(tmp_path: Path) -> None:
         conn.execute("INSERT INTO scheduler_state (key, value, updated_at) VALUES "
                      "('heartbeat', ?, ?), ('next_run:shop', '2030-01-01T02:00:00.000000Z', ?)",
                      (stamp, stamp, stamp))
-    snap = mon.status_snapshot(c.store, config(), c.clock.now(), c.breakers)
+    snap = sq.status_snapshot(c.store, config(), c.clock.now(), c.breakers)
     assert to_iso(snap.scheduler_heartbeat) == stamp
     assert snap.schedules[0].to_json()["next_run"] == "2030-01-01T02:00:00Z"
     metrics = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
@@ -242,7 +243,7 @@ def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
         conn.execute("INSERT INTO alert_deliveries (alert_id, channel, sent_at) VALUES "
                      "(1, 'email', NULL), (1, 'webhook', ?), (2, 'email', ?)",
                      (to_iso(now), to_iso(now)))
-    status = mon.status_snapshot(c.store, config(), now, c.breakers)
+    status = sq.status_snapshot(c.store, config(), now, c.breakers)
     assert [q.to_json() for q in status.quotas] == [
         {"api": "merchant", "scope": "account-123", "period": "day", "used": 830,
          "limit": 1000, "ratio": 0.83},

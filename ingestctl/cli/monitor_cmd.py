@@ -22,7 +22,7 @@ from ingestctl import __version__, clock
 from ingestctl.cli.output import emit_json
 from ingestctl.cli.state import AppState, state
 from ingestctl.errors import IngestError, StoreError, UsageError
-from ingestctl.store import Store, monitoring
+from ingestctl.store import Store, monitoring, status_queries
 from ingestctl.units import parse_duration
 
 if TYPE_CHECKING:
@@ -157,9 +157,9 @@ def status_snapshot(st: AppState) -> StatusSnapshot:
     config = st.config
     store = _open(st)
     if store is None:
-        return monitoring.empty_status(config, now, st.home.database, st.home.breakers)
+        return status_queries.empty_status(config, now, st.home.database, st.home.breakers)
     try:
-        return monitoring.status_snapshot(store, config, now, st.home.breakers,
+        return status_queries.status_snapshot(store, config, now, st.home.breakers,
                                           config.status.limit)
     except sqlite3.Error as exc:
         raise StoreError(str(st.home.database), str(exc)) from None
