@@ -70,8 +70,8 @@ def _running(store: Store, now: datetime) -> list[RunningJob]:
 
     out = []
     for r in store.query("SELECT id, name, source, target, attempts, max_attempts, started_at, "
-                          "heartbeat_at, lease_expires_at, lease_owner, progress FROM jobs "
-                          "WHERE status = 'processing' ORDER BY id"):
+                         "heartbeat_at, lease_expires_at, lease_owner, progress FROM jobs "
+                         "WHERE status = 'processing' ORDER BY id"):
         progress = _progress(r["progress"])
         lease = from_iso(r["lease_expires_at"])
         current = progress.get("current")
@@ -92,9 +92,9 @@ def _queue(store: Store, limit: int) -> tuple[list[QueuedJob], int]:
     total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
                 or 0)
     rows = store.query("SELECT id, name, source, status, attempts, max_attempts, "
-                        "next_attempt_at, error_class, error_message FROM jobs "
-                        "WHERE status IN ('retrying', 'pending') "
-                        "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (limit,))
+                       "next_attempt_at, error_class, error_message FROM jobs "
+                       "WHERE status IN ('retrying', 'pending') "
+                       "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (limit,))
     return [QueuedJob(r["id"], r["name"], r["source"], r["status"], r["attempts"],
                       r["max_attempts"], from_iso(r["next_attempt_at"]), r["error_class"],
                       r["error_message"]) for r in rows], total
@@ -105,8 +105,8 @@ def _dead_letters(store: Store, limit: int) -> tuple[list[DeadLetterRow], int]:
 
     total = active_dead_letters(store)
     rows = store.query("SELECT id, job_id, name, source, error_class, error_message, attempts, "
-                        "updated_at FROM dead_letters WHERE active = 1 "
-                        "ORDER BY updated_at DESC LIMIT ?", (limit,))
+                       "updated_at FROM dead_letters WHERE active = 1 "
+                       "ORDER BY updated_at DESC LIMIT ?", (limit,))
     return [DeadLetterRow(r["id"], r["job_id"], r["name"], r["source"], r["error_class"],
                           r["error_message"], r["attempts"], from_iso(r["updated_at"]))
             for r in rows], total
@@ -116,10 +116,10 @@ def _failures(store: Store, since: str, limit: int) -> list[FailureRow]:
     from ingestctl.status import FailureRow
 
     rows = store.query("SELECT a.job_id, j.name, j.source, a.number, a.outcome, a.finished_at, "
-                        "a.error_class, a.error_type, a.error_message FROM attempts a "
-                        "JOIN jobs j ON j.id = a.job_id WHERE a.finished_at >= ? "
-                        "AND a.outcome IN ('failed', 'crashed') "
-                        "ORDER BY a.finished_at DESC LIMIT ?", (since, limit))
+                       "a.error_class, a.error_type, a.error_message FROM attempts a "
+                       "JOIN jobs j ON j.id = a.job_id WHERE a.finished_at >= ? "
+                       "AND a.outcome IN ('failed', 'crashed') "
+                       "ORDER BY a.finished_at DESC LIMIT ?", (since, limit))
     return [FailureRow(r["job_id"], r["name"], r["source"], r["number"], r["outcome"],
                        from_iso(r["finished_at"]), r["error_class"], r["error_type"],
                        r["error_message"]) for r in rows]
@@ -129,10 +129,10 @@ def _alerts(store: Store, limit: int) -> list[AlertRow]:
     from ingestctl.status import AlertRow
 
     rows = store.query("SELECT a.id, a.kind, a.severity, a.subject, a.created_at, "
-                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "
-                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id "
-                        "AND d.sent_at IS NOT NULL) AS sent FROM alerts a "
-                        "ORDER BY a.id DESC LIMIT ?", (limit,))
+                       "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "
+                       "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id "
+                       "AND d.sent_at IS NOT NULL) AS sent FROM alerts a "
+                       "ORDER BY a.id DESC LIMIT ?", (limit,))
     out = []
     for r in rows:
         delivery = ("none" if not r["n"] else "sent" if r["sent"] == r["n"]
