@@ -214,16 +214,7 @@ def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
     now = c.clock.now()
     reset = to_iso(now + timedelta(hours=3))
     with c.store.write() as conn:
-        # The shapes the Google and alerts capabilities create.
-        conn.execute("CREATE TABLE quota_usage (api TEXT NOT NULL, scope TEXT NOT NULL, "
-                     "period TEXT NOT NULL, bucket TEXT NOT NULL, count INTEGER NOT NULL "
-                     "DEFAULT 0, PRIMARY KEY (api, scope, period, bucket)) WITHOUT ROWID")
-        conn.execute("CREATE TABLE quota_state (api TEXT NOT NULL, scope TEXT NOT NULL, "
-                     "minute_limit INTEGER NOT NULL DEFAULT 0, day_limit INTEGER NOT NULL "
-                     "DEFAULT 0, day_start TEXT, day_reset TEXT, last_request_at TEXT, "
-                     "last_status INTEGER, headers_at TEXT, retry_after REAL, ratelimit TEXT, "
-                     "ratelimit_policy TEXT, x_limit INTEGER, x_remaining INTEGER, x_reset TEXT, "
-                     "PRIMARY KEY (api, scope)) WITHOUT ROWID")
+        # Quota rows as the Google sources count them; the alert outbox as w2-alerts has it.
         conn.execute("INSERT INTO quota_state (api, scope, day_limit, day_start, day_reset) "
                      "VALUES ('merchant', 'account-123', 1000, '2026-01-01', ?), "
                      "('search-console', 'project', 200, '2025-12-31', ?)",

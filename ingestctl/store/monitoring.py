@@ -110,27 +110,18 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     """Quota use per api/scope in its current day (or as the API's own headers report it)."""
     if not {"quota_state", "quota_usage"} <= names:
         return []
-    try:
-        rows = store.query(
-            "SELECT s.api, s.scope, s.day_limit, s.day_reset, s.x_limit, s.x_remaining, "
-            "coalesce((SELECT u.count FROM quota_usage u WHERE u.api = s.api AND "
-            "u.scope = s.scope AND u.period = 'day' AND u.bucket = s.day_start), 0) "
-            "AS day_used FROM quota_state s ORDER BY s.api, s.scope")
-    except sqlite3.OperationalError:  # a quota schema this version does not know
-        return []
-    out = []
-    stamp = _iso(now)
-    for r in rows:
-        if r["day_limit"]:
-            # After the reset the stored day is over: nothing is used in the new one yet.
-            used = int(r["day_used"]) if not r["day_reset"] or r["day_reset"] > stamp else 0
-            out.append((r["api"], r["scope"], used, int(r["day_limit"]), "day"))
-        elif r["x_limit"] and r["x_remaining"] is not None:
-            limit = int(r["x_limit"])
-            out.append((r["api"], r["scope"], limit - int(r["x_remaining"]), limit, "remote"))
+    # ingestctl.quota owns the reading of the Google quota tables (also `ingestctl quota`).
+    from ingestctl.quota import quota_lines
+
+    out: list[Quota] = []
+    for line in quota_lines(store, now):
+        if line.day_limit > 0:
+            out.append((line.api, line.scope, line.day_used, line.day_limit, "day"))
+        elif line.ratio is not None and line.headers:
+            limit = int(line.headers["x_ratelimit_limit"])
+            remaining = int(line.headers["x_ratelimit_remaining"])
+            out.append((line.api, line.scope, limit - remaining, limit, "remote"))
     return out
-
-
 
 
 def scheduler_heartbeat(store: Store) -> datetime | None:
