@@ -205,6 +205,14 @@ class HealthConfig:
 
 
 @dataclass
+class StatusConfig:
+    """`ingestctl status`: the live view's refresh and how many rows each list fetches."""
+
+    watch_interval: float = _opt(parse_duration, 2.0)
+    limit: int = _opt(_int(1), 50)
+
+
+@dataclass
 class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
 
@@ -292,6 +300,7 @@ class Config:
     sitemap: SitemapConfig = field(default_factory=SitemapConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     google: GoogleConfig = field(default_factory=GoogleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

@@ -2,25 +2,82 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sqlite3
 import sys
 from typing import Any
 
 import typer
+from typer._click.core import Command as ClickCommand
 from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
 from ingestctl import __version__
 from ingestctl.cli.output import error
+from ingestctl.cli.params import speed_up
 from ingestctl.cli.state import AppState
 from ingestctl.errors import EXIT_FAILED, IngestError
 
 log = logging.getLogger("ingestctl.cli")
 
 
+# Commands are imported on first use, so `health`, `metrics` and `status --json` (probes run
+# every few seconds) never load the runner, progress bars or the modules of other commands.
+# A target is "module:function", "module:typer_app" (a command group) or
+# "module:typer_app#name" (the command called name registered on that Typer app).
+LAZY_COMMANDS: dict[str, str] = {}
+
+
+def lazy_command(name: str, target: str) -> None:
+    """Register the top-level command ``name``; its module is imported only when it runs."""
+    LAZY_COMMANDS[name] = target
+
+
+def _load_command(name: str, target: str, group: TyperGroup) -> ClickCommand:
+    module_name, _, attr = target.partition(":")
+    attr, _, command_name = attr.partition("#")
+    obj = getattr(importlib.import_module(module_name), attr)
+    if isinstance(obj, typer.Typer) and not command_name:
+        command: ClickCommand = typer.main.get_group(obj)
+    else:
+        if isinstance(obj, typer.Typer):
+            info = next(c for c in obj.registered_commands if c.name == command_name)
+        else:
+            info = typer.models.CommandInfo(name=name, callback=obj)
+        command = typer.main.get_command_from_info(
+            info, pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=group.rich_markup_mode)
+    command.name = name
+    speed_up(command)
+    return command
+
+
 class ErrorMappingGroup(TyperGroup):
     """Maps every expected error to one stderr line and its exit code, in one place."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        speed_up(self)
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
+        """Eager commands, then lazy ones in registration order."""
+        eager = super().list_commands(ctx)
+        return [*eager, *(name for name in LAZY_COMMANDS if name not in eager)]
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> ClickCommand | None:
+        """The command, importing its module when it is lazy and not loaded yet."""
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.commands[cmd_name] = _load_command(cmd_name, LAZY_COMMANDS[cmd_name], self)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: ClickContext, args: list[str]
+                        ) -> tuple[str | None, ClickCommand | None, list[str]]:
+        """As click's; an unknown name first loads every command, so suggestions are complete."""
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS:
+            for name in LAZY_COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the command; turn IngestErrors into their exit codes."""
@@ -74,28 +131,19 @@ def main_options(
 
 
 def _register() -> None:
-    from ingestctl.cli import (
-        breaker_cmd,
-        config_cmd,
-        dlq_cmd,
-        jobs_cmd,
-        quota_cmd,
-        run_cmd,
-        schedule_cmd,
-        scheduler_cmd,
-        worker_cmd,
-    )
-
-    app.command("run")(run_cmd.run)
-    app.command("retry")(worker_cmd.retry)
-    app.command("worker")(worker_cmd.worker)
-    app.command("quota")(quota_cmd.quota)
-    app.add_typer(jobs_cmd.app, name="jobs")
-    app.add_typer(config_cmd.app, name="config")
-    app.add_typer(dlq_cmd.app, name="dlq")
-    app.add_typer(breaker_cmd.app, name="breaker")
-    app.command("scheduler")(scheduler_cmd.scheduler)
-    app.add_typer(schedule_cmd.app, name="schedule")
+    lazy_command("run", "ingestctl.cli.run_cmd:run")
+    lazy_command("retry", "ingestctl.cli.worker_cmd:retry")
+    lazy_command("worker", "ingestctl.cli.worker_cmd:worker")
+    lazy_command("quota", "ingestctl.cli.quota_cmd:quota")
+    lazy_command("jobs", "ingestctl.cli.jobs_cmd:app")
+    lazy_command("config", "ingestctl.cli.config_cmd:app")
+    lazy_command("dlq", "ingestctl.cli.dlq_cmd:app")
+    lazy_command("breaker", "ingestctl.cli.breaker_cmd:app")
+    lazy_command("status", "ingestctl.cli.monitor_cmd:app#status")
+    lazy_command("health", "ingestctl.cli.monitor_cmd:app#health")
+    lazy_command("metrics", "ingestctl.cli.monitor_cmd:app#metrics")
+    lazy_command("scheduler", "ingestctl.cli.scheduler_cmd:scheduler")
+    lazy_command("schedule", "ingestctl.cli.schedule_cmd:app")
 
 
 _register()

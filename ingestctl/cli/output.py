@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
-from ingestctl.models import Job
+    from ingestctl.models import Job
 
-# Piped or under cron there is no terminal width to honour; 80 columns would cut tables.
-_WIDTH = None if sys.stdout.isatty() else 160
-stdout = Console(soft_wrap=True, width=_WIDTH)
-stderr = Console(stderr=True, soft_wrap=True)
+    stdout: Console
+    stderr: Console
+
+
+def __getattr__(name: str) -> Any:
+    """``stdout`` and ``stderr`` Rich consoles, built on first use: Rich is slow to import."""
+    if name in ("stdout", "stderr"):
+        from rich.console import Console
+
+        # Piped or under cron there is no terminal width to honour; 80 columns would cut tables.
+        width = None if name == "stderr" or sys.stdout.isatty() else 160
+        console = Console(stderr=name == "stderr", soft_wrap=True, width=width)
+        globals()[name] = console
+        return console
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "retrying": "yellow",
                 "processing": "cyan", "pending": "blue"}
@@ -37,6 +50,8 @@ def error(text: str) -> None:
 
 def jobs_table(jobs: list[Job]) -> Table:
     """A table of jobs for ``jobs list``."""
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     table.add_column("ID", justify="right", no_wrap=True)
     table.add_column("NAME", overflow="ellipsis", no_wrap=True, max_width=32)

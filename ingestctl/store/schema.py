@@ -217,6 +217,71 @@ CREATE TABLE job_cursors (
 )
 """
 
+# Seconds a finished job took, from its first start to its finish (rounded to the millisecond:
+# julianday arithmetic is only exact to ~20 us). Used by the trigger and the backfill below.
+_JOB_SECONDS = ("max(0, coalesce(round((julianday({r}.finished_at) - "
+                "julianday(coalesce({r}.started_at, {r}.created_at))) * 86400, 3), 0))")
+# The bucket index in ingestctl.metrics.DURATION_BUCKETS (1, 5, 15, 60, 300, 900, 1800, 3600,
+# +Inf): a test checks the two agree. Kept here so the schema does not import prometheus_client.
+_BUCKET = ("CASE WHEN {d} <= 1 THEN 0 WHEN {d} <= 5 THEN 1 WHEN {d} <= 15 THEN 2 "
+           "WHEN {d} <= 60 THEN 3 WHEN {d} <= 300 THEN 4 WHEN {d} <= 900 THEN 5 "
+           "WHEN {d} <= 1800 THEN 6 WHEN {d} <= 3600 THEN 7 ELSE 8 END")
+_STATS_ROW = (f"SELECT NEW.source, NEW.status, {_BUCKET.format(d='d')}, 1, d, NEW.items "
+              f"FROM (SELECT {_JOB_SECONDS.format(r='NEW')} AS d) WHERE true "
+              "ON CONFLICT(source, status, bucket) DO UPDATE SET jobs = jobs + 1, "
+              "seconds = seconds + excluded.seconds, items = items + excluded.items")
+
+# Monitoring (issue 5): `health`, `metrics` and `status` answer from indexes and from
+# job_stats, a summary the store keeps by trigger whenever a job reaches completed or failed,
+# so they stay fast on millions of jobs. job_stats only grows: it backs Prometheus counters.
+# monitor_counts holds counts kept by trigger ('dead_letters_active').
+# scheduler_state holds the scheduler daemon's heartbeat (key 'heartbeat', value and
+# updated_at the ISO time) and may hold 'next_run:<import>' keys with ISO next run times.
+_MONITORING = f"""
+CREATE INDEX jobs_import_status_finished ON jobs(import_id, status, finished_at);
+CREATE INDEX attempts_finished ON attempts(finished_at);
+CREATE INDEX dead_letters_active_updated ON dead_letters(active, updated_at);
+CREATE TABLE job_stats (
+    source TEXT NOT NULL,
+    status TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    jobs INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    items INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, status, bucket)
+) WITHOUT ROWID;
+INSERT INTO job_stats (source, status, bucket, jobs, seconds, items)
+SELECT source, status, {_BUCKET.format(d='d')}, count(*), sum(d), sum(items)
+FROM (SELECT source, status, items, {_JOB_SECONDS.format(r='jobs')} AS d FROM jobs
+      WHERE status IN ('completed', 'failed'))
+GROUP BY 1, 2, 3;
+CREATE TRIGGER job_stats_finished AFTER UPDATE OF status ON jobs
+WHEN NEW.status IN ('completed', 'failed') AND OLD.status IS NOT NEW.status
+BEGIN INSERT INTO job_stats (source, status, bucket, jobs, seconds, items) {_STATS_ROW}; END;
+CREATE TRIGGER job_stats_inserted AFTER INSERT ON jobs
+WHEN NEW.status IN ('completed', 'failed')
+BEGIN INSERT INTO job_stats (source, status, bucket, jobs, seconds, items) {_STATS_ROW}; END;
+CREATE TABLE monitor_counts (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO monitor_counts (name, value)
+SELECT 'dead_letters_active', count(*) FROM dead_letters WHERE active = 1;
+CREATE TRIGGER dead_letters_active_inserted AFTER INSERT ON dead_letters WHEN NEW.active = 1
+BEGIN UPDATE monitor_counts SET value = value + 1 WHERE name = 'dead_letters_active'; END;
+CREATE TRIGGER dead_letters_active_changed AFTER UPDATE OF active ON dead_letters
+WHEN OLD.active IS NOT NEW.active
+BEGIN UPDATE monitor_counts SET value = value + (CASE WHEN NEW.active = 1 THEN 1 ELSE -1 END)
+WHERE name = 'dead_letters_active'; END;
+CREATE TRIGGER dead_letters_active_deleted AFTER DELETE ON dead_letters WHEN OLD.active = 1
+BEGIN UPDATE monitor_counts SET value = value - 1 WHERE name = 'dead_letters_active'; END;
+CREATE TABLE IF NOT EXISTS scheduler_state (
+    key TEXT PRIMARY KEY,
+    value TEXT,
+    updated_at TEXT
+) WITHOUT ROWID
+"""
+
 # IF NOT EXISTS: the monitoring branch may create scheduler_state too; either may land first.
 _SCHEDULER = """
 CREATE TABLE IF NOT EXISTS scheduler_state (
@@ -241,5 +306,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
     ("google", _GOOGLE),
+    ("monitoring", _MONITORING),
     ("scheduler", _SCHEDULER),
 ]

@@ -1,0 +1,198 @@
+"""Latency of the read-only commands on a big store, next to ``python -c pass``.
+
+Builds (once, in a temporary or ``--keep`` directory) a store holding 1,000,000 jobs over about
+a year with one attempt each, 100,000 of them failed with an active dead letter, 20 configured
+imports, a few running, retrying and pending jobs, counters and circuit breakers. Then runs
+``ingestctl health --format nagios``, ``ingestctl status --json`` and ``ingestctl metrics`` as
+subprocesses, interleaved with ``python -c pass`` (the interpreter's own start-up), and prints
+each median wall time, its overhead over the interpreter and the ratio. Target: each median at
+most 150 ms (a Kubernetes exec probe times out after 1 s).
+
+Bytecode caching is on, as in any pip installation (``PYTHONDONTWRITEBYTECODE`` is dropped and
+the caches go to a temporary ``PYTHONPYCACHEPREFIX``, so the working tree stays clean);
+``--no-bytecode`` measures without it.
+
+    python bench/cli_latency.py [--jobs 1000000] [--dead-letters 100000] [--runs 15] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ingestctl.clock import to_iso  # noqa: E402
+from ingestctl.store import Store  # noqa: E402
+
+SOURCES = ("sitemap", "sitemap", "sitemap", "merchant", "search-console")
+TARGET_MS = 150.0
+IMPORTS = 20
+
+
+def _iso(moment: datetime) -> str:
+    return to_iso(moment) or ""
+
+
+def write_config(path: Path) -> None:
+    """20 configured imports with schedules and freshness windows."""
+    lines = ["[health]", 'window = "24h"', ""]
+    for n in range(IMPORTS):
+        source = SOURCES[n % len(SOURCES)]
+        target = {"sitemap": f'url = "https://shop{n}.example.com/sitemap.xml"',
+                  "merchant": f'account = "{1000 + n}"',
+                  "search-console": f'site = "sc-domain:site{n}.example.com"'}[source]
+        lines += ["[[imports]]", f'name = "import-{n:02d}"', f'source = "{source}"', target,
+                  f'schedule = "{n} * * * *"', 'freshness = "2h"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def build(home: Path, jobs: int, dead: int, now: datetime) -> None:
+    """Fill the store with executemany in one transaction per table."""
+    home.mkdir(parents=True, exist_ok=True)
+    store = Store(home / "ingestctl.db")
+    conn = store.conn
+    step = timedelta(seconds=30)
+    start = now - step * jobs
+    # Every tenth run of each import fails (job ids cycle through the imports).
+    every_failed = max(jobs // dead, 1) if dead else 0
+    with store.write():
+        conn.executemany(
+            "INSERT INTO imports (id, key, name, source, target, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(n + 1, f"import-{n:02d}", f"import-{n:02d}", SOURCES[n % len(SOURCES)],
+              f"target-{n}", _iso(start)) for n in range(IMPORTS)])
+
+        def job_rows() -> object:
+            for i in range(1, jobs + 1):
+                created = start + step * i
+                imp = i % IMPORTS
+                failed = every_failed and (i // IMPORTS) % every_failed == every_failed - 1
+                yield (i, imp + 1, f"import-{imp:02d}", f"import-{imp:02d}",
+                       SOURCES[imp % len(SOURCES)], f"target-{imp}",
+                       "failed" if failed else "completed", 3 if failed else 1,
+                       0 if failed else 250, "transient" if failed else None,
+                       "TransientError" if failed else None,
+                       "HTTP 503 from upstream" if failed else None, _iso(created),
+                       _iso(created), _iso(created + timedelta(seconds=5 + i % 200)))
+
+        conn.executemany(
+            "INSERT INTO jobs (id, import_id, import_key, name, source, target, status, attempts, "
+            "items, error_class, error_type, error_message, created_at, started_at, finished_at, "
+            "max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 3)", job_rows())
+        conn.execute(
+            "INSERT INTO attempts (job_id, number, owner, started_at, finished_at, outcome, "
+            "error_class, error_type, error_message, items) SELECT id, attempts, 'bench:1', "
+            "started_at, finished_at, status, error_class, error_type, error_message, items "
+            "FROM jobs")
+        conn.execute(
+            "INSERT INTO dead_letters (job_id, name, source, target, options, error_class, "
+            "error_type, error_message, attempts, created_at, updated_at) SELECT id, name, "
+            "source, target, options, error_class, error_type, error_message, attempts, "
+            "finished_at, finished_at FROM jobs WHERE status = 'failed'")
+        conn.execute("UPDATE imports SET last_success_at = (SELECT max(finished_at) FROM jobs "
+                     "WHERE import_id = imports.id AND status = 'completed')")
+        lease = now + timedelta(days=1)  # valid for as long as the benchmark may run
+    # Unfinished jobs: two running with progress, two retrying, one pending.
+        for n, (status, extra) in enumerate([
+                ("processing", {"lease_owner": "host:1", "lease_expires_at": lease,
+                                "progress": json.dumps({"items": 4200, "current":
+                                                        "https://shop0.example.com/s-3.xml"})}),
+                ("processing", {"lease_owner": "host:2", "lease_expires_at": lease,
+                                "progress": json.dumps({"items": 17})}),
+                ("retrying", {"next_attempt_at": now + step}),
+                ("retrying", {"next_attempt_at": now + step * 2}),
+                ("pending", {})]):
+            conn.execute(
+                "INSERT INTO jobs (import_id, import_key, name, source, target, status, "
+                "max_attempts, created_at, started_at, lease_owner, lease_expires_at, progress, "
+                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 3, ?, ?, ?, ?, ?, ?)",
+                (n + 1, f"import-{n:02d}", f"import-{n:02d}", SOURCES[n % len(SOURCES)],
+                 f"target-{n}", status, _iso(now - step), _iso(now - step),
+                 extra.get("lease_owner"),
+                 _iso(extra["lease_expires_at"]) if "lease_expires_at" in extra else None,
+                 extra.get("progress"),
+                 _iso(extra["next_attempt_at"]) if "next_attempt_at" in extra else None))
+        conn.executemany("INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)", [
+            ("retries_total", '{"error_class":"transient","source":"sitemap"}', 5000),
+            ("api_requests_total", '{"api":"merchant","code":"200"}', 90000),
+            ("api_requests_total", '{"api":"merchant","code":"429"}', 40)])
+    store.close()
+    (home / "breakers.json").write_text(json.dumps({"version": 1, "breakers": {
+        "sitemap:shop3.example.com": {"state": "open", "failures": 5,
+                                      "opened_at": _iso(now), "open_until": _iso(now + step)},
+        "merchant:1003": {"state": "closed", "failures": 0}}}), encoding="utf-8")
+
+
+def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median wall time (ms) of each command, interleaved, after one warm-up run each."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for argv in commands.values():
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(runs):
+        for name, argv in commands.items():
+            began = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append((time.perf_counter() - began) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> int:
+    """Build the store, measure, print; exit 1 when a median misses the target."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--dead-letters", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the store in this directory")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="measure without bytecode caches (compile every module each run)")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="ingestctl-bench-"))
+    home, config = work / "home", work / "ingestctl.toml"
+    now = datetime.now(UTC)
+    if not (home / "ingestctl.db").exists():
+        began = time.perf_counter()
+        build(home, args.jobs, args.dead_letters, now)
+        print(f"built {args.jobs:,} jobs and {args.dead_letters:,} dead letters in "
+              f"{time.perf_counter() - began:.1f}s at {home}")
+    write_config(config)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("INGESTCTL_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"PYTHONPATH": str(ROOT), "NO_COLOR": "1"})
+    if args.no_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    cli = [sys.executable, "-m", "ingestctl", "--home", str(home), "--config", str(config)]
+    commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                "health --format nagios": [*cli, "health", "--format", "nagios"],
+                "status --json": [*cli, "status", "--json"],
+                "metrics": [*cli, "metrics"]}
+    check = subprocess.run(commands["health --format nagios"], env=env, capture_output=True,
+                           text=True)
+    print(f"health exit {check.returncode}: {check.stdout.split(' | ')[0]}")
+    medians = measure(commands, env, args.runs)
+    base = medians["python -c pass"]
+    print(f"\nmedian of {args.runs} runs, interleaved "
+          f"({'no ' if args.no_bytecode else ''}bytecode cache):")
+    print(f"{'command':<26}{'median':>10}{'overhead':>11}{'ratio':>8}")
+    missed = False
+    for name, value in medians.items():
+        mark = "" if name == "python -c pass" or value <= TARGET_MS else "  > target"
+        missed = missed or bool(mark)
+        print(f"{name:<26}{value:>8.1f}ms{value - base:>9.1f}ms{value / base:>7.2f}x{mark}")
+    print(f"target: each command at most {TARGET_MS:.0f} ms median")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""`status --watch` in a real pseudo-terminal, and a running import seen from another process."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli import run_cli, spawn_env, start_cli
+from tests.monitoring_helpers import standard
+from tests.sites import GeneratedSite
+
+
+class Terminal:
+    """``ingestctl ARGS`` on the slave side of a pty (its controlling terminal), 80x24."""
+
+    def __init__(self, home: Path, *args: str, rows: int = 24, cols: int = 80) -> None:
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.before = termios.tcgetattr(self.slave)
+        env = spawn_env(home, TERM="xterm-256color")
+        env.pop("NO_COLOR", None)
+        slave = self.slave
+
+        def controlling_tty() -> None:
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "ingestctl", *args], env=env,
+                                     stdin=slave, stdout=slave, stderr=slave,
+                                     preexec_fn=controlling_tty, close_fds=True)
+        self.output = b""
+
+    def read_until(self, needle: bytes, timeout: float = 20) -> bytes:
+        """Output until ``needle`` appears (AssertionError after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{needle!r} not seen in {self.output[-2000:]!r}"
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    self.output += os.read(self.master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+        return self.output
+
+    def drain(self, seconds: float) -> None:
+        """Collect output for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                self.output += os.read(self.master, 65536)
+
+    def type(self, keys: bytes) -> None:
+        """Send keys as if typed."""
+        os.write(self.master, keys)
+
+    def wait(self, timeout: float = 20) -> int:
+        """The exit code; keeps draining output so the child never blocks on a full pty."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, "still running"
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                with contextlib.suppress(OSError):
+                    self.output += os.read(self.master, 65536)
+        return self.proc.returncode
+
+    def close(self) -> None:
+        """Kill the child if needed and close both ends."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def busy_home(home: Path) -> Path:
+    standard(home).store.close()
+    return home
+
+
+def test_watch_redraws_and_quits_on_q_restoring_the_terminal(busy_home: Path) -> None:
+    term = Terminal(busy_home, "status", "--watch", "--interval", "200ms")
+    try:
+        term.read_until(b"Recent failures")
+        first = term.output.count(b"ingestctl status")
+        term.drain(1.0)  # five more ticks of 200 ms: Live redraws the frame in place
+        assert term.output.count(b"ingestctl status") > first
+        assert termios.tcgetattr(term.slave)[3] & termios.ICANON == 0  # cbreak while running
+        term.type(b"q")
+        assert term.wait() == 0
+        assert termios.tcgetattr(term.slave) == term.before  # echo and line mode restored
+        assert b"Traceback" not in term.output
+        assert b"\x1b[?1049h" not in term.output  # no alternate screen: scrollback kept
+    finally:
+        term.close()
+
+
+def test_watch_ends_cleanly_on_ctrl_c(busy_home: Path) -> None:
+    term = Terminal(busy_home, "status", "--watch", "--interval", "1s", rows=50, cols=160)
+    try:
+        term.read_until(b"Dead letters")
+        term.type(b"\x03")  # the terminal turns it into SIGINT for the foreground group
+        assert term.wait() == 0
+        assert termios.tcgetattr(term.slave) == term.before
+        assert b"Traceback" not in term.output and b"KeyboardInterrupt" not in term.output
+    finally:
+        term.close()
+
+
+def test_running_import_progress_seen_from_another_process(home: Path) -> None:
+    site = GeneratedSite(children=12, per_child=300, delay=0.4)
+    with site.server:
+        proc = start_cli(home, "run", "sitemap", site.server.url("/index.xml"),
+                         INGESTCTL_JOBS__HEARTBEAT="100ms")
+        try:
+            seen: dict[str, object] = {}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if (home / "ingestctl.db").exists():
+                    status = run_cli(home, "status", "--json")
+                    assert status.returncode == 0, status.stderr
+                    running = json.loads(status.stdout)["running"]
+                    if running and running[0]["items"] > 0:
+                        seen = running[0]
+                        break
+                time.sleep(0.1)
+            assert seen, "the import never showed progress"
+            assert seen["source"] == "sitemap" and seen["attempt"] == 1
+            assert 0 < int(seen["items"]) < site.total  # type: ignore[call-overload]
+            assert str(seen["current"]).startswith(site.server.url("/child-"))
+            assert seen["files_total"] == site.children + 1
+            assert seen["lease_expired"] is False
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
