@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +78,9 @@ class AttemptReport:
     requests: int = 0
     job_items: int | None = None
     result: dict[str, Any] | None = None
+    # Quality summaries (SitemapSummary, ...) and repeated natural keys, for the quality gate.
+    summaries: list[Any] = field(default_factory=list)
+    duplicate_keys: int = 0
 
 
 class JobQueue:

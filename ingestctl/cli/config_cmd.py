@@ -18,6 +18,11 @@ def check(ctx: typer.Context) -> None:
     """Validate the config file; exit 78 with one line naming the problem."""
     st = state(ctx)
     config = st.config
+    from ingestctl.alerting import check_alerts_config
+    from ingestctl.quality import check_config
+
+    check_config(config)
+    check_alerts_config(config)
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:
         message(f"config OK: {where}; {len(config.imports)} import(s)")

@@ -17,6 +17,7 @@ from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
 if TYPE_CHECKING:
+    from ingestctl.alerting import Alerting
     from ingestctl.runner import ProgressCallback, Runner
 
 
@@ -44,8 +45,19 @@ class AppState:
 
     @cached_property
     def events(self) -> EventBus:
-        """The event bus for this process."""
-        return EventBus()
+        """The event bus for this process; alerts hang off it (run, retry, worker, scheduler)."""
+        from ingestctl.alerting import subscribe_alerts
+
+        bus = EventBus()
+        subscribe_alerts(bus, lambda: self.alerting)
+        return bus
+
+    @cached_property
+    def alerting(self) -> Alerting:
+        """Events -> alerts through the outbox of this home's store."""
+        from ingestctl.alerting import Alerting
+
+        return Alerting(self.store(), self.config, clock.SYSTEM)
 
     def setup_logging(self) -> None:
         """Send the structured log to the home directory and, with --json-logs, to stderr."""

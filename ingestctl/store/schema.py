@@ -125,7 +125,32 @@ CREATE TABLE sitemap_urls (
 )
 """
 
+_ALERTS = """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    alert_json TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX alerts_key ON alerts(key, id);
+CREATE TABLE alert_deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    channel TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_try_at TEXT,
+    claimed_until TEXT,
+    sent_at TEXT,
+    PRIMARY KEY (alert_id, channel)
+);
+CREATE INDEX alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
+    ("alerts", _ALERTS),
 ]
