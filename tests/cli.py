@@ -13,6 +13,8 @@ from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process; stdout and stderr stay separate."""
@@ -23,6 +25,8 @@ def spawn_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a subprocess: this interpreter's, an isolated home, no terminal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
     env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
+    # The checkout under test, not whatever ingestctl is installed (worktrees, editable installs).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 

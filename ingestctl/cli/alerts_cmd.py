@@ -87,7 +87,7 @@ def flush(ctx: typer.Context) -> None:
         message(f"alerts flush: {sent} delivered, {failed} failed, {left} still undelivered")
     for name, backlog in waiting.items():
         if backlog is not None:
-            error(f"{backlog.count} alert(s) wait for {name}: "
-                  f"{backlog.last_error or 'not tried yet'}")
+            error(f"{backlog.count} alert(s) wait for {name}; last error: "
+                  f"{backlog.last_error or 'none (not tried yet)'}")
     if left:
         raise typer.Exit(EXIT_FAILED)
