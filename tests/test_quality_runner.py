@@ -36,7 +36,7 @@ class Feed:
         self.server = LocalServer(self.handle)
 
     def pages(self, n: int, lastmod: str | None = None) -> None:
-        self.entries = [("{base}/p%d" % i, lastmod or f"2026-01-{1 + i % 28:02d}")
+        self.entries = [("{base}/p" + str(i), lastmod or f"2026-01-{1 + i % 28:02d}")
                         for i in range(n)]
 
     def handle(self, req: Request) -> Response:
