@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,21 @@ def test_config_check_rejects_a_missing_ca_file(home: Path, tmp_path: Path) -> N
     assert proc.returncode == 78
     assert proc.stderr == (f"ingestctl: error: config error: {config}: alerts.email.ca_file: "
                            "file not found: /nope/ca.pem\n")
+
+
+def test_worker_retries_due_deliveries(home: Path, tmp_path: Path,
+                                       missing: LocalServer) -> None:
+    port = free_port()
+    config = write_config(tmp_path, missing.url("/sitemap.xml"), port)
+    run_failing(home, config)
+    # The first retry is due 30 s after the failed try; make it due now instead of waiting.
+    with sqlite3.connect(home / "ingestctl.db") as conn:
+        conn.execute("UPDATE alert_deliveries SET next_try_at = '2000-01-01T00:00:00.000000Z'")
+    collector = Collector()
+    controller = smtp_server(collector, port)
+    try:
+        proc = run_cli(home, "--config", str(config), "worker", "--once")
+        assert proc.returncode == 0, proc.stderr
+        assert_dead_letter_mail(collector, missing.url("/sitemap.xml"))
+    finally:
+        controller.stop()
