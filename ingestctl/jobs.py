@@ -78,7 +78,7 @@ class AttemptReport:
     requests: int = 0
     job_items: int | None = None
     result: dict[str, Any] | None = None
-    # Quality summaries (SitemapSummary, ...) and repeated natural keys, for the quality gate.
+    # Data-quality summaries (ingestctl.quality) filled while streaming, evaluated after.
     summaries: list[Any] = field(default_factory=list)
     duplicate_keys: int = 0
 

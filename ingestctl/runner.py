@@ -29,6 +29,7 @@ from ingestctl.store import jobs as job_store
 
 if TYPE_CHECKING:
     from ingestctl.resilience.classify import BodyClassifier
+    from ingestctl.resilience.retry import Rng
     from ingestctl.sources.http import HttpFetcher
 
 log = logging.getLogger("ingestctl.runner")
@@ -51,6 +52,7 @@ class ImportContext:
     queue: JobQueue
     on_progress: ProgressCallback | None = None
     requests: int = 0
+    rng: Rng | None = None  # request-retry jitter; tests pass a fixed one
     _last_beat: datetime | None = field(default=None, repr=False)
     _counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(
         default_factory=dict, repr=False)
@@ -111,8 +113,9 @@ class ImportContext:
                      extra={"job_id": self.job.id, "error_class": cls, "wait": wait})
             self.count("retries_total", {"source": self.job.source, "error_class": cls})
 
+        extra: dict[str, Any] = {} if self.rng is None else {"rng": self.rng}
         return HttpFetcher(client, self.config.retry, clock=self.clock, on_retry=on_retry,
-                           on_response=on_response, body_classifier=body_classifier)
+                           on_response=on_response, body_classifier=body_classifier, **extra)
 
     def close(self) -> None:
         """Release what the attempt opened and write its counters."""
@@ -127,8 +130,9 @@ class Runner:
 
     def __init__(self, store: Store, config: Config, clock: Clock, events: EventBus,
                  *, on_progress: ProgressCallback | None = None, owner: str | None = None,
-                 breakers: BreakerBoard | None = None) -> None:
+                 breakers: BreakerBoard | None = None, rng: Rng | None = None) -> None:
         self.store = store
+        self.rng = rng
         self.config = config
         self.clock = clock
         self.events = events
@@ -166,7 +170,7 @@ class Runner:
                                            current.lease_owner or "?")
             return current
         ctx = ImportContext(job, self.config, self.store, self.clock, self.events, self.queue,
-                            self.on_progress)
+                            self.on_progress, rng=self.rng)
         log.info("attempt %s of job %s started", job.attempts, job.id,
                  extra={"job_id": job.id, "attempt": job.attempts,
                         "import_key": job.import_key, "source": job.source})
@@ -182,7 +186,8 @@ class Runner:
                 ctx.close()
         except IngestError as exc:
             self._breaker_result(key, exc.error_class if report is None else None)
-            return self._failed(job, exc, ctx, None, report=report)
+            # Kept for the dead-letter entry: where in the source the error was raised.
+            return self._failed(job, exc, ctx, traceback.format_exc(), report=report)
         except (KeyboardInterrupt, SystemExit):
             # Interrupted by the operator or a signal: leave a retryable attempt, not a
             # processing job that only lease expiry would free.

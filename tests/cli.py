@@ -13,7 +13,9 @@ from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+#: The checkout under test: subprocesses import ingestctl from here, not from wherever the
+#: package happens to be installed (an editable install may point at another worktree).
+REPO = Path(__file__).resolve().parents[1]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -24,9 +26,8 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 def spawn_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a subprocess: this interpreter's, an isolated home, no terminal."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
-    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", **extra})
-    # The checkout under test, not whatever ingestctl is installed (worktrees, editable installs).
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", "PYTHONPATH": path, **extra})
     return env
 
 

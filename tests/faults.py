@@ -11,6 +11,7 @@ Paths (query strings are ignored when counting):
     /status/CODE             that status, e.g. /status/500, /status/404
     /retry-after/SECONDS     429 with ``Retry-After: SECONDS``
     /retry-after-date/SECONDS  429 with ``Retry-After`` an HTTP date SECONDS after ``now``
+                             (or after ``clock.now()`` when a clock is given)
     /reset                   200, half the body, then the connection is dropped
     /stall                   no answer for ``stall`` seconds (use a smaller client timeout)
     /truncated               Content-Length larger than the body sent
@@ -32,6 +33,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from ingestctl.clock import Clock
 from tests.httpserver import Request, Response
 
 SITEMAP = (
@@ -47,8 +49,9 @@ class Faults:
     """The handler: dispatches on the path and counts requests per path in ``hits``."""
 
     def __init__(self, *, now: datetime | None = None, stall: float = 1.0,
-                 body: bytes = SITEMAP) -> None:
+                 body: bytes = SITEMAP, clock: Clock | None = None) -> None:
         self.now = now or datetime(2026, 1, 1, tzinfo=UTC)
+        self.clock = clock  # when given, Retry-After dates follow it instead of ``now``
         self.stall = stall
         self.body = body
         self.hits: Counter[str] = Counter()
@@ -81,7 +84,8 @@ class Faults:
         if name == "retry-after":
             return Response(429, b"slow down", {"Retry-After": arg})
         if name == "retry-after-date":
-            when = self.now + timedelta(seconds=int(arg))
+            base = self.clock.now() if self.clock is not None else self.now
+            when = base + timedelta(seconds=int(arg))
             return Response(429, b"slow down", {"Retry-After": format_datetime(when, usegmt=True)})
         if name == "reset":
             half = self.body[: len(self.body) // 2]

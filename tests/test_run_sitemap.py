@@ -76,3 +76,18 @@ def test_python_dash_m_entry_point(home: Path) -> None:
     proc = run_cli(home, "--version")
     assert proc.returncode == 0
     assert proc.stdout == "ingestctl 0.1.0\n"
+
+
+def test_run_configured_import_by_name(home: Path, tmp_path: Path) -> None:
+    sample = REPO / "samples" / "sitemap.xml"
+    (tmp_path / "ingestctl.toml").write_text(
+        f'[[imports]]\nname = "docs-site"\nsource = "sitemap"\nurl = "{sample}"\n')
+    result = invoke("run", "docs-site")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"job 1 completed: 20 items from {sample} (docs-site) in 1 attempt(s)\n"
+    listed = json.loads(invoke("jobs", "list", "--json").stdout)
+    assert [(j["name"], j["status"]) for j in listed] == [("docs-site", "completed")]
+    wrong = invoke("run", "docs-site", "extra-target")
+    assert wrong.exit_code == 2
+    assert wrong.stderr == ("ingestctl: error: import 'docs-site' is configured; it takes no "
+                            "target argument\n")

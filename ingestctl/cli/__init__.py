@@ -74,13 +74,25 @@ def main_options(
 
 
 def _register() -> None:
-    from ingestctl.cli import alerts_cmd, config_cmd, jobs_cmd, run_cmd, worker_cmd
+    from ingestctl.cli import (
+        alerts_cmd,
+        breaker_cmd,
+        config_cmd,
+        dlq_cmd,
+        jobs_cmd,
+        quota_cmd,
+        run_cmd,
+        worker_cmd,
+    )
 
     app.command("run")(run_cmd.run)
     app.command("retry")(worker_cmd.retry)
     app.command("worker")(worker_cmd.worker)
+    app.command("quota")(quota_cmd.quota)
     app.add_typer(jobs_cmd.app, name="jobs")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(dlq_cmd.app, name="dlq")
+    app.add_typer(breaker_cmd.app, name="breaker")
     app.add_typer(alerts_cmd.app, name="alerts")
 
 

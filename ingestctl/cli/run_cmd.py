@@ -36,6 +36,11 @@ def run(
     options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
                                "end_date": end_date, "provisional": provisional}
     spec = resolve_spec(st.config, what, target, name=name, options=options)
+    if spec.source in ("merchant", "search-console"):
+        # Bad dates or missing credentials fail here, before a job exists.
+        from ingestctl.sources.google.preflight import preflight
+
+        preflight(st.config, spec)
     with progress_reporter(st.interactive) as reporter:
         job = st.runner(reporter).submit_and_run(spec, inline_wait=not no_wait)
     finish(job, quiet=st.quiet)

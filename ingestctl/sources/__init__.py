@@ -22,6 +22,8 @@ class Source(Protocol):
 
 _MODULES = {
     "sitemap": "ingestctl.sources.sitemap.importer",
+    "merchant": "ingestctl.sources.merchant",
+    "search-console": "ingestctl.sources.search_console",
 }
 
 

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from ingestctl.clock import iso_out
 from ingestctl.models import Job, loads
 from ingestctl.store.database import Store
 
@@ -29,6 +30,18 @@ class DeadLetter:
     updated_at: str
     requeued_at: str | None
     requeue_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dlq list --json`` shape; times are ISO 8601 UTC to the second."""
+        return {
+            "id": self.id, "job_id": self.job_id, "active": self.active, "name": self.name,
+            "source": self.source, "target": self.target, "options": self.options,
+            "error": {"class": self.error_class, "type": self.error_type,
+                      "message": self.error_message},
+            "attempts": self.attempts, "created_at": iso_out(self.created_at),
+            "updated_at": iso_out(self.updated_at), "requeued_at": iso_out(self.requeued_at),
+            "requeue_count": self.requeue_count,
+        }
 
 
 def _letter(row: sqlite3.Row) -> DeadLetter:
@@ -71,11 +84,12 @@ class LetterFilter:
     error_class: str | None = None
     since: str | None = None
     limit: int | None = None
+    after_id: int | None = None  # paging: entries with a larger id only
 
 
-def list_letters(store: Store, flt: LetterFilter) -> list[DeadLetter]:
-    """Active dead letters, oldest first."""
-    where, params = ["active = 1"], []
+def _where(flt: LetterFilter) -> tuple[str, list[Any]]:
+    where: list[str] = ["active = 1"]
+    params: list[Any] = []
     if flt.source:
         where.append("source = ?")
         params.append(flt.source)
@@ -85,10 +99,24 @@ def list_letters(store: Store, flt: LetterFilter) -> list[DeadLetter]:
     if flt.since:
         where.append("updated_at >= ?")
         params.append(flt.since)
+    if flt.after_id is not None:
+        where.append("id > ?")
+        params.append(flt.after_id)
+    return " AND ".join(where), params
+
+
+def list_letters(store: Store, flt: LetterFilter) -> list[DeadLetter]:
+    """Active dead letters, oldest first."""
+    where, params = _where(flt)
     limit = f" LIMIT {int(flt.limit)}" if flt.limit else ""
-    rows = store.query(f"SELECT * FROM dead_letters WHERE {' AND '.join(where)} "
-                       f"ORDER BY id{limit}", params)
+    rows = store.query(f"SELECT * FROM dead_letters WHERE {where} ORDER BY id{limit}", params)
     return [_letter(r) for r in rows]
+
+
+def count_letters(store: Store, flt: LetterFilter) -> int:
+    """How many active dead letters match ``flt`` (its limit is ignored)."""
+    where, params = _where(flt)
+    return int(store.scalar(f"SELECT count(*) FROM dead_letters WHERE {where}", params) or 0)
 
 
 def get_letter(store: Store, letter_id: int) -> DeadLetter | None:

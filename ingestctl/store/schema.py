@@ -125,6 +125,98 @@ CREATE TABLE sitemap_urls (
 )
 """
 
+_GOOGLE = """
+CREATE TABLE merchant_products (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    name TEXT NOT NULL,
+    offer_id TEXT NOT NULL,
+    content_language TEXT NOT NULL,
+    feed_label TEXT NOT NULL,
+    title TEXT,
+    link TEXT,
+    image_link TEXT,
+    price_micros INTEGER,
+    currency TEXT,
+    availability TEXT,
+    condition TEXT,
+    brand TEXT,
+    gtins TEXT NOT NULL DEFAULT '[]',
+    issues TEXT NOT NULL DEFAULT '[]',
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_job_id INTEGER,
+    UNIQUE (import_id, name)
+);
+CREATE INDEX merchant_products_job ON merchant_products(import_id, last_job_id);
+CREATE TABLE search_analytics (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    date TEXT NOT NULL,
+    query TEXT NOT NULL,
+    page TEXT NOT NULL,
+    country TEXT NOT NULL,
+    device TEXT NOT NULL,
+    search_type TEXT NOT NULL,
+    clicks REAL NOT NULL,
+    impressions REAL NOT NULL,
+    ctr REAL NOT NULL,
+    position REAL NOT NULL,
+    data_state TEXT NOT NULL,
+    last_job_id INTEGER,
+    UNIQUE (import_id, date, query, page, country, device, search_type)
+);
+CREATE INDEX search_analytics_state ON search_analytics(import_id, search_type, data_state, date);
+CREATE INDEX search_analytics_job ON search_analytics(import_id, last_job_id);
+CREATE TABLE google_tokens (
+    key TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE quota_usage (
+    api TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    period TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (api, scope, period, bucket)
+) WITHOUT ROWID;
+CREATE TABLE quota_state (
+    api TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    minute_limit INTEGER NOT NULL DEFAULT 0,
+    day_limit INTEGER NOT NULL DEFAULT 0,
+    day_start TEXT,
+    day_reset TEXT,
+    last_request_at TEXT,
+    last_status INTEGER,
+    headers_at TEXT,
+    retry_after REAL,
+    ratelimit TEXT,
+    ratelimit_policy TEXT,
+    x_limit INTEGER,
+    x_remaining INTEGER,
+    x_reset TEXT,
+    PRIMARY KEY (api, scope)
+) WITHOUT ROWID;
+CREATE TABLE merchant_quota_groups (
+    account TEXT NOT NULL,
+    name TEXT NOT NULL,
+    usage INTEGER NOT NULL,
+    daily_limit INTEGER NOT NULL,
+    minute_limit INTEGER NOT NULL,
+    methods TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+CREATE TABLE job_cursors (
+    job_id INTEGER PRIMARY KEY REFERENCES jobs(id),
+    cursor TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
+
 _ALERTS = """
 CREATE TABLE alerts (
     id INTEGER PRIMARY KEY,
@@ -152,5 +244,6 @@ CREATE INDEX alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
+    ("google", _GOOGLE),
     ("alerts", _ALERTS),
 ]

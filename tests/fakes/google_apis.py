@@ -111,8 +111,10 @@ class FakeGoogleApis:
 
     def __init__(self, *, products: int = 0, rows: int = 0,
                  token_ok: Callable[[str], bool] = lambda t: t == "static-token",
-                 start: date = date(2026, 1, 1)) -> None:
+                 start: date = date(2026, 1, 1), by_dates: bool = False) -> None:
         self.product_count = products
+        # by_dates: rows fall on the requested days (round robin) instead of a fixed week.
+        self.by_dates = by_dates
         self.row_count = rows
         self.token_ok = token_ok
         self.start = start
@@ -186,7 +188,11 @@ class FakeGoogleApis:
         if fault is not None:
             return fault
         end = min(start_row + limit, self.row_count)
-        rows = [{"keys": [(self.start + timedelta(days=i % 7)).isoformat(), f"query {i}",
+        first, days = self.start, 7
+        if self.by_dates:
+            first = date.fromisoformat(str(body["startDate"]))
+            days = (date.fromisoformat(str(body["endDate"])) - first).days + 1
+        rows = [{"keys": [(first + timedelta(days=i % days)).isoformat(), f"query {i}",
                           f"{site.removeprefix('sc-domain:')}/p{i}", "usa", "DESKTOP"],
                  "clicks": i % 5, "impressions": 10 + i, "ctr": (i % 5) / (10 + i),
                  "position": 1.5 + i % 3} for i in range(start_row, end)]

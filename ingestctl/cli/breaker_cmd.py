@@ -1,0 +1,88 @@
+"""``ingestctl breaker list`` and ``ingestctl breaker reset``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ingestctl.cli.output import emit_json, message, stdout
+from ingestctl.cli.state import state
+from ingestctl.clock import iso_out, to_iso
+from ingestctl.errors import UsageError
+from ingestctl.events import Event, EventKind
+from ingestctl.resilience.admin import list_breakers, reset_all_breakers, reset_breaker
+from ingestctl.resilience.breaker import BreakerTransition
+
+log = logging.getLogger("ingestctl.breaker")
+
+app = typer.Typer(help="Circuit breakers (shared by every process through breakers.json).",
+                  no_args_is_help=True)
+
+_STYLE = {"closed": "green", "open": "red", "half_open": "yellow"}
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+) -> None:
+    """List every circuit breaker with its state, failures, reopen time and probe owner."""
+    st = state(ctx)
+    st.setup_logging()  # a corrupt file is reported through the log
+    states = list_breakers(st.home.breakers)
+    if as_json:
+        emit_json([s.to_json() for s in states])
+        return
+    if not states:
+        stdout.print("no circuit breakers")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("KEY", "STATE", "FAILURES", "OPEN UNTIL", "PROBE OWNER", "LAST ERROR"):
+        table.add_column(column, overflow="fold")
+    for s in states:
+        style = _STYLE.get(s.state.value, "")
+        table.add_row(s.key, f"[{style}]{s.state.value}[/]", str(s.failures),
+                      iso_out(to_iso(s.open_until)) or "", s.probe_owner or "",
+                      s.last_error_class or "")
+    # Keys are copied into `breaker reset`: into a pipe, long lines rather than folded keys.
+    wide = stdout if stdout.is_terminal else Console(file=sys.stdout, width=200, soft_wrap=True)
+    wide.print(table)
+
+
+@app.command("reset")
+def reset_cmd(
+    ctx: typer.Context,
+    key: str | None = typer.Argument(None, metavar="KEY",
+                                     help="The breaker key, as `breaker list` shows it."),
+    reset_all: bool = typer.Option(False, "--all", help="Reset every breaker."),
+) -> None:
+    """Close a circuit breaker by hand (or all of them) and forget its failures."""
+    if (key is None) == (not reset_all):
+        raise UsageError("breaker reset: give a KEY or --all (not both)")
+    st = state(ctx)
+    board = st.runner().breakers
+    assert board is not None  # AppState.runner always builds one
+
+    def changed(change: BreakerTransition) -> None:
+        # The operator asked for it: an event for alerts and metrics, no warning on stderr.
+        log.info("circuit breaker %s: %s -> %s (%s)", change.key, change.old.value,
+                 change.new.value, change.reason, extra={"console": False})
+        st.events.emit(Event(EventKind.BREAKER_CHANGED, change.at, data={
+            "key": change.key, "old": change.old.value, "new": change.new.value,
+            "reason": change.reason}))
+
+    board.on_transition = changed
+    if reset_all:
+        known, changes = reset_all_breakers(board)
+        if not st.quiet:
+            message(f"reset {known} circuit breaker(s); {len(changes)} were not closed")
+        return
+    assert key is not None
+    change = reset_breaker(board, key)
+    if not st.quiet:
+        was = change.old.value if change is not None else "closed"
+        message(f"circuit breaker {key} reset (was {was})")

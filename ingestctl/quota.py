@@ -1,0 +1,98 @@
+"""API quota use against limits, read from the store only (``quota``, metrics and health).
+
+Limits are those in effect at the last counted request (config defaults, or the Merchant
+quota service's); the day count is the current quota day's, and 0 once that day has reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ingestctl.clock import from_iso, iso_out, to_iso
+from ingestctl.store import Store
+from ingestctl.store import google as g_store
+
+
+def _ratio(used: int, limit: int) -> float | None:
+    return used / limit if limit > 0 else None
+
+
+@dataclass(frozen=True)
+class QuotaLine:
+    """Use of one API in one scope: this minute and this quota day, with limits and headers."""
+
+    api: str
+    scope: str
+    minute_used: int
+    minute_limit: int
+    day_used: int
+    day_limit: int
+    day_resets_at: str | None
+    last_request_at: str | None
+    last_status: int | None
+    headers: dict[str, Any] | None
+
+    @property
+    def ratio(self) -> float | None:
+        """Share of the quota day used: by the local count against the day limit, else by the
+        API's own ``X-RateLimit-*`` headers; None when neither is known."""
+        day = _ratio(self.day_used, self.day_limit)
+        if day is not None or not self.headers:
+            return day
+        limit, remaining = self.headers["x_ratelimit_limit"], self.headers["x_ratelimit_remaining"]
+        if limit and remaining is not None:
+            return (int(limit) - int(remaining)) / int(limit)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The line as ``quota --json`` shows it."""
+        return {
+            "api": self.api, "scope": self.scope, "ratio": self.ratio,
+            "minute": {"used": self.minute_used, "limit": self.minute_limit or None,
+                       "ratio": _ratio(self.minute_used, self.minute_limit)},
+            "day": {"used": self.day_used, "limit": self.day_limit or None,
+                    "ratio": _ratio(self.day_used, self.day_limit),
+                    "resets_at": iso_out(self.day_resets_at)},
+            "last_request_at": iso_out(self.last_request_at), "last_status": self.last_status,
+            "rate_limit_headers": self.headers,
+        }
+
+
+def quota_lines(store: Store, now: datetime) -> list[QuotaLine]:
+    """Every API and scope that made requests, with its current use."""
+    minute = to_iso(now.replace(second=0, microsecond=0)) or ""
+    lines = []
+    for row in g_store.quota_states(store, minute):
+        reset = from_iso(row["day_reset"])
+        day_used = int(row["day_used"]) if reset is not None and now < reset else 0
+        headers = None
+        if row["headers_at"]:
+            headers = {"seen_at": iso_out(row["headers_at"]), "retry_after": row["retry_after"],
+                       "ratelimit": row["ratelimit"], "ratelimit_policy": row["ratelimit_policy"],
+                       "x_ratelimit_limit": row["x_limit"],
+                       "x_ratelimit_remaining": row["x_remaining"],
+                       "x_ratelimit_reset": row["x_reset"]}
+        lines.append(QuotaLine(
+            api=row["api"], scope=row["scope"], minute_used=int(row["minute_used"]),
+            minute_limit=int(row["minute_limit"] or 0), day_used=day_used,
+            day_limit=int(row["day_limit"] or 0), day_resets_at=row["day_reset"],
+            last_request_at=row["last_request_at"], last_status=row["last_status"],
+            headers=headers))
+    return lines
+
+
+def quota_report(store: Store, now: datetime) -> dict[str, Any]:
+    """What ``ingestctl quota --json`` prints."""
+    groups = [{**g, "fetched_at": iso_out(g["fetched_at"])}
+              for g in g_store.merchant_groups(store)]
+    return {"quotas": [line.to_json() for line in quota_lines(store, now)],
+            "merchant_quota_groups": groups}
+
+
+def used_ratios(store: Store, now: datetime) -> dict[tuple[str, str], float]:
+    """(api, scope) -> share of the limit used, for ``ingestctl_api_quota_used_ratio`` and
+    the ``quota:used_ratio`` health check; scopes without a limit are left out."""
+    return {(line.api, line.scope): ratio for line in quota_lines(store, now)
+            if (ratio := line.ratio) is not None}

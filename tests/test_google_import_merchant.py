@@ -1,0 +1,248 @@
+"""Merchant import through the real runner, store and fetcher against fake servers on 127.0.0.1.
+
+A FakeClock drives every wait (Retry-After, job retry delays, the per-minute limiter, token
+expiry); counts are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ingestctl.clock import FakeClock, to_iso
+from ingestctl.config import Config
+from ingestctl.events import EventBus
+from ingestctl.models import JobSpec, JobStatus
+from ingestctl.quota import quota_lines, used_ratios
+from ingestctl.runner import Runner
+from ingestctl.sources.google.errors import next_utc_noon
+from ingestctl.store import Store
+from ingestctl.store import dead_letters as dl_store
+from ingestctl.store import google as g_store
+from ingestctl.store import jobs as job_store
+from tests.fakes.google_apis import (
+    JSON,
+    FakeGoogleApis,
+    daily_quota_429,
+    malformed,
+    rate_limited,
+    server_error,
+    unauthorized,
+)
+from tests.fakes.google_token import FakeTokenServer, new_key, write_key_file
+from tests.httpserver import Response
+
+ACCOUNT = "123456"
+START = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
+SPEC = JobSpec("merchant", ACCOUNT)
+
+
+@dataclass
+class Env:
+    apis: FakeGoogleApis
+    store: Store
+    clock: FakeClock
+    config: Config
+
+    def runner(self) -> Runner:
+        return Runner(self.store, self.config, self.clock, EventBus())
+
+    def run(self) -> tuple[int, JobStatus, int, int]:
+        job = self.runner().submit_and_run(SPEC)
+        return job.id, job.status, job.attempts, job.items
+
+    def rows(self) -> int:
+        return int(self.store.scalar("SELECT count(*) FROM merchant_products"))
+
+    def page_requests(self) -> list[str]:
+        """The pageToken of every products request, in order ('' for the first page)."""
+        out = []
+        for path in self.apis.server.paths():
+            if "/products/v1/" in path:
+                token = path.partition("pageToken=")[2]
+                out.append(token.split("&")[0])
+        return out
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.setenv("GTOKEN", "static-token")
+    apis = FakeGoogleApis(products=95)
+    with apis.server:
+        config = Config()
+        config.google.merchant_base_url = apis.base
+        config.google.access_token_env = "GTOKEN"
+        config.google.merchant_page_size = 10
+        config.retry.initial_delay = 0.0  # request backoffs of 0 s keep sleeps exact
+        store = Store(tmp_path / "ingestctl.db")
+        yield Env(apis, store, FakeClock(START), config)
+        store.close()
+
+
+def test_imports_every_product_with_its_fields_and_the_quota(env: Env) -> None:
+    job_id, status, attempts, items = env.run()
+    assert (status, attempts, items, env.rows()) == (JobStatus.COMPLETED, 1, 95, 95)
+    row = env.store.query("SELECT * FROM merchant_products WHERE offer_id = 'sku0010'")[0]
+    assert (row["name"], row["content_language"], row["feed_label"], row["title"],
+            row["price_micros"], row["currency"], row["availability"], row["condition"],
+            row["brand"], json.loads(row["gtins"]), row["last_job_id"]) == (
+        f"accounts/{ACCOUNT}/products/en~US~sku0010", "en", "US", "Product 10", 11_000_000,
+        "EUR", "IN_STOCK", "NEW", "Acme", ["4000000000010"], job_id)
+    assert [i["code"] for i in json.loads(row["issues"])] == ["missing_shipping"]
+    assert env.page_requests() == ["", *[f"o{n}" for n in range(10, 100, 10)]]
+    # One quota-service call and ten pages, counted under the account with the service's limits.
+    [line] = quota_lines(env.store, env.clock.now())
+    assert (line.api, line.scope, line.minute_used, line.minute_limit, line.day_used,
+            line.day_limit) == ("merchant", f"account:{ACCOUNT}", 11, 300, 11, 100000)
+    assert used_ratios(env.store, env.clock.now()) == {("merchant", f"account:{ACCOUNT}"):
+                                                       11 / 100000}
+    groups = g_store.merchant_groups(env.store)
+    assert [(g["name"].rsplit("/", 1)[1], g["usage"], g["daily_limit"]) for g in groups] == [
+        ("inputs-write", 0, 50000), ("products-read", 120, 100000)]
+
+
+def test_rerun_is_idempotent(env: Env) -> None:
+    first = env.run()
+    second = env.run()
+    assert (first[1:], second[1:]) == (((JobStatus.COMPLETED, 1, 95),) * 2)
+    assert env.rows() == 95
+    assert env.store.scalar("SELECT count(DISTINCT last_job_id) FROM merchant_products") == 1
+
+
+def test_429_mid_paging_resumes_at_that_page_without_losing_rows(env: Env) -> None:
+    env.apis.fail("merchant", 4, *[rate_limited(retry_after=7)] * 3)
+    job_id, status, attempts, items = env.run()
+    assert (status, attempts, items, env.rows()) == (JobStatus.COMPLETED, 2, 95, 95)
+    # Two request retries after 7 s each, then the job retry waits the Retry-After too.
+    assert env.clock.sleeps == [7.0, 7.0, 7.0]
+    assert env.page_requests() == ["", "o10", "o20", "o30", "o40", "o40", "o40", "o40",
+                                   "o50", "o60", "o70", "o80", "o90"]
+    attempts_ = job_store.attempts_of(env.store, job_id)
+    assert [(a.outcome.value, a.error.error_class if a.error else None) for a in attempts_] == [
+        ("failed", "rate_limited"), ("completed", None)]
+    [line] = quota_lines(env.store, env.clock.now())
+    assert line.day_used == 15  # 2 quota calls + 13 product requests, retries included
+    assert line.headers is not None
+    assert (line.headers["retry_after"], line.headers["x_ratelimit_limit"],
+            line.headers["x_ratelimit_remaining"]) == (7.0, 60, 0)
+
+
+def test_one_429_is_retried_by_the_request_layer(env: Env) -> None:
+    env.apis.fail("merchant", 2, rate_limited(retry_after=3))
+    assert env.run()[1:] == (JobStatus.COMPLETED, 1, 95)
+    assert env.clock.sleeps == [3.0]
+
+
+def test_500s_are_retried_and_a_failed_job_resumes(env: Env) -> None:
+    env.apis.fail("merchant", 1, server_error(), server_error(503))
+    env.apis.fail("merchant", 6, *[server_error()] * 3)
+    job_id, status, attempts, items = env.run()
+    assert (status, attempts, items, env.rows()) == (JobStatus.COMPLETED, 2, 95, 95)
+    assert env.page_requests().count("") == 1
+    assert env.page_requests().count("o60") == 4
+
+
+def test_401_is_an_auth_error_and_dead_letters(env: Env) -> None:
+    env.apis.fail("merchant", 3, unauthorized(), unauthorized())
+    job_id, status, attempts, items = env.run()
+    assert (status, attempts, env.rows()) == (JobStatus.FAILED, 1, 30)
+    [letter] = dl_store.list_letters(env.store, dl_store.LetterFilter())
+    assert (letter.job_id, letter.error_class) == (job_id, "auth")
+    assert "UNAUTHENTICATED" in (letter.error_message or "")
+
+
+def test_malformed_json_is_a_data_error(env: Env) -> None:
+    env.apis.fail("merchant", 2, malformed())
+    job_id, status, attempts, _ = env.run()
+    assert (status, attempts, env.rows()) == (JobStatus.FAILED, 1, 20)
+    assert job_store.get_job(env.store, job_id).error.error_class == "data"  # type: ignore[union-attr]
+
+
+def test_daily_quota_error_defers_to_the_reset_and_resumes(env: Env) -> None:
+    env.apis.fail("merchant", 5, daily_quota_429())
+    job_id, status, attempts, _ = env.run()
+    job = job_store.get_job(env.store, job_id)
+    assert job is not None
+    reset = next_utc_noon(START)
+    assert (status, attempts, env.rows()) == (JobStatus.RETRYING, 0, 50)
+    assert (job.error.error_class if job.error else None, job.next_attempt_at) == (
+        "quota_exhausted", to_iso(reset))
+    assert env.clock.sleeps == []  # never waited inline for a quota reset
+    env.clock.current = reset
+    [done] = env.runner().run_due()
+    assert (done.status, done.attempts, done.items, env.rows()) == (JobStatus.COMPLETED, 1,
+                                                                     95, 95)
+    assert env.page_requests().count("") == 1
+
+
+def test_limiter_waits_per_minute_and_defers_when_the_local_day_is_spent(env: Env) -> None:
+    env.apis.quota_answer = Response(404, b'{"error": {"code": 404}}', JSON)
+    env.config.google.merchant_qpm = 3
+    assert env.run()[1:] == (JobStatus.COMPLETED, 1, 95)
+    # 11 requests, three a minute: the limiter slept into three new minutes.
+    assert env.clock.sleeps == [60.0, 60.0, 60.0]
+    env.config.google.merchant_qpd = 15
+    env.clock.sleeps.clear()
+    job_id, status, attempts, _ = env.run()
+    job = job_store.get_job(env.store, job_id)
+    assert job is not None and job.error is not None
+    assert (status, attempts, job.error.error_class) == (JobStatus.RETRYING, 0,
+                                                         "quota_exhausted")
+    assert job.next_attempt_at == to_iso(next_utc_noon(env.clock.now()))
+    # 11 requests of the first job + the quota call and 3 pages of this one = 15.
+    assert env.store.scalar("SELECT count(*) FROM merchant_products WHERE last_job_id = ?",
+                            (job_id,)) == 30
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return new_key()
+
+
+def _service_account(env: Env, tmp_path: Path, key: rsa.RSAPrivateKey,
+                     expires_in: int) -> FakeTokenServer:
+    tokens = FakeTokenServer(key, env.clock, expires_in=expires_in)
+    tokens.server.__enter__()
+    path = write_key_file(tmp_path / "sa.json", key, tokens.token_uri)
+    os.chmod(path, 0o600)
+    env.config.google.access_token_env = ""
+    env.config.google.service_account_file = str(path)
+    env.apis.token_ok = tokens.valid
+    return tokens
+
+
+def test_token_expiring_during_a_long_import_is_refreshed(env: Env, tmp_path: Path,
+                                                          key: rsa.RSAPrivateKey) -> None:
+    tokens = _service_account(env, tmp_path, key, expires_in=420)
+    try:
+        env.apis.quota_answer = Response(404, b'{"error": {"code": 404}}', JSON)
+        env.config.google.merchant_qpm = 2  # the import takes five minutes of fake time
+        assert env.run()[1:] == (JobStatus.COMPLETED, 1, 95)
+        assert env.rows() == 95
+        # Refreshed five minutes before each expiry: at 0 s, 120 s and 240 s.
+        assert [c["iat"] for c in tokens.claims] == [
+            int(START.timestamp()) + s for s in (0, 120, 240)]
+        assert env.store.scalar("SELECT count(*) FROM google_tokens") == 1
+        [line] = [q for q in quota_lines(env.store, env.clock.now()) if q.scope.startswith("user")]
+        assert line.day_used == 11
+    finally:
+        tokens.server.__exit__()
+
+
+def test_token_revoked_mid_import_is_exchanged_again_once(env: Env, tmp_path: Path,
+                                                          key: rsa.RSAPrivateKey) -> None:
+    tokens = _service_account(env, tmp_path, key, expires_in=3600)
+    try:
+        env.apis.fail("merchant", 5, unauthorized())
+        assert env.run()[1:] == (JobStatus.COMPLETED, 1, 95)
+        assert (len(tokens.claims), env.rows()) == (2, 95)
+        assert env.page_requests().count("o50") == 2
+    finally:
+        tokens.server.__exit__()
