@@ -51,7 +51,7 @@ def finish(job: Job, *, quiet: bool) -> None:
     if job.status is JobStatus.COMPLETED:
         if not quiet:
             message(f"job {job.id} completed: {job.items} items from {job.target} "
-                    f"({job.name}) in {job.attempts} attempt(s){_quality_note(job)}")
+                    f"({job.name}) in {job.attempts} attempt(s)")
         return
     err = f"{job.error.error_class}: {job.error.message}" if job.error else "unknown error"
     if job.status is JobStatus.FAILED:
@@ -62,13 +62,3 @@ def finish(job: Job, *, quiet: bool) -> None:
           f"({err}); `ingestctl worker` or the scheduler retries it, or `ingestctl retry "
           f"{job.id}` now")
     raise typer.Exit(EXIT_DEFERRED)
-
-
-def _quality_note(job: Job) -> str:
-    """'; 2 quality warnings (...)' when the job broke data-quality rules, else ''."""
-    found = (job.result or {}).get("quality")
-    if not found:
-        return ""
-    from ingestctl.quality import Violation, summarize
-
-    return "; " + summarize([Violation.from_dict(v) for v in found])
