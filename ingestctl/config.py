@@ -243,6 +243,16 @@ class LoggingConfig:
     level: str = _opt(_choice("debug", "info", "warning", "error"), "info")
 
 
+@dataclass
+class SchedulerConfig:
+    """The `ingestctl scheduler` daemon."""
+
+    poll_interval: float = _opt(parse_duration, 5.0)
+    shutdown_grace: float = _opt(parse_duration, 30.0)
+    max_workers: int = _opt(_int(1), 4)
+    http: str = _opt(_str, "")
+
+
 _IMPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -287,6 +297,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     google: GoogleConfig = field(default_factory=GoogleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     imports: list[ImportConfig] = field(default_factory=list)
     path: Path | None = None
 

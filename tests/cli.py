@@ -23,8 +23,15 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def spawn_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment for a subprocess: this interpreter's, an isolated home, no terminal."""
+    """The environment for a subprocess: this interpreter's, an isolated home, no terminal.
+
+    PYTHONPATH puts this checkout first, so a worktree's subprocesses run its own code even
+    when another checkout is the one installed in editable mode.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTCTL_")}
     path = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1", "PYTHONPATH": path, **extra})

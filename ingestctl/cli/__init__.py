@@ -82,6 +82,8 @@ def _register() -> None:
         jobs_cmd,
         quota_cmd,
         run_cmd,
+        schedule_cmd,
+        scheduler_cmd,
         worker_cmd,
     )
 
@@ -93,6 +95,8 @@ def _register() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(dlq_cmd.app, name="dlq")
     app.add_typer(breaker_cmd.app, name="breaker")
+    app.command("scheduler")(scheduler_cmd.scheduler)
+    app.add_typer(schedule_cmd.app, name="schedule")
     app.add_typer(alerts_cmd.app, name="alerts")
 
 

@@ -16,8 +16,11 @@ app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=T
 @app.command("check")
 def check(ctx: typer.Context) -> None:
     """Validate the config file; exit 78 with one line naming the problem."""
+    from ingestctl.schedule.configured import scheduled_imports
+
     st = state(ctx)
     config = st.config
+    scheduled_imports(config)  # a bad schedule exits 78 naming the file and key
     from ingestctl.alerting import check_alerts_config
     from ingestctl.quality import check_config
 

@@ -18,6 +18,7 @@ from ingestctl.store import Store
 
 if TYPE_CHECKING:
     from ingestctl.alerting import Alerting
+    from ingestctl.pinging import PingSubscriber
     from ingestctl.runner import ProgressCallback, Runner
 
 
@@ -31,6 +32,7 @@ class AppState:
     verbose: int = 0
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
+    pings: PingSubscriber | None = field(default=None, repr=False)
 
     @cached_property
     def config(self) -> Config:
@@ -45,11 +47,14 @@ class AppState:
 
     @cached_property
     def events(self) -> EventBus:
-        """The event bus for this process; alerts hang off it (run, retry, worker, scheduler)."""
+        """The event bus for this process, with its subscribers: alerts (run, retry, worker,
+        scheduler) and cron-monitor pings."""
         from ingestctl.alerting import subscribe_alerts
+        from ingestctl.pinging import subscribe_pings
 
         bus = EventBus()
         subscribe_alerts(bus, lambda: self.alerting)
+        self.pings = subscribe_pings(bus, self.config)
         return bus
 
     @cached_property

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from ingestctl.config import ImportConfig
-from ingestctl.schedule.spec import Schedule, parse_schedule
+from ingestctl.schedule.spec import EPOCH, Schedule, ScheduleKind, parse_schedule
 
 DEFAULT_GRACE = 3600.0
 DEFAULT_COALESCE = True
@@ -61,6 +61,24 @@ def expected_slots(schedule: Schedule, since: datetime, until: datetime, *,
             break
         slots.append(moment)
     return list(slots)
+
+
+def latest_slot(schedule: Schedule, at: datetime) -> datetime | None:
+    """The latest slot at or before ``at``, in UTC (the slot a run fired at ``at`` serves).
+
+    Jitter only delays a run, so the slot is the one before it; None when the schedule never
+    fired in the last nine years.
+    """
+    moment = at.astimezone(UTC)
+    if schedule.kind is ScheduleKind.INTERVAL:
+        step = timedelta(seconds=schedule.interval)
+        return EPOCH + step * ((moment - EPOCH) // step)
+    for lookback in (timedelta(hours=2), timedelta(days=2), timedelta(days=63),
+                     timedelta(days=366 * 9)):
+        found = expected_slots(schedule, moment - lookback, moment, limit=1)
+        if found:
+            return found[-1]
+    return None
 
 
 def classify_slots(

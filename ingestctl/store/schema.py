@@ -217,8 +217,28 @@ CREATE TABLE job_cursors (
 )
 """
 
+# IF NOT EXISTS: the monitoring branch may create scheduler_state too; either may land first.
+_SCHEDULER = """
+CREATE TABLE IF NOT EXISTS scheduler_state (
+    key TEXT PRIMARY KEY,
+    value TEXT,
+    updated_at TEXT
+);
+CREATE TABLE IF NOT EXISTS schedule_slots (
+    id INTEGER PRIMARY KEY,
+    import_name TEXT NOT NULL,
+    slot_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    run_at TEXT,
+    job_id INTEGER,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (import_name, slot_at)
+);
+CREATE INDEX IF NOT EXISTS schedule_slots_outcome ON schedule_slots(import_name, outcome, slot_at)
+"""
+
 _ALERTS = """
-CREATE TABLE alerts (
+CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -227,8 +247,8 @@ CREATE TABLE alerts (
     alert_json TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
-CREATE INDEX alerts_key ON alerts(key, id);
-CREATE TABLE alert_deliveries (
+CREATE INDEX IF NOT EXISTS alerts_key ON alerts(key, id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
     alert_id INTEGER NOT NULL REFERENCES alerts(id),
     channel TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -238,12 +258,13 @@ CREATE TABLE alert_deliveries (
     sent_at TEXT,
     PRIMARY KEY (alert_id, channel)
 );
-CREATE INDEX alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
+CREATE INDEX IF NOT EXISTS alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
 """
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
     ("google", _GOOGLE),
+    ("scheduler", _SCHEDULER),
     ("alerts", _ALERTS),
 ]

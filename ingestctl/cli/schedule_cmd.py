@@ -1,0 +1,83 @@
+"""``ingestctl schedule list`` and ``ingestctl schedule crontab``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from datetime import UTC, datetime
+
+import typer
+from rich.table import Table
+
+from ingestctl import clock
+from ingestctl.cli.output import STATUS_STYLE, emit_json, stdout
+from ingestctl.cli.state import state
+from ingestctl.errors import IngestError, UsageError
+
+app = typer.Typer(help="Configured schedules: next runs, last outcomes, crontab lines.",
+                  no_args_is_help=True)
+
+
+def _after(text: str | None) -> datetime:
+    if not text:
+        return clock.now()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--after {text!r}: expected an ISO 8601 time such as "
+                         "2026-03-28T12:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("list")
+def list_schedules(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+    runs: int = typer.Option(1, "--runs", min=1, max=100, help="How many next runs to show."),
+    after: str | None = typer.Option(None, "--after", metavar="TIME",
+                                     help="Next runs after TIME (ISO 8601) instead of now."),
+) -> None:
+    """Each configured import: schedule, time zone, next run, last outcome, missed slots."""
+    from ingestctl.scheduler.listing import schedule_rows
+
+    st = state(ctx)
+    start = _after(after)
+    rows = schedule_rows(st.config, st.store(), start, runs)
+    if as_json:
+        emit_json([row.to_json() for row in rows])
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("SCHEDULE", overflow="fold")
+    for column in ("NEXT RUN", "LAST", "MISSED"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        data = row.to_json()
+        nexts = "\n".join(m.strftime("%Y-%m-%d %H:%M %Z") for m in row.next_runs) or "-"
+        job = row.last_job
+        last = "-"
+        if job is not None:
+            style = STATUS_STYLE.get(job.status.value, "")
+            last = f"[{style}]{job.status.value}[/] (job {job.id})"
+        table.add_row(row.config.name, data["description"] or "manual only",
+                      nexts, last, str(data["missed"]))
+    stdout.print(table)
+
+
+@app.command("crontab")
+def crontab(ctx: typer.Context) -> None:
+    """Crontab lines running the scheduled imports from system cron (`run NAME -q`)."""
+    from ingestctl.scheduler.listing import crontab_block
+
+    st = state(ctx)
+    config = st.config
+    program = shutil.which("ingestctl") or "ingestctl"
+    config_path = str(config.path.resolve()) if config.path else None
+    # Cron's environment has no INGESTCTL_HOME: name the home when it is not the default.
+    home = str(st.home.root.resolve()) if st.home_option else None
+    block, count = crontab_block(config, program=program, config_path=config_path, home=home)
+    if not count:
+        where = str(config.path) if config.path else "the config (none found)"
+        raise IngestError(f"no import in {where} has a schedule",
+                          hint='add schedule = "0 2 * * *" to an [[imports]] table')
+    sys.stdout.write(block)

@@ -1,0 +1,363 @@
+"""The scheduler daemon: APScheduler fires configured imports; a step loop does the rest.
+
+Threads: APScheduler's own small pool only *fires* (records the slot and hands the run over);
+imports and due retries run in a pool of ``[scheduler] max_workers`` threads, each with its own
+store connection and runner (SQLite connections belong to one thread). The main thread runs
+:meth:`SchedulerDaemon.step` every ``poll_interval``: heartbeat, missed-run ledger (and, on the
+first step, catch-up of slots missed while stopped), dispatch of due retries, recovery of dead
+processes' jobs and hooks such as the alert outbox. :meth:`step` takes ``now``, so tests drive
+the ledger with an injected clock and run work inline (``submit=``).
+
+The same import never runs twice at once: this process keeps one entry per import in flight,
+and the job store refuses a second active job anyway (ImportAlreadyRunning: the slot is
+recorded as ``skipped``, never a crash).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from types import FrameType
+from typing import Any
+
+from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
+from ingestctl.config import Config
+from ingestctl.errors import CrashedError, IngestError
+from ingestctl.events import EventBus
+from ingestctl.imports import spec_for_config
+from ingestctl.jobs import AttemptReport, JobQueue, process_owner
+from ingestctl.models import AttemptOutcome, JobStatus
+from ingestctl.paths import Home
+from ingestctl.schedule.configured import ScheduledImport, scheduled_imports
+from ingestctl.schedule.misfire import apscheduler_job_kwargs, latest_slot
+from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
+from ingestctl.scheduler.ledger import update_import
+from ingestctl.scheduler.lock import InstanceLock
+from ingestctl.scheduler.workers import Inflight, Submit, Workers
+from ingestctl.store import Store
+from ingestctl.store import jobs as job_store
+from ingestctl.store import scheduling as sched_store
+from ingestctl.units import format_duration
+
+log = logging.getLogger("ingestctl.scheduler")
+
+PENDING_MIN_AGE = 10.0  # a younger pending job is about to be claimed by the process that made it
+
+
+class SchedulerStopped(CrashedError):
+    """The scheduler shut down before the attempt finished within the grace period."""
+
+    def __init__(self, grace: float) -> None:
+        self.owner = "scheduler"
+        IngestError.__init__(self, "the scheduler stopped before this attempt finished "
+                             f"(shutdown grace {format_duration(grace)}); it is retried")
+
+
+@dataclass
+class StepReport:
+    """What one step did."""
+
+    at: datetime
+    fired: list[tuple[str, datetime]] = field(default_factory=list)
+    dispatched: list[int] = field(default_factory=list)
+    missed: dict[str, list[list[datetime]]] = field(default_factory=dict)
+
+
+@dataclass
+class StopReport:
+    """How the daemon stopped: runs that finished in the grace time, jobs interrupted."""
+
+    signal: str = ""
+    waited_for: int = 0
+    interrupted: list[int] = field(default_factory=list)
+    abandoned: bool = False  # worker threads were still running when the daemon returned
+
+
+class SchedulerDaemon:
+    """Runs configured imports on their schedules; see the module docstring."""
+
+    def __init__(self, home: Home, config: Config, events: EventBus, *, clock: Clock = SYSTEM,
+                 owner: str | None = None, submit: Submit | None = None,
+                 config_loader: Callable[[], Config] | None = None,
+                 on_config: Sequence[Callable[[Config], None]] = (),
+                 hooks: Sequence[Hook] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.home = home
+        self.config = config
+        self.events = SerialBus(events)
+        self.clock = clock
+        self.owner = owner or process_owner()
+        self.imports = {item.name: item for item in scheduled_imports(config)}
+        self.store: Store | None = None
+        self.http_url = ""
+        self.started_at: datetime | None = None
+        self._config_loader = config_loader
+        self._on_config = list(on_config)
+        self._hooks = list(default_hooks(clock) if hooks is None else hooks)
+        self._sleep = sleep
+        self.workers = Workers(home, self.owner, clock, self.events, lambda: self.config,
+                               self._main_store, submit)
+        self._aps: Any = None
+        self._instance = InstanceLock(home.root)
+        self._first_step = True
+        self._stopping = False
+        self._stop_signal = ""
+        self._force = False
+        self._reload = False
+        self.running = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, *, apscheduler: bool = True) -> None:
+        """Take the home's lock (or SchedulerAlreadyRunning), open the store, start firing."""
+        self.started_at = self.clock.now()
+        self._instance.acquire(self.info())
+        self.home.ensure()
+        self.store = Store(self.home.database)
+        self._queue().recover()
+        self.workers.start(self.config.scheduler.max_workers)
+        if apscheduler:
+            self._start_apscheduler()
+        self.running = True
+
+    def info(self) -> dict[str, Any]:
+        """Who this scheduler is: written to the lock file and with the heartbeat."""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "owner": self.owner,
+                "started_at": to_iso(self.started_at), "http": self.http_url,
+                "imports": sorted(self.imports)}
+
+    def set_http_url(self, url: str) -> None:
+        """Record where the HTTP endpoints listen (shown in the lock file)."""
+        self.http_url = url
+        self._instance.update(self.info())
+
+    def _start_apscheduler(self) -> None:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.executors.pool import ThreadPoolExecutor as FirePool
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        # APScheduler's own log lines would reach stderr unformatted; its events are logged here.
+        logging.getLogger("apscheduler").propagate = False
+        logging.getLogger("apscheduler").addHandler(logging.NullHandler())
+        self._aps = BackgroundScheduler(timezone="UTC", executors={"default": FirePool(4)})
+        self._aps.add_listener(self._aps_event,
+                               EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        self._aps.start()
+        for item in self.imports.values():
+            self._add_job(item)
+
+    def _add_job(self, item: ScheduledImport) -> None:
+        self._aps.add_job(self.fire, args=[item.name], **apscheduler_job_kwargs(item.config))
+
+    def _aps_event(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+        what = {EVENT_JOB_MISSED: "its fire time was missed (later than misfire_grace)",
+                EVENT_JOB_MAX_INSTANCES: "the previous fire is still handing over"}.get(
+                    event.code, f"error: {getattr(event, 'exception', '')}")
+        log.warning("scheduling import %s: %s", getattr(event, "job_id", "?"), what)
+
+    def serve(self, *, install_signals: bool = True) -> StopReport:
+        """Step every ``poll_interval`` until SIGTERM/SIGINT, reloading on SIGHUP; then stop."""
+        previous: dict[int, Any] = {}
+        if install_signals:
+            for signum, handler in ((signal.SIGTERM, self._on_stop), (signal.SIGINT, self._on_stop),
+                                    (signal.SIGHUP, self._on_hup)):
+                previous[signum] = signal.signal(signum, handler)
+        try:
+            due = 0.0
+            while not self._stop_signal:
+                if self._reload:
+                    self._reload = False
+                    self.reload()
+                if time.monotonic() >= due:
+                    self.step()
+                    due = time.monotonic() + max(0.1, self.config.scheduler.poll_interval)
+                self._sleep(min(0.2, max(0.0, due - time.monotonic())))
+            return self.stop()
+        finally:
+            for number, old in previous.items():
+                signal.signal(number, old)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags here: a signal handler must not take locks the main thread may hold.
+        if self._stop_signal:
+            self._force = True  # a second signal skips the rest of the grace time
+        self._stop_signal = signal.Signals(signum).name
+
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
+        self._reload = True
+
+    def request_stop(self, reason: str = "stop") -> None:
+        """Ask :meth:`serve` to stop after its current step."""
+        self._stop_signal = reason
+
+    def stop(self, grace: float | None = None) -> StopReport:
+        """Take no new work, wait for running imports up to the grace time, then release the
+        leases of those still running (their attempts end as crashed, so they are retried)."""
+        grace = self.config.scheduler.shutdown_grace if grace is None else grace
+        self._stopping = True
+        self.running = False
+        report = StopReport(self._stop_signal)
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+        self.workers.shutdown()
+        report.waited_for = len(self.workers.running())
+        log.info("scheduler stopping (%s): waiting up to %s for %d running import(s)",
+                 report.signal or "stop", format_duration(grace), report.waited_for)
+        deadline = time.monotonic() + grace
+        while self.workers.running() and time.monotonic() < deadline and not self._force:
+            self._sleep(0.05)
+        left = self.workers.running()
+        queue = self._queue()
+        for entry in left:
+            if entry.job_id is None:
+                continue
+            job = queue.get(entry.job_id)
+            if job.status is not JobStatus.PROCESSING or job.lease_owner != self.owner:
+                continue
+            log.warning("job %s of import %s did not finish within the shutdown grace; its "
+                        "attempt is recorded as crashed and retried", job.id, entry.name,
+                        extra={"job_id": job.id, "error_class": "crashed"})
+            queue.fail(job, SchedulerStopped(grace), None,
+                       AttemptReport(items=int(job.progress.get("items", 0))),
+                       AttemptOutcome.CRASHED)
+            report.interrupted.append(job.id)
+        report.abandoned = bool(left)
+        self.close(threads_done=not left)
+        return report
+
+    def close(self, *, threads_done: bool = True) -> None:
+        """Close the store connections and release the lock."""
+        if threads_done:
+            self.workers.close_stores()
+        if self.store is not None:
+            self.store.close()
+        self.store = None
+        self._instance.release()
+
+    # -- the step ------------------------------------------------------------------------
+
+    def step(self, now: datetime | None = None) -> StepReport:
+        """One round of periodic work at ``now``; see the module docstring."""
+        now = now or self.clock.now()
+        report = StepReport(now)
+        store = self._main_store()
+        first, self._first_step = self._first_step, False
+        self._guard("heartbeat", sched_store.write_heartbeat, store, now,
+                    self.info() if first else None)
+        for item in list(self.imports.values()):
+            ledger = self._guard(f"ledger of {item.name}", update_import, store, item, now,
+                                 self.events)
+            if ledger is None:
+                continue
+            if ledger.missed:
+                report.missed[item.name] = ledger.missed
+            # Catch-up only on start: later, a due pending slot is APScheduler's to fire.
+            for slot in ledger.due if first else []:
+                log.info("catching up import %s for its slot %s", item.name, iso_out(to_iso(slot)))
+                if self.fire(item.name, slot):
+                    report.fired.append((item.name, slot))
+        if not self._stopping:
+            report.dispatched = self._guard("retries", self._dispatch_due, store, now) or []
+            self._guard("recovery", self._queue().recover)
+        with self.events.lock:  # hooks share the subscribers' state (the alert outbox)
+            for hook in self._hooks:
+                name = getattr(hook, "__name__", type(hook).__name__)
+                self._guard(name, hook, store, self.config, now)
+        return report
+
+    def _guard(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return func(*args)
+        except Exception as exc:  # the daemon must outlive a locked database or a bad hook
+            log.error("scheduler %s failed: %s: %s", what, type(exc).__name__, exc,
+                      exc_info=not isinstance(exc, IngestError))
+            return None
+
+    def _dispatch_due(self, store: Store, now: datetime) -> list[int]:
+        dispatched = []
+        for job in job_store.due_jobs(store, to_iso(now) or ""):
+            created = from_iso(job.created_at)
+            if job.status is JobStatus.PENDING and created is not None and (
+                    now - created).total_seconds() < PENDING_MIN_AGE:
+                continue
+            entry = Inflight(job.import_key, job.name, "retry", job_id=job.id)
+            if self.workers.claim(entry):
+                self.workers.dispatch(entry, partial(self.workers.run_retry, entry))
+                dispatched.append(job.id)
+        return dispatched
+
+    # -- firing and running --------------------------------------------------------------
+
+    def fire(self, name: str, slot: datetime | None = None) -> bool:
+        """Run import ``name`` for ``slot`` (default: its latest slot); False when skipped."""
+        item = self.imports.get(name)
+        if item is None or self._stopping:
+            return False
+        now = self.clock.now()
+        slot = slot or latest_slot(item.schedule, now) or now
+        store = self.workers.store()
+        if sched_store.slot_outcome(store, name, slot) in sched_store.SERVED:
+            return False  # already fired for this slot (catch-up raced with APScheduler)
+        entry = Inflight(spec_for_config(item.config).import_key, name, "scheduled", slot)
+        if not self.workers.claim(entry):
+            if self._stopping:
+                return False
+            running = self.workers.get(entry.key)
+            log.warning("import %s is still running; its slot %s is skipped", name,
+                        iso_out(to_iso(slot)), extra={"import_key": entry.key})
+            sched_store.record_run(store, name, slot, now, "skipped",
+                                   running.job_id if running else None, now)
+            return False
+        sched_store.record_run(store, name, slot, now, "run", None, now)
+        self.workers.dispatch(entry, partial(self.workers.run_scheduled, item, entry))
+        return True
+
+    # -- configuration -------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the config (SIGHUP); a bad new config is logged and the old one kept."""
+        if self._config_loader is None:
+            return False
+        try:
+            config = self._config_loader()
+            items = {item.name: item for item in scheduled_imports(config)}
+        except IngestError as exc:
+            log.error("config reload failed; keeping the running config: %s", exc)
+            return False
+        old = self.imports
+        self.config, self.imports = config, items
+        self.workers.generation += 1
+        if self._aps is not None:
+            for name in set(old) - set(items):
+                self._aps.remove_job(name)
+            for name, item in items.items():
+                if name not in old or _job_settings(old[name]) != _job_settings(item):
+                    self._add_job(item)
+        for hook in self._on_config:
+            hook(config)
+        log.info("config reloaded: %d scheduled import(s) (%s)", len(items),
+                    ", ".join(sorted(items)) or "none")
+        return True
+
+    def _main_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the scheduler is not started")
+        return self.store
+
+    def _queue(self) -> JobQueue:
+        return JobQueue(self._main_store(), self.config.jobs, self.clock, self.events,
+                        self.owner)
+
+
+def _job_settings(item: ScheduledImport) -> tuple[Any, ...]:
+    cfg = item.config
+    return (cfg.schedule, cfg.timezone, cfg.jitter, cfg.misfire_grace, cfg.coalesce)
