@@ -166,6 +166,7 @@ class EmailConfig:
     timeout: float = _opt(parse_duration, 10.0)
     from_addr: str = _opt(_str, "ingestctl@localhost")
     to: list[str] = _opt_list(_str_list, ["ops@example.com"])
+    ca_file: str = _opt(_str, "")  # extra CA (PEM) trusted for starttls/tls; "" = system store
 
 
 @dataclass
@@ -183,6 +184,7 @@ class AlertsConfig:
     repeat_interval: float = _opt(parse_duration, 4 * 3600.0)
     send_resolved: bool = _opt(_bool, True)
     delivery_alert_after: float = _opt(parse_duration, 3600.0)
+    host: str = _opt(_str, "")  # the host name alerts show; "" = this machine's name
     email: EmailConfig = field(default_factory=EmailConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
 

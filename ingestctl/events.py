@@ -24,7 +24,10 @@ class EventKind(StrEnum):
     REQUEST_RETRIED = "request_retried"
     BREAKER_CHANGED = "breaker_changed"
     QUALITY_VIOLATION = "quality_violation"
+    # data: import, slot (ISO time the run was due), last_run_at (ISO or None)
     SCHEDULE_MISSED = "schedule_missed"
+    # data: api, scope, used, limit, level (ok|warning|critical), threshold, resets_at
+    QUOTA_LEVEL = "quota_level"
 
 
 @dataclass(frozen=True)

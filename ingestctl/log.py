@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 _FIELDS = ("job_id", "attempt", "import_key", "source", "error_class", "error_type",
-           "error_message", "url", "wait")
+           "error_message", "url", "wait", "alert_key", "alert_kind", "alert_severity",
+           "alert_action", "rule", "severity")
 
 
 class JsonFormatter(logging.Formatter):

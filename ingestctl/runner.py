@@ -146,7 +146,8 @@ class Runner:
         log.warning("circuit breaker %s: %s -> %s", change.key, change.old.value,
                     change.new.value)
         self.events.emit(Event(EventKind.BREAKER_CHANGED, self.clock.now(), data={
-            "key": change.key, "old": change.old.value, "new": change.new.value}))
+            "key": change.key, "old": change.old.value, "new": change.new.value,
+            "reason": change.reason}))
 
     def run_attempt(self, job_id: int) -> Job:
         """Run one attempt of a due job and return the job as it ended up.
@@ -173,15 +174,20 @@ class Runner:
         log.info("attempt %s of job %s started", job.attempts, job.id,
                  extra={"job_id": job.id, "attempt": job.attempts,
                         "import_key": job.import_key, "source": job.source})
+        report: AttemptReport | None = None
         try:
             try:
                 report = get_source(job.source).run(ctx)
+                # Quality after the source succeeded; it may fail the job (QualityFailedError).
+                from ingestctl.quality_gate import check_quality
+
+                check_quality(ctx, report)
             finally:
                 ctx.close()
         except IngestError as exc:
-            self._breaker_result(key, exc.error_class)
+            self._breaker_result(key, exc.error_class if report is None else None)
             # Kept for the dead-letter entry: where in the source the error was raised.
-            return self._failed(job, exc, ctx, traceback.format_exc())
+            return self._failed(job, exc, ctx, traceback.format_exc(), report=report)
         except (KeyboardInterrupt, SystemExit):
             # Interrupted by the operator or a signal: leave a retryable attempt, not a
             # processing job that only lease expiry would free.
@@ -206,11 +212,15 @@ class Runner:
             self.breakers.record_failure(key, error_class)
 
     def _failed(self, job: Job, error: IngestError, ctx: ImportContext, tb: str | None,
-                outcome: AttemptOutcome = AttemptOutcome.FAILED) -> Job:
+                outcome: AttemptOutcome = AttemptOutcome.FAILED, *,
+                report: AttemptReport | None = None) -> Job:
         log.info("attempt %s of job %s failed: %s", job.attempts, job.id, error,
                     extra={"job_id": job.id, "attempt": job.attempts,
                            "error_class": error.error_class.value,
                            "error_type": type(error).__name__, "error_message": str(error)})
+        if report is not None:  # the source succeeded, the quality gate failed the job
+            report.requests = max(report.requests, ctx.requests)
+            return self.queue.fail(job, error, tb, report, outcome)
         items = int(ctx.job.progress.get("items", 0)) if ctx.job.progress else 0
         return self.queue.fail(job, error, tb, AttemptReport(items=items,
                                                              requests=ctx.requests), outcome)

@@ -134,11 +134,11 @@ class MemoryOutboxStore:
         self.rows.append(row)
         return row.id
 
-    def pending(self, now: datetime) -> list[OutboxItem]:
+    def pending(self, now: datetime, *, force: bool = False) -> list[OutboxItem]:
         items = []
         for row in self.rows:
             for name, state in row.channels.items():
-                due = state["next_try_at"] is None or state["next_try_at"] <= now
+                due = force or state["next_try_at"] is None or state["next_try_at"] <= now
                 if state["sent_at"] is None and due:
                     items.append(OutboxItem(row.id, name, row.alert, state["attempts"],
                                             state["next_try_at"], state["error"]))

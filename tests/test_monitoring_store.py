@@ -108,7 +108,7 @@ def test_status_snapshot(tmp_path: Path) -> None:
     assert [(f.job_id, f.error_class, f.error_type) for f in snap.failures] == [
         (c.jobs["adhoc"].id, "transient", "TransientError"),
         (c.jobs["shop_failed"].id, "data", "DataError")]
-    assert snap.alerts is None
+    assert snap.alerts == []  # the alerts tables exist; nothing was raised
     assert [(s.name, s.schedule, s.next_run) for s in snap.schedules] == [
         ("shop", "0 2 * * *", None)]
     data = snap.to_json()
@@ -214,20 +214,13 @@ def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
     now = c.clock.now()
     reset = to_iso(now + timedelta(hours=3))
     with c.store.write() as conn:
-        # Quota rows as the Google sources count them; the alert outbox as w2-alerts has it.
+        # Quota rows as the Google sources count them; outbox rows as the alert store writes them.
         conn.execute("INSERT INTO quota_state (api, scope, day_limit, day_start, day_reset) "
                      "VALUES ('merchant', 'account-123', 1000, '2026-01-01', ?), "
                      "('search-console', 'project', 200, '2025-12-31', ?)",
                      (reset, to_iso(now - timedelta(hours=1))))
         conn.execute("INSERT INTO quota_usage VALUES ('merchant', 'account-123', 'day', "
                      "'2026-01-01', 830), ('search-console', 'project', 'day', '2025-12-31', 199)")
-        conn.execute("CREATE TABLE alerts (id INTEGER PRIMARY KEY, key TEXT NOT NULL, kind TEXT "
-                     "NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL, alert_json TEXT "
-                     "NOT NULL, created_at TEXT NOT NULL)")
-        conn.execute("CREATE TABLE alert_deliveries (alert_id INTEGER NOT NULL, channel TEXT "
-                     "NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
-                     "next_try_at TEXT, claimed_until TEXT, sent_at TEXT, "
-                     "PRIMARY KEY (alert_id, channel))")
         conn.execute("INSERT INTO alerts VALUES (1, 'k1', 'job_failed', 'critical', "
                      "'job 4 failed', '{}', ?), (2, 'k2', 'test', 'info', 'test', '{}', ?)",
                      (to_iso(now - timedelta(minutes=5)), to_iso(now)))

@@ -84,7 +84,19 @@ class EmailChannel:
         return password
 
     def _context(self) -> ssl.SSLContext:
-        return self._ssl_context or ssl.create_default_context()
+        if self._ssl_context is not None:
+            return self._ssl_context
+        if not self.cfg.ca_file:
+            return ssl.create_default_context()
+        # A private CA (ca_file) is trusted on top of the system store.
+        context = ssl.create_default_context()
+        try:
+            context.load_verify_locations(cafile=self.cfg.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(self.name, f"cannot load alerts.email.ca_file "
+                                f"{self.cfg.ca_file}: {getattr(exc, 'strerror', None) or exc}"
+                                ) from None
+        return context
 
     def _deliver(self, message: EmailMessage, password: str | None) -> None:
         cfg = self.cfg

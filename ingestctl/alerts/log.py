@@ -48,5 +48,7 @@ class LogChannel:
                 "alert_severity": str(alert.severity),
                 "alert_action": action,
                 "alert_fields": alert.fields,
+                # The CLI prints its own line; alerts belong to the log file, not stderr.
+                "console": False,
             },
         )

@@ -79,11 +79,12 @@ class OutboxStore(Protocol):
         """Write ``alert`` with one pending delivery per channel; it becomes the key's latest."""
         ...
 
-    def pending(self, now: datetime) -> list[OutboxItem]:
+    def pending(self, now: datetime, *, force: bool = False) -> list[OutboxItem]:
         """Undelivered pairs whose next try is due (or unset), oldest alert first.
 
-        An implementation shared by several processes should claim what it returns (push
-        ``next_try_at`` ahead by a short lease) so two flushes do not both send an item.
+        ``force`` returns every undelivered pair, ignoring the backoff (``alerts flush``).
+        An implementation shared by several processes should claim what it returns (a short
+        lease) so two flushes do not both send an item.
         """
         ...
 
@@ -181,9 +182,11 @@ class Outbox:
         outcomes = [self._deliver(OutboxItem(item_id, name, alert)) for name in names]
         return SubmitResult(decision, item_id, outcomes)
 
-    def flush(self) -> list[DeliveryOutcome]:
-        """Retry every due delivery, then raise or resolve delivery-failing alerts."""
-        outcomes = [self._deliver(item) for item in self.store.pending(self.clock.now())]
+    def flush(self, *, force: bool = False) -> list[DeliveryOutcome]:
+        """Retry every due delivery (every waiting one with ``force``), then raise or resolve
+        delivery-failing alerts."""
+        outcomes = [self._deliver(item)
+                    for item in self.store.pending(self.clock.now(), force=force)]
         self.check_delivery()
         return outcomes
 

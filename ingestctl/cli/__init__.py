@@ -144,6 +144,7 @@ def _register() -> None:
     lazy_command("metrics", "ingestctl.cli.monitor_cmd:app#metrics")
     lazy_command("scheduler", "ingestctl.cli.scheduler_cmd:scheduler")
     lazy_command("schedule", "ingestctl.cli.schedule_cmd:app")
+    lazy_command("alerts", "ingestctl.cli.alerts_cmd:app")
 
 
 _register()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -24,8 +26,12 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
             ("finished", data["finished_at"]), ("next attempt", data["next_attempt_at"])]
     if job.error:
         rows.append(("error", f"{job.error.error_class}: {job.error.message}"))
+    quality = (job.result or {}).get("quality")
     for key, value in (job.result or {}).items():
-        rows.append((key.replace("_", " "), str(value)))
+        if key != "quality":
+            rows.append((key.replace("_", " "), str(value)))
+    if quality is not None:
+        rows.append(("quality", _quality_line(quality)))
     for key, value in rows:
         if value:
             head.add_row(key, value)
@@ -39,8 +45,31 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
                       shown["finished_at"] or "", str(attempt.items), str(attempt.requests),
                       err)
     parts: list[RenderableType] = [head, Text(""), table]
+    if quality:
+        parts += [Text(""), _quality_table(quality)]
     failed = [a for a in attempts if a.traceback]
     if failed:
         parts += [Text(""), Text(f"traceback of attempt {failed[-1].number}:", style="bold"),
                   Text(failed[-1].traceback or "")]
     return Group(*parts)
+
+
+def _quality_line(violations: list[dict[str, Any]]) -> str:
+    if not violations:
+        return "passed (no violations)"
+    errors = sum(1 for v in violations if v.get("severity") == "error")
+    warnings = len(violations) - errors
+    return f"{errors} error(s), {warnings} warning(s)"
+
+
+def _quality_table(violations: list[dict[str, Any]]) -> Table:
+    """One row per data-quality violation of the job."""
+    table = Table(title="quality", box=None, header_style="bold", title_justify="left")
+    for column in ("RULE", "SEVERITY", "MESSAGE"):
+        table.add_column(column, overflow="fold")
+    for violation in violations:
+        severity = str(violation.get("severity", ""))
+        style = "red" if severity == "error" else "yellow"
+        table.add_row(str(violation.get("rule", "")), f"[{style}]{severity}[/]",
+                      str(violation.get("message", "")))
+    return table

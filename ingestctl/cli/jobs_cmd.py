@@ -68,7 +68,8 @@ def show_job(
     attempts = job_store.attempts_of(store, job_id)
     if as_json:
         # design §6: `jobs show --json` is the job object with `attempts` as the full list.
-        emit_json({**job.to_json(), "attempts": [a.to_json() for a in attempts]})
+        emit_json({**job.to_json(), "attempts": [a.to_json() for a in attempts],
+                   "quality": (job.result or {}).get("quality")})
         return
     from ingestctl.cli.job_view import render_job
 

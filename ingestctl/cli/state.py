@@ -17,6 +17,7 @@ from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
 if TYPE_CHECKING:
+    from ingestctl.alerting import Alerting
     from ingestctl.pinging import PingSubscriber
     from ingestctl.runner import ProgressCallback, Runner
 
@@ -46,12 +47,22 @@ class AppState:
 
     @cached_property
     def events(self) -> EventBus:
-        """The event bus for this process, with its subscribers (cron-monitor pings)."""
+        """The event bus for this process, with its subscribers: alerts (run, retry, worker,
+        scheduler) and cron-monitor pings."""
+        from ingestctl.alerting import subscribe_alerts
         from ingestctl.pinging import subscribe_pings
 
         bus = EventBus()
+        subscribe_alerts(bus, lambda: self.alerting)
         self.pings = subscribe_pings(bus, self.config)
         return bus
+
+    @cached_property
+    def alerting(self) -> Alerting:
+        """Events -> alerts through the outbox of this home's store."""
+        from ingestctl.alerting import Alerting
+
+        return Alerting(self.store(), self.config, clock.SYSTEM)
 
     def setup_logging(self) -> None:
         """Send the structured log to the home directory and, with --json-logs, to stderr."""

@@ -38,6 +38,7 @@ def worker(
     ran = failed = deferred = 0
     while True:
         jobs = runner.run_due()
+        st.alerting.flush()  # alerts that failed to go out are retried by the worker too
         for job in jobs:
             ran += 1
             failed += job.status is JobStatus.FAILED

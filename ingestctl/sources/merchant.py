@@ -12,6 +12,7 @@ from typing import Any
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError
 from ingestctl.jobs import AttemptReport
+from ingestctl.quality import MerchantStatsAccumulator
 from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon
@@ -50,6 +51,8 @@ class MerchantSource:
             self._read_quota(ctx, session, account)
             cursor = g_store.load_cursor(ctx.store, job.id) or {}
             pages = int(cursor.get("pages", 0))
+            # Quality counters; only complete when this attempt read every page itself.
+            stats = MerchantStatsAccumulator() if pages == 0 else None
             if not cursor.get("done"):
                 for page in iter_product_pages(
                         session.client, cfg.merchant_base_url, account, session.tokens,
@@ -58,6 +61,9 @@ class MerchantSource:
                     pages += 1
                     after = {"page_token": page.next_page_token, "pages": pages,
                              "done": page.next_page_token is None}
+                    if stats is not None:
+                        for product in page.products:
+                            stats.add(product.raw)
                     g_store.upsert_products(ctx.store, job.import_id, job.id,
                                             [product_row(p) for p in page.products],
                                             to_iso(ctx.clock.now()) or "", after)
@@ -67,7 +73,8 @@ class MerchantSource:
             session.close()
         items = g_store.count_products(ctx.store, job.import_id, job.id)
         return AttemptReport(items=items, job_items=items,
-                             result={"pages": pages, "products": items})
+                             result={"pages": pages, "products": items},
+                             summaries=[stats.summary()] if stats is not None else [])
 
     def _read_quota(self, ctx: ImportContext, session: GoogleSession, account: str) -> None:
         groups = fetch_merchant_quota(session.client, ctx.config.google.merchant_base_url,

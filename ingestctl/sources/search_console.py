@@ -14,6 +14,7 @@ from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.jobs import AttemptReport
+from ingestctl.quality import SearchConsoleStatsAccumulator
 from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
 from ingestctl.sources.google.errors import PACIFIC, next_pacific_midnight
@@ -54,6 +55,15 @@ def plan_segments(ctx: ImportContext, today: date) -> list[dict[str, str]]:
     return segments
 
 
+def _stats(plan: list[dict[str, str]]) -> SearchConsoleStatsAccumulator:
+    """Quality counters over the final segment of the plan (its days must all have rows)."""
+    final = next((seg for seg in plan if seg["data_state"] == "final"), None)
+    if final is None:
+        return SearchConsoleStatsAccumulator()
+    return SearchConsoleStatsAccumulator(date.fromisoformat(final["start"]),
+                                         date.fromisoformat(final["end"]))
+
+
 class SearchConsoleSource:
     """Imports search analytics of the Search Console property the job names."""
 
@@ -71,6 +81,7 @@ class SearchConsoleSource:
             cursor = {"plan": plan_segments(ctx, today), "segment": 0, "start_row": 0}
             g_store.put_cursor(ctx.store, job.id, cursor, to_iso(ctx.clock.now()) or "")
         plan: list[dict[str, str]] = cursor["plan"]
+        stats = _stats(plan) if (cursor["segment"], cursor["start_row"]) == (0, 0) else None
         try:
             for index in range(int(cursor["segment"]), len(plan)):
                 seg = plan[index]
@@ -86,6 +97,11 @@ class SearchConsoleSource:
                         row_limit=cfg.search_console_row_limit, start_row=start_row,
                         options=session.options):
                     after = {**cursor, "segment": index, "start_row": page.next_start_row}
+                    final_rows = page.rows if stats is not None else []
+                    for row in final_rows:
+                        if stats is not None and row.data_state == "final":
+                            stats.add({"clicks": row.clicks, "impressions": row.impressions,
+                                       "ctr": row.ctr, "position": row.position}, day=row.date)
                     g_store.upsert_analytics(ctx.store, job.import_id, job.id,
                                              [_tuple(r) for r in page.rows], self._now(ctx),
                                              after)
@@ -101,7 +117,7 @@ class SearchConsoleSource:
         items = g_store.count_analytics(ctx.store, job.import_id, job.id)
         return AttemptReport(items=items, job_items=items, result={
             "segments": [f"{s['start']}..{s['end']} {s['data_state']}" for s in plan],
-            "rows": items})
+            "rows": items}, summaries=[stats.summary()] if stats is not None else [])
 
     @staticmethod
     def _now(ctx: ImportContext) -> str:

@@ -302,10 +302,35 @@ CREATE TABLE IF NOT EXISTS schedule_slots (
 CREATE INDEX IF NOT EXISTS schedule_slots_outcome ON schedule_slots(import_name, outcome, slot_at)
 """
 
+_ALERTS = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    alert_json TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_key ON alerts(key, id);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    channel TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_try_at TEXT,
+    claimed_until TEXT,
+    sent_at TEXT,
+    PRIMARY KEY (alert_id, channel)
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
     ("google", _GOOGLE),
     ("monitoring", _MONITORING),
     ("scheduler", _SCHEDULER),
+    ("alerts", _ALERTS),
 ]

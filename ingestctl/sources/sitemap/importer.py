@@ -15,6 +15,7 @@ from lxml import etree
 from ingestctl.clock import to_iso
 from ingestctl.errors import DataError, IngestError, NotFoundError
 from ingestctl.jobs import AttemptReport
+from ingestctl.quality import SitemapStatsAccumulator
 from ingestctl.runner import ImportContext
 from ingestctl.sources.http import HttpFetcher, iter_body
 from ingestctl.store import sitemaps as sm_store
@@ -106,6 +107,9 @@ class SitemapSource:
         files_done = 0
         failures: list[IngestError] = []
         client = ctx.http()
+        # Quality counters, filled per entry (ingestctl.quality_gate evaluates them).
+        stats = SitemapStatsAccumulator(job.target, now=ctx.clock.now(),
+                                        max_url_length=cfg.max_url_length)
         if True:
             while queue:
                 url, parent, depth = queue.popleft()
@@ -114,13 +118,16 @@ class SitemapSource:
                     continue
                 try:
                     children = self._import_file(ctx, client, url, parent, depth,
-                                                 cfg.max_bytes_per_file)
+                                                 cfg.max_bytes_per_file, stats)
                 except IngestError as exc:
                     if parent is None:
                         raise
                     failures.append(exc)
+                    stats.add_child(url, ok=False)
                     self._record(ctx, url, parent, depth, None, 0, exc)
                     continue
+                if parent is not None:
+                    stats.add_child(url, ok=True)
                 files_done += 1
                 for child in children:
                     if child not in seen and depth < cfg.max_depth:
@@ -133,19 +140,27 @@ class SitemapSource:
         if retryable:
             raise type(retryable[0])(f"{len(failures)} child sitemap(s) failed; first: "
                                      f"{retryable[0]}")
+        summary = stats.summary()
+        # Entries beyond the distinct URLs stored repeat a URL (only known when nothing was
+        # skipped as done by an earlier attempt).
+        duplicates = max(0, summary.urls - items) if not done else 0
         return AttemptReport(items=items, job_items=items,
-                             result={"files": files_done, "failed_files": len(failures)})
+                             result={"files": files_done, "failed_files": len(failures)},
+                             summaries=[summary], duplicate_keys=duplicates)
 
     def _import_file(self, ctx: ImportContext, client: HttpFetcher, url: str,
-                     parent: str | None, depth: int, max_bytes: int) -> list[str]:
+                     parent: str | None, depth: int, max_bytes: int,
+                     stats: SitemapStatsAccumulator) -> list[str]:
         if urlsplit(url).scheme not in ("http", "https"):
-            return self._consume(ctx, url, parent, depth, _read_file(Path(url)), max_bytes)
+            return self._consume(ctx, url, parent, depth, _read_file(Path(url)), max_bytes,
+                                 stats)
         fetched = client.fetch(url, lambda response: self._consume(
-            ctx, url, parent, depth, iter_body(response, url=url), max_bytes))
+            ctx, url, parent, depth, iter_body(response, url=url), max_bytes, stats))
         return fetched.value or []
 
     def _consume(self, ctx: ImportContext, url: str, parent: str | None, depth: int,
-                 chunks: Iterator[bytes], max_bytes: int) -> list[str]:
+                 chunks: Iterator[bytes], max_bytes: int,
+                 stats: SitemapStatsAccumulator) -> list[str]:
         children: list[str] = []
         batch: list[sm_store.UrlRow] = []
         count = 0
@@ -156,6 +171,7 @@ class SitemapSource:
                 kind = "index"
                 children.append(entry.loc)
                 continue
+            stats.add(entry.loc, entry.lastmod, sitemap_url=url)
             batch.append((entry.loc, entry.lastmod, entry.changefreq, entry.priority))
             if len(batch) >= BATCH:
                 count += sm_store.upsert_urls(ctx.store, ctx.job.import_id, ctx.job.id, url,
@@ -165,6 +181,8 @@ class SitemapSource:
         if batch:
             count += sm_store.upsert_urls(ctx.store, ctx.job.import_id, ctx.job.id, url, batch,
                                           now)
+        if kind == "index":
+            stats.add_index_children(len(children))
         self._record(ctx, url, parent, depth, kind, count, None)
         return children
 

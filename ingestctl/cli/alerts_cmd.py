@@ -1,0 +1,93 @@
+"""``ingestctl alerts list``, ``alerts test`` and ``alerts flush``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ingestctl import clock
+from ingestctl.cli.output import emit_json, error, message, stdout
+from ingestctl.cli.state import state
+from ingestctl.errors import EXIT_FAILED
+
+app = typer.Typer(help="Alert history, a test alert, and resending undelivered alerts.",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    limit: int = typer.Option(50, "--limit", min=1, help="At most this many alerts."),
+    as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+) -> None:
+    """List alerts, newest first, with each channel's delivery state."""
+    from ingestctl.store import alerts as alert_store
+
+    records = alert_store.history(state(ctx).store(), limit)
+    if as_json:
+        emit_json([record.to_json() for record in records])
+        return
+    if not records:
+        stdout.print("no alerts")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "CREATED", "SEVERITY", "SUBJECT", "DELIVERY"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        data = record.to_json()
+        delivery = ", ".join(
+            f"{d.channel} {d.state}" + (f" ({d.attempts} failed: {d.last_error})"
+                                        if d.state != "sent" and d.attempts else "")
+            for d in record.deliveries) or "log only"
+        table.add_row(str(record.id), data["created_at"] or "", data["severity"],
+                      record.alert.subject, delivery)
+    stdout.print(table)
+
+
+@app.command("test")
+def test_alert(ctx: typer.Context) -> None:
+    """Send a test alert through every configured channel; exit 1 if any channel failed."""
+    from ingestctl.alerts.render import probe_alert
+    from ingestctl.errors import DeliveryError
+
+    alerting = state(ctx).alerting
+    channels = alerting.channels
+    if not channels:
+        error("no alert channel is configured (alerts only reach the log); set "
+              "[alerts.email] enabled = true or the webhook URL variable "
+              f"{alerting.config.alerts.webhook.url_env}")
+        raise typer.Exit(EXIT_FAILED)
+    alert = probe_alert(alerting.host, now=clock.now())
+    failed = 0
+    for channel in channels:
+        try:
+            channel.send(alert)
+        except DeliveryError as exc:
+            failed += 1
+            message(f"{channel.name}: FAILED: {exc}")
+        else:
+            message(f"{channel.name}: sent")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("flush")
+def flush(ctx: typer.Context) -> None:
+    """Deliver every undelivered alert now; exit 1 if some remain undelivered."""
+    st = state(ctx)
+    alerting = st.alerting
+    outcomes = alerting.flush(force=True)
+    sent = sum(1 for o in outcomes if o.ok)
+    failed = len(outcomes) - sent
+    from ingestctl.store import alerts as alert_store
+
+    waiting = {name: alerting.outbox_store.backlog(name) for name in alerting.outbox.channels}
+    left, _ = alert_store.undelivered(alerting.store)
+    if not st.quiet or left:
+        message(f"alerts flush: {sent} delivered, {failed} failed, {left} still undelivered")
+    for name, backlog in waiting.items():
+        if backlog is not None:
+            error(f"{backlog.count} alert(s) wait for {name}; last error: "
+                  f"{backlog.last_error or 'none (not tried yet)'}")
+    if left:
+        raise typer.Exit(EXIT_FAILED)

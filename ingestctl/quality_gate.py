@@ -1,0 +1,62 @@
+"""The data-quality gate the runner calls after a source's run succeeds.
+
+It evaluates the rules on what the source reported (``AttemptReport.summaries`` and
+``duplicate_keys``) plus the import's volume against its previous completed job, stores the
+violations in the job's ``result["quality"]``, counts them in
+``quality_violations_total{rule,severity}``, emits one ``QUALITY_VIOLATION`` event each, and
+raises :class:`~ingestctl.quality.QualityFailedError` when the import's ``fail_on`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ingestctl.events import Event, EventKind
+from ingestctl.quality import (
+    ImportSummary,
+    QualityFailedError,
+    Violation,
+    evaluate,
+    policy_for_import,
+    should_fail,
+    summarize,
+)
+from ingestctl.store import alerts as alert_store
+
+if TYPE_CHECKING:
+    from ingestctl.jobs import AttemptReport
+    from ingestctl.runner import ImportContext
+
+log = logging.getLogger("ingestctl.quality")
+
+
+def check_quality(ctx: ImportContext, report: AttemptReport) -> list[Violation]:
+    """Evaluate, record and announce the quality of one successful attempt.
+
+    Raises QualityFailedError (error class ``data``) when the import must fail; the
+    violations are on ``report.result`` either way.
+    """
+    job = ctx.job
+    items = report.job_items if report.job_items is not None else report.items
+    previous = alert_store.previous_completed_items(ctx.store, job.import_id, job.id)
+    configured = ctx.config.import_named(job.import_key)
+    policy = policy_for_import(ctx.config, configured)
+    summary = ImportSummary(job.source, items, previous, report.duplicate_keys)
+    violations = evaluate(summary, *report.summaries, settings=policy)
+    result: dict[str, Any] = dict(report.result or {})
+    result["quality"] = [v.to_dict() for v in violations]
+    report.result = result
+    now = ctx.clock.now()
+    for violation in violations:
+        ctx.count("quality_violations_total",
+                  {"rule": violation.rule, "severity": str(violation.severity)})
+        ctx.events.emit(Event(EventKind.QUALITY_VIOLATION, now, job.id, job.import_key, {
+            **violation.to_dict(), "import": job.name, "source": job.source}))
+    if violations:
+        log.warning("job %s: %s", job.id, summarize(violations),
+                    extra={"job_id": job.id, "import_key": job.import_key,
+                           "console": False})
+    if should_fail(violations, policy.fail_on):
+        raise QualityFailedError(violations)
+    return violations
