@@ -116,9 +116,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    config: str | None = typer.Option(None, "--config", envvar="INGESTCTL_CONFIG",
+    config: str | None = typer.Option(None, "--config", envvar="INGESTCTL_CONFIG", metavar="PATH",
                                       help="Config file (TOML)."),
-    home: str | None = typer.Option(None, "--home", envvar="INGESTCTL_HOME",
+    home: str | None = typer.Option(None, "--home", envvar="INGESTCTL_HOME", metavar="DIR",
                                     help="Home directory for the database, breakers and logs."),
     json_logs: bool = typer.Option(False, "--json-logs", help="Log JSON lines to stderr."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail."),
