@@ -59,7 +59,7 @@ def test_jobs_list_bad_since(home: Path) -> None:
 
 def test_malformed_local_sitemap_is_a_data_failure_naming_the_line(home: Path,
                                                                    corpus: Path) -> None:
-    bad = corpus / "sitemapjs" / "unescaped-lt.xml"
+    bad = (corpus / "sitemapjs" / "unescaped-lt.xml").resolve()  # paths are stored resolved
     result = invoke("run", "sitemap", str(bad))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"ingestctl: error: job 1 failed after 1 attempt(s): data: "
