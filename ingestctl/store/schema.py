@@ -125,7 +125,80 @@ CREATE TABLE sitemap_urls (
 )
 """
 
+# URLs keyed by an integer id for the extension tables; the file as an id (sitemap_files.id);
+# the jobs that added, changed and removed each URL. No foreign key on the hot tables: each
+# would cost a lookup per row, and only the importer writes them.
+_SITEMAP_EXTENSIONS = """
+CREATE TABLE sitemap_urls_v2 (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    lastmod TEXT,
+    changefreq TEXT,
+    priority REAL,
+    file_id INTEGER,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_job_id INTEGER,
+    added_job_id INTEGER,
+    changed_job_id INTEGER,
+    removed_at TEXT,
+    removed_job_id INTEGER,
+    UNIQUE (import_id, url)
+);
+INSERT INTO sitemap_urls_v2 (id, import_id, url, lastmod, changefreq, priority, file_id,
+    first_seen, last_seen, last_job_id, added_job_id, removed_at)
+    SELECT u.id, u.import_id, u.url, u.lastmod, u.changefreq, u.priority, f.id, u.first_seen,
+    u.last_seen, u.last_job_id, u.last_job_id, u.removed_at FROM sitemap_urls u
+    LEFT JOIN sitemap_files f ON f.import_id = u.import_id AND f.url = u.sitemap_url;
+DROP TABLE sitemap_urls;
+ALTER TABLE sitemap_urls_v2 RENAME TO sitemap_urls;
+CREATE INDEX sitemap_urls_file ON sitemap_urls(file_id);
+ALTER TABLE sitemap_files ADD COLUMN problems TEXT;
+ALTER TABLE sitemap_files ADD COLUMN checked_at TEXT;
+CREATE INDEX sitemap_files_parent ON sitemap_files(import_id, parent_url);
+CREATE TABLE sitemap_images (
+    url_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    loc TEXT NOT NULL,
+    title TEXT,
+    caption TEXT,
+    PRIMARY KEY (url_id, position)
+) WITHOUT ROWID;
+CREATE TABLE sitemap_videos (
+    url_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    title TEXT,
+    content_loc TEXT,
+    player_loc TEXT,
+    thumbnail_loc TEXT,
+    description TEXT,
+    PRIMARY KEY (url_id, position)
+) WITHOUT ROWID;
+CREATE TABLE sitemap_news (
+    url_id INTEGER PRIMARY KEY,
+    publication_name TEXT,
+    language TEXT,
+    publication_date TEXT,
+    title TEXT
+);
+CREATE TABLE sitemap_alternates (
+    url_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    hreflang TEXT,
+    href TEXT NOT NULL,
+    PRIMARY KEY (url_id, position)
+) WITHOUT ROWID;
+CREATE TRIGGER sitemap_urls_relisted AFTER UPDATE OF lastmod ON sitemap_urls
+    BEGIN DELETE FROM sitemap_images WHERE url_id = old.id
+    ; DELETE FROM sitemap_videos WHERE url_id = old.id
+    ; DELETE FROM sitemap_news WHERE url_id = old.id
+    ; DELETE FROM sitemap_alternates WHERE url_id = old.id
+    ; END
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
+    ("sitemap_extensions", _SITEMAP_EXTENSIONS),
 ]

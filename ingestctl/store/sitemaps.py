@@ -1,90 +1,256 @@
-"""Queries on sitemap files fetched and the URLs they list."""
+"""Queries on sitemap files fetched and the URLs they list, with their extension rows.
+
+The importer writes through one :class:`UrlWriter` per attempt: a batch of URL rows is one
+``executemany`` upsert of plain tuples, and extension rows (images, videos, news, hreflang
+alternates) go through small TEMP staging tables so their URL ids are joined in SQLite rather
+than looked up row by row in Python. A trigger deletes a URL's extension rows whenever its
+row is upserted again, so they always reflect its latest listing.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ingestctl.store.database import Store
 
-_UPSERT_URL = (
-    "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, sitemap_url, "
-    "first_seen, last_seen, last_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(import_id, url) DO UPDATE SET lastmod = excluded.lastmod, "
-    "changefreq = excluded.changefreq, priority = excluded.priority, "
-    "sitemap_url = excluded.sitemap_url, last_seen = excluded.last_seen, "
-    "last_job_id = excluded.last_job_id, removed_at = NULL")
-
 UrlRow = tuple[str, str | None, str | None, float | None]
+#: (url, position, loc, title, caption)
+ImageRow = tuple[str, int, str, str | None, str | None]
+#: (url, position, title, content_loc, player_loc, thumbnail_loc, description)
+VideoRow = tuple[str, int, str | None, str | None, str | None, str | None, str | None]
+#: (url, publication_name, language, publication_date, title)
+NewsRow = tuple[str, str | None, str | None, str | None, str | None]
+#: (url, position, hreflang, href)
+AlternateRow = tuple[str, int, str | None, str]
+
+#: Statuses of a file that count as read by a job (its URLs are current).
+DONE_STATUSES = ("ok", "not_modified")
+
+_STAGES = {
+    "images": ("url TEXT, position INTEGER, loc TEXT, title TEXT, caption TEXT",
+               "INSERT OR REPLACE INTO sitemap_images (url_id, position, loc, title, caption) "
+               "SELECT u.id, s.position, s.loc, s.title, s.caption"),
+    "videos": ("url TEXT, position INTEGER, title TEXT, content_loc TEXT, player_loc TEXT, "
+               "thumbnail_loc TEXT, description TEXT",
+               "INSERT OR REPLACE INTO sitemap_videos (url_id, position, title, content_loc, "
+               "player_loc, thumbnail_loc, description) SELECT u.id, s.position, s.title, "
+               "s.content_loc, s.player_loc, s.thumbnail_loc, s.description"),
+    "news": ("url TEXT, publication_name TEXT, language TEXT, publication_date TEXT, title TEXT",
+             "INSERT OR REPLACE INTO sitemap_news (url_id, publication_name, language, "
+             "publication_date, title) SELECT u.id, s.publication_name, s.language, "
+             "s.publication_date, s.title"),
+    "alternates": ("url TEXT, position INTEGER, hreflang TEXT, href TEXT",
+                   "INSERT OR REPLACE INTO sitemap_alternates (url_id, position, hreflang, "
+                   "href) SELECT u.id, s.position, s.hreflang, s.href"),
+}
+
+_FILE_COLUMNS = ("id, url, parent_url, depth, kind, status, http_status, etag, last_modified, "
+                 "bytes, urls, error_class, error_message, job_id, fetched_at, problems, "
+                 "checked_at")
+
+
+@dataclass
+class UrlBatch:
+    """URL rows of one file and their extension rows, ready for one transaction."""
+
+    urls: list[UrlRow] = field(default_factory=list)
+    images: list[ImageRow] = field(default_factory=list)
+    videos: list[VideoRow] = field(default_factory=list)
+    news: list[NewsRow] = field(default_factory=list)
+    alternates: list[AlternateRow] = field(default_factory=list)
 
 
 @dataclass
 class SitemapFile:
-    """One sitemap file as last fetched for an import."""
+    """One sitemap file as last listed, fetched or refused for an import."""
 
     url: str
-    parent_url: str | None
-    depth: int
-    kind: str | None
-    status: str
-    http_status: int | None
-    etag: str | None
-    last_modified: str | None
-    bytes: int
-    urls: int
-    error_class: str | None
-    error_message: str | None
-    job_id: int | None
-    fetched_at: str | None
+    parent_url: str | None = None
+    depth: int = 0
+    kind: str | None = None
+    status: str = "pending"
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    bytes: int = 0
+    urls: int = 0
+    error_class: str | None = None
+    error_message: str | None = None
+    job_id: int | None = None
+    fetched_at: str | None = None
+    problems: dict[str, Any] | None = None
+    checked_at: str | None = None
+    id: int = 0
 
 
-def upsert_urls(store: Store, import_id: int, job_id: int, sitemap_url: str,
-                rows: Iterable[UrlRow], now: str) -> int:
-    """Upsert a batch of (url, lastmod, changefreq, priority) in one transaction."""
-    params = [(import_id, url, lastmod, changefreq, priority, sitemap_url, now, now, job_id)
-              for url, lastmod, changefreq, priority in rows]
-    with store.write() as conn:
-        conn.executemany(_UPSERT_URL, params)
-    return len(params)
+class UrlWriter:
+    """Writes URL batches of one import and job; use it from the store's own thread."""
+
+    def __init__(self, store: Store, import_id: int, job_id: int, now: str) -> None:
+        if "'" in now:
+            raise ValueError("bad timestamp")
+        self.store = store
+        self.import_id = int(import_id)
+        self.job_id = int(job_id)
+        self.now = now
+        self._created: set[str] = set()
+
+    def _upsert_sql(self, file_id: int) -> str:
+        # Constants are literals, so each row binds only its own four values.
+        job, now = self.job_id, self.now
+        return (
+            "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, file_id, "
+            "first_seen, last_seen, last_job_id, added_job_id) VALUES "
+            f"({self.import_id}, ?, ?, ?, ?, {int(file_id)}, '{now}', '{now}', {job}, {job}) "
+            "ON CONFLICT(import_id, url) DO UPDATE SET "
+            "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
+            "ELSE added_job_id END, "
+            "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
+            "excluded.last_job_id AND (lastmod IS NOT excluded.lastmod OR changefreq IS NOT "
+            "excluded.changefreq OR priority IS NOT excluded.priority) "
+            "THEN excluded.last_job_id ELSE changed_job_id END, "
+            "lastmod = excluded.lastmod, changefreq = excluded.changefreq, "
+            "priority = excluded.priority, file_id = excluded.file_id, "
+            "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
+            "removed_at = NULL, removed_job_id = NULL")
+
+    def write(self, file_id: int, batch: UrlBatch) -> None:
+        """Upsert ``batch`` in one transaction."""
+        with self.store.write() as conn:
+            conn.executemany(self._upsert_sql(file_id), batch.urls)
+            for name in ("images", "videos", "news", "alternates"):
+                rows: list[Any] = getattr(batch, name)
+                if rows:
+                    self._extension(conn, name, rows)
+
+    def _extension(self, conn: sqlite3.Connection, name: str, rows: list[Any]) -> None:
+        columns, insert = _STAGES[name]
+        stage = f"temp.sitemap_stage_{name}"
+        if name not in self._created:
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS sitemap_stage_{name} ({columns})")
+            self._created.add(name)
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        conn.executemany(f"INSERT INTO {stage} VALUES ({marks})", rows)
+        conn.execute(f"{insert} FROM {stage} s JOIN sitemap_urls u ON u.import_id = "
+                     f"{self.import_id} AND u.url = s.url")
+        conn.execute(f"DELETE FROM {stage}")
 
 
-def record_file(conn: sqlite3.Connection, import_id: int, job_id: int, f: SitemapFile) -> None:
-    """Insert or update the row of a fetched sitemap file."""
+def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
+              parent_url: str | None, depth: int, *, status: str = "pending",
+              reason: str | None = None) -> int:
+    """Record that this job lists ``url`` (pending, or refused with ``reason``); its id.
+
+    ETag and Last-Modified of an earlier fetch are kept for the conditional request.
+    """
+    row = conn.execute(
+        "INSERT INTO sitemap_files (import_id, url, parent_url, depth, status, error_message, "
+        "job_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(import_id, url) DO UPDATE SET "
+        "parent_url = excluded.parent_url, depth = excluded.depth, status = excluded.status, "
+        "error_class = NULL, error_message = excluded.error_message, job_id = excluded.job_id "
+        "RETURNING id", (import_id, url, parent_url, depth, status, reason, job_id)).fetchone()
+    return int(row[0])
+
+
+def finish_file(conn: sqlite3.Connection, f: SitemapFile) -> None:
+    """Store the outcome of fetching the file ``f.id``."""
     conn.execute(
-        "INSERT INTO sitemap_files (import_id, url, parent_url, depth, kind, status, "
-        "http_status, etag, last_modified, bytes, urls, error_class, error_message, job_id, "
-        "fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(import_id, url) DO UPDATE SET parent_url = excluded.parent_url, "
-        "depth = excluded.depth, kind = excluded.kind, status = excluded.status, "
-        "http_status = excluded.http_status, etag = excluded.etag, "
-        "last_modified = excluded.last_modified, bytes = excluded.bytes, urls = excluded.urls, "
-        "error_class = excluded.error_class, error_message = excluded.error_message, "
-        "job_id = excluded.job_id, fetched_at = excluded.fetched_at",
-        (import_id, f.url, f.parent_url, f.depth, f.kind, f.status, f.http_status, f.etag,
-         f.last_modified, f.bytes, f.urls, f.error_class, f.error_message, job_id,
-         f.fetched_at))
+        "UPDATE sitemap_files SET kind = coalesce(?, kind), status = ?, http_status = ?, "
+        "etag = ?, last_modified = ?, bytes = ?, urls = ?, error_class = ?, error_message = ?, "
+        "fetched_at = coalesce(?, fetched_at), problems = ?, checked_at = ? WHERE id = ?",
+        (f.kind, f.status, f.http_status, f.etag, f.last_modified, f.bytes, f.urls,
+         f.error_class, f.error_message, f.fetched_at,
+         json.dumps(f.problems, sort_keys=True) if f.problems else None, f.checked_at, f.id))
 
 
-def save_file(store: Store, import_id: int, job_id: int, f: SitemapFile) -> None:
-    """Record a fetched sitemap file in its own transaction."""
+def save_file(store: Store, f: SitemapFile) -> None:
+    """:func:`finish_file` in its own transaction."""
     with store.write() as conn:
-        record_file(conn, import_id, job_id, f)
+        finish_file(conn, f)
+
+
+def _file(row: sqlite3.Row) -> SitemapFile:
+    data = dict(row)
+    data["problems"] = json.loads(data["problems"]) if data["problems"] else None
+    return SitemapFile(**data)
 
 
 def files_of(store: Store, import_id: int) -> list[SitemapFile]:
-    """Every sitemap file recorded for an import."""
-    rows = store.query("SELECT url, parent_url, depth, kind, status, http_status, etag, "
-                       "last_modified, bytes, urls, error_class, error_message, job_id, "
-                       "fetched_at FROM sitemap_files WHERE import_id = ? ORDER BY id",
-                       (import_id,))
-    return [SitemapFile(**dict(r)) for r in rows]
+    """Every sitemap file recorded for an import, in the order first listed."""
+    rows = store.query(f"SELECT {_FILE_COLUMNS} FROM sitemap_files WHERE import_id = ? "
+                       "ORDER BY id", (import_id,))
+    return [_file(r) for r in rows]
+
+
+def get_file(store: Store, import_id: int, url: str) -> SitemapFile | None:
+    """The row of one file of an import, or None."""
+    rows = store.query(f"SELECT {_FILE_COLUMNS} FROM sitemap_files WHERE import_id = ? "
+                       "AND url = ?", (import_id, url))
+    return _file(rows[0]) if rows else None
+
+
+def children_of(store: Store, import_id: int, parent_url: str, job_id: int) -> list[SitemapFile]:
+    """The files ``parent_url`` listed when job ``job_id`` last read or confirmed it."""
+    rows = store.query(f"SELECT {_FILE_COLUMNS} FROM sitemap_files WHERE import_id = ? "
+                       "AND parent_url = ? AND job_id = ? ORDER BY id",
+                       (import_id, parent_url, job_id))
+    return [_file(r) for r in rows]
+
+
+def job_items(store: Store, import_id: int, job_id: int) -> int:
+    """URL entries stored from the files this job read or found not modified."""
+    return int(store.scalar(
+        "SELECT coalesce(sum(urls), 0) FROM sitemap_files WHERE import_id = ? AND job_id = ? "
+        "AND status IN ('ok', 'not_modified')", (import_id, job_id)) or 0)
+
+
+def change_counts(store: Store, import_id: int, job_id: int) -> tuple[int, int]:
+    """(added, changed) URLs by this job, counted in the files it actually re-read."""
+    row = store.query(
+        "SELECT coalesce(sum(added_job_id = :job), 0) AS added, "
+        "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed "
+        "FROM sitemap_urls WHERE file_id IN (SELECT id FROM sitemap_files WHERE "
+        "import_id = :imp AND job_id = :job AND status = 'ok')",
+        {"job": job_id, "imp": import_id})[0]
+    return int(row["added"]), int(row["changed"])
+
+
+def mark_removed(store: Store, import_id: int, job_id: int, now: str) -> int:
+    """Mark removed (never delete) the URLs a complete crawl by this job no longer lists.
+
+    URLs of files that answered 304 to this job are still listed; only the files re-read, or
+    no longer listed at all, are looked at (through the file index).
+    """
+    params = {"now": now, "job": job_id, "imp": import_id}
+    with store.write() as conn:
+        removed = conn.execute(
+            "UPDATE sitemap_urls SET removed_at = :now, removed_job_id = :job "
+            "WHERE file_id IN (SELECT id FROM sitemap_files WHERE import_id = :imp AND "
+            "NOT (job_id = :job AND status = 'not_modified')) "
+            "AND removed_at IS NULL AND last_job_id IS NOT :job", params).rowcount
+        removed += conn.execute(
+            "UPDATE sitemap_urls SET removed_at = :now, removed_job_id = :job "
+            "WHERE file_id IS NULL AND import_id = :imp AND removed_at IS NULL "
+            "AND last_job_id IS NOT :job", params).rowcount
+    return int(removed)
 
 
 def count_urls(store: Store, import_id: int, job_id: int | None = None) -> int:
-    """URLs of an import that are listed now, or those seen by one job."""
+    """URLs of an import that are listed now, or those written by one job."""
     if job_id is None:
         return int(store.scalar("SELECT count(*) FROM sitemap_urls WHERE import_id = ? "
                                 "AND removed_at IS NULL", (import_id,)) or 0)
     return int(store.scalar("SELECT count(*) FROM sitemap_urls WHERE import_id = ? "
                             "AND last_job_id = ?", (import_id, job_id)) or 0)
+
+
+def record_listing(store: Store, import_id: int, job_id: int,
+                   files: Iterable[tuple[str, str | None, int, str, str | None]]) -> list[int]:
+    """:func:`list_file` for several (url, parent, depth, status, reason) in one transaction."""
+    with store.write() as conn:
+        return [list_file(conn, import_id, job_id, url, parent, depth, status=status,
+                          reason=reason) for url, parent, depth, status, reason in files]
