@@ -1,10 +1,11 @@
 """Queries on sitemap files fetched and the URLs they list, with their extension rows.
 
 The importer writes through one :class:`UrlWriter` per attempt: a batch of URL rows is one
-``executemany`` upsert of plain tuples, and extension rows (images, videos, news, hreflang
-alternates) go through small TEMP staging tables so their URL ids are joined in SQLite rather
-than looked up row by row in Python. A trigger deletes a URL's extension rows whenever its
-row is upserted again, so they always reflect its latest listing.
+``executemany`` upsert of plain tuples, with the constants of the batch (import, file, job,
+time) as literals so each row binds only its own values; extension rows (images, videos,
+news, hreflang alternates) are keyed by the same (import_id, url) and inserted the same way.
+A trigger deletes a URL's extension rows whenever its row is upserted again, so they always
+reflect its latest listing.
 """
 
 from __future__ import annotations
@@ -30,22 +31,13 @@ AlternateRow = tuple[str, int, str | None, str]
 #: Statuses of a file that count as read by a job (its URLs are current).
 DONE_STATUSES = ("ok", "not_modified")
 
-_STAGES = {
-    "images": ("url TEXT, position INTEGER, loc TEXT, title TEXT, caption TEXT",
-               "INSERT OR REPLACE INTO sitemap_images (url_id, position, loc, title, caption) "
-               "SELECT u.id, s.position, s.loc, s.title, s.caption"),
-    "videos": ("url TEXT, position INTEGER, title TEXT, content_loc TEXT, player_loc TEXT, "
-               "thumbnail_loc TEXT, description TEXT",
-               "INSERT OR REPLACE INTO sitemap_videos (url_id, position, title, content_loc, "
-               "player_loc, thumbnail_loc, description) SELECT u.id, s.position, s.title, "
-               "s.content_loc, s.player_loc, s.thumbnail_loc, s.description"),
-    "news": ("url TEXT, publication_name TEXT, language TEXT, publication_date TEXT, title TEXT",
-             "INSERT OR REPLACE INTO sitemap_news (url_id, publication_name, language, "
-             "publication_date, title) SELECT u.id, s.publication_name, s.language, "
-             "s.publication_date, s.title"),
-    "alternates": ("url TEXT, position INTEGER, hreflang TEXT, href TEXT",
-                   "INSERT OR REPLACE INTO sitemap_alternates (url_id, position, hreflang, "
-                   "href) SELECT u.id, s.position, s.hreflang, s.href"),
+_EXTENSIONS = {
+    "images": "sitemap_images (import_id, url, position, loc, title, caption)",
+    "videos": "sitemap_videos (import_id, url, position, title, content_loc, player_loc, "
+              "thumbnail_loc, description)",
+    "news": "sitemap_news (import_id, url, publication_name, language, publication_date, "
+            "title)",
+    "alternates": "sitemap_alternates (import_id, url, position, hreflang, href)",
 }
 
 _FILE_COLUMNS = ("id, url, parent_url, depth, kind, status, http_status, etag, last_modified, "
@@ -97,7 +89,6 @@ class UrlWriter:
         self.import_id = int(import_id)
         self.job_id = int(job_id)
         self.now = now
-        self._created: set[str] = set()
 
     def _upsert_sql(self, file_id: int) -> str:
         # Constants are literals, so each row binds only its own four values.
@@ -122,22 +113,13 @@ class UrlWriter:
         """Upsert ``batch`` in one transaction."""
         with self.store.write() as conn:
             conn.executemany(self._upsert_sql(file_id), batch.urls)
-            for name in ("images", "videos", "news", "alternates"):
+            for name, table in _EXTENSIONS.items():
                 rows: list[Any] = getattr(batch, name)
                 if rows:
-                    self._extension(conn, name, rows)
-
-    def _extension(self, conn: sqlite3.Connection, name: str, rows: list[Any]) -> None:
-        columns, insert = _STAGES[name]
-        stage = f"temp.sitemap_stage_{name}"
-        if name not in self._created:
-            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS sitemap_stage_{name} ({columns})")
-            self._created.add(name)
-        marks = ", ".join("?" * (columns.count(",") + 1))
-        conn.executemany(f"INSERT INTO {stage} VALUES ({marks})", rows)
-        conn.execute(f"{insert} FROM {stage} s JOIN sitemap_urls u ON u.import_id = "
-                     f"{self.import_id} AND u.url = s.url")
-        conn.execute(f"DELETE FROM {stage}")
+                    # OR REPLACE: a URL listed twice in one batch keeps its last listing.
+                    marks = ", ".join("?" * table.count(","))
+                    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES "
+                                     f"({self.import_id}, {marks})", rows)
 
 
 def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
@@ -208,35 +190,36 @@ def job_items(store: Store, import_id: int, job_id: int) -> int:
         "AND status IN ('ok', 'not_modified')", (import_id, job_id)) or 0)
 
 
+def reread_files(store: Store, import_id: int, job_id: int) -> int:
+    """Files holding URLs that this job read (not those that answered 304)."""
+    return int(store.scalar(
+        "SELECT count(*) FROM sitemap_files WHERE import_id = ? AND job_id = ? AND "
+        "status = 'ok' AND urls > 0", (import_id, job_id)) or 0)
+
+
 def change_counts(store: Store, import_id: int, job_id: int) -> tuple[int, int]:
-    """(added, changed) URLs by this job, counted in the files it actually re-read."""
+    """(added, changed) URLs by this job: one pass over the import's URLs."""
+    if not reread_files(store, import_id, job_id):
+        return 0, 0  # every file answered 304: nothing can have changed
     row = store.query(
         "SELECT coalesce(sum(added_job_id = :job), 0) AS added, "
         "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed "
-        "FROM sitemap_urls WHERE file_id IN (SELECT id FROM sitemap_files WHERE "
-        "import_id = :imp AND job_id = :job AND status = 'ok')",
-        {"job": job_id, "imp": import_id})[0]
+        "FROM sitemap_urls WHERE import_id = :imp", {"job": job_id, "imp": import_id})[0]
     return int(row["added"]), int(row["changed"])
 
 
 def mark_removed(store: Store, import_id: int, job_id: int, now: str) -> int:
     """Mark removed (never delete) the URLs a complete crawl by this job no longer lists.
 
-    URLs of files that answered 304 to this job are still listed; only the files re-read, or
-    no longer listed at all, are looked at (through the file index).
+    URLs of files that answered 304 to this job are still listed, so they stay.
     """
-    params = {"now": now, "job": job_id, "imp": import_id}
     with store.write() as conn:
-        removed = conn.execute(
+        return int(conn.execute(
             "UPDATE sitemap_urls SET removed_at = :now, removed_job_id = :job "
-            "WHERE file_id IN (SELECT id FROM sitemap_files WHERE import_id = :imp AND "
-            "NOT (job_id = :job AND status = 'not_modified')) "
-            "AND removed_at IS NULL AND last_job_id IS NOT :job", params).rowcount
-        removed += conn.execute(
-            "UPDATE sitemap_urls SET removed_at = :now, removed_job_id = :job "
-            "WHERE file_id IS NULL AND import_id = :imp AND removed_at IS NULL "
-            "AND last_job_id IS NOT :job", params).rowcount
-    return int(removed)
+            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS NOT :job "
+            "AND (file_id IS NULL OR file_id NOT IN (SELECT id FROM sitemap_files WHERE "
+            "import_id = :imp AND job_id = :job AND status = 'not_modified'))",
+            {"now": now, "job": job_id, "imp": import_id}).rowcount)
 
 
 def count_urls(store: Store, import_id: int, job_id: int | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from ingestctl.sources.sitemap.fetch import (
     FileTask,
     Message,
     Outcome,
+    ReadSettings,
     Restart,
     read_file,
 )
 from ingestctl.sources.sitemap.model import SitemapLimits
+from ingestctl.sources.sitemap.pool import ParsePool
 from ingestctl.sources.sitemap.sink import FileState, Sink
 from ingestctl.store import sitemaps as sm
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
@@ -76,9 +79,12 @@ class Crawl:
                          self.acc)
         self.queue: Queue[Message] = Queue(maxsize=max(4, 2 * self.cfg.concurrency))
         self.cancel = threading.Event()
+        processes = _processes(self.cfg.parse_processes, self.cfg.concurrency)
+        self.pool = ParsePool(processes) if processes else None
+        self.read = ReadSettings(self.limits, moment, self.cancel)
         self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=min(32, 4 * self.cfg.concurrency),
-                                       thread_name_prefix="sitemap")
+        self.threads = ThreadPoolExecutor(max_workers=min(32, 4 * self.cfg.concurrency),
+                                          thread_name_prefix="sitemap")
         self.slots: dict[str, threading.BoundedSemaphore] = {}
         self.states: dict[int, FileState] = {}
         self.futures: list[Future[None]] = []
@@ -235,7 +241,10 @@ class Crawl:
         slot = self.slots.setdefault(host_of(item.url) if fetcher else "",
                                      threading.BoundedSemaphore(self.cfg.concurrency))
         self.inflight += 1
-        self.futures.append(self.pool.submit(self._work, task, fetcher, slot))
+        # Children are the big files: they go to the parse processes, when there are any.
+        settings = self.read if item.root or self.pool is None else ReadSettings(
+            self.limits, self.read.now, self.cancel, self.pool)
+        self.futures.append(self.threads.submit(self._work, task, fetcher, settings, slot))
 
     def _http(self) -> HttpFetcher:
         if self._fetcher is None:
@@ -259,11 +268,11 @@ class Crawl:
 
     # -- worker threads --------------------------------------------------------------------
 
-    def _work(self, task: FileTask, fetcher: HttpFetcher | None,
+    def _work(self, task: FileTask, fetcher: HttpFetcher | None, settings: ReadSettings,
               slot: threading.BoundedSemaphore) -> None:
         try:
             with slot:
-                read_file(task, fetcher, self.limits, self._send, self.cancel)
+                read_file(task, fetcher, settings, self._send)
         except Cancelled:
             return
         except Exception as exc:  # a bug must not leave the writer waiting for ever
@@ -290,7 +299,9 @@ class Crawl:
             while not all(f.done() for f in self.futures):
                 with contextlib.suppress(Empty):
                     self.queue.get(timeout=0.05)
-        self.pool.shutdown(wait=True)
+        self.threads.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.close()
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -329,6 +340,7 @@ class Crawl:
             return
         if not st.root:
             self.acc.add_child(task.url, ok=True)
+        self.sink.file_summary(outcome.summary)
         urls = []
         if outcome.kind == "sitemapindex":
             urls = [c.loc for c in st.children]
@@ -365,7 +377,7 @@ class Crawl:
             raise _retry_error(retryable, len(self.failures))
         complete = not self.failures and not self.incomplete
         removed = sm.mark_removed(self.store, self.job.import_id, self.job.id, self.now) \
-            if complete else 0
+            if complete and self._may_have_removed() else 0
         added, changed = sm.change_counts(self.store, self.job.import_id, self.job.id)
         items = sm.job_items(self.store, self.job.import_id, self.job.id)
         result: dict[str, Any] = {**{k: v for k, v in self.counts.items() if v or k == "files"},
@@ -375,7 +387,17 @@ class Crawl:
         if self.sink.problem_counts:
             result["problems"] = dict(sorted(self.sink.problem_counts.items()))
         return AttemptReport(items=self.sink.written, job_items=items, result=result,
-                             summaries=[self.acc.summary()])
+                             summaries=[self.sink.summary()])
+
+
+    def _may_have_removed(self) -> bool:
+        """False when no URL can have gone: a first import, or every file answered 304."""
+        earlier = [f for f in self.prior.values() if f.urls and f.job_id != self.job.id]
+        if not earlier:
+            return False
+        current = {f.url: f for f in sm.files_of(self.store, self.job.import_id)}
+        return any(current[f.url].job_id != self.job.id or current[f.url].status != "not_modified"
+                   for f in earlier if f.url in current)
 
 
 def _retry_error(failed: list[tuple[str, IngestError]], total: int) -> IngestError:
@@ -385,3 +407,12 @@ def _retry_error(failed: list[tuple[str, IngestError]], total: int) -> IngestErr
     if isinstance(first, RateLimitedError):
         return RateLimitedError(message, retry_after=first.retry_after, url=url)
     return TransientError(message, url=url)
+
+
+def _processes(configured: int, concurrency: int) -> int:
+    """Parse processes to use: as configured, or (-1, auto) one per core when there are two."""
+    if configured >= 0:
+        return configured
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1)
+    return min(cores, concurrency) if cores >= 2 else 0

@@ -1,9 +1,10 @@
 """The worker side of a crawl: fetch one sitemap file, parse it as it streams, hand batches on.
 
 A worker thread runs :func:`read_file` for one :class:`FileTask`. Bytes go from the socket (or
-a local file) straight into :class:`SitemapParser`; completed entries are turned into plain
-tuples here, off the writer thread, and sent as :class:`Batch` messages through ``send`` (a
-bounded queue, so a slow writer slows the readers down instead of letting memory grow).
+a local file) straight into a :class:`FileParser` (in this thread, or in a parse process of
+:mod:`.pool`); its batches of plain tuples are sent as :class:`Batch` messages through
+``send`` (a bounded queue, so a slow writer slows the readers down instead of letting memory
+grow).
 The file ends with one :class:`Done` message carrying its outcome; nothing here touches the
 store.
 """
@@ -13,32 +14,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from operator import attrgetter
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from ingestctl.errors import DataError, IngestError, NotFoundError
+from ingestctl.quality.summaries import SitemapSummary
 from ingestctl.sources.http import HttpFetcher, iter_body
-from ingestctl.sources.sitemap.model import (
-    ChildSitemap,
-    Problem,
-    ProblemCode,
-    SitemapLimits,
-    UrlEntry,
-)
-from ingestctl.sources.sitemap.parser import SitemapParser
+from ingestctl.sources.sitemap.fileparse import FileParser, Rows
+from ingestctl.sources.sitemap.model import Problem, ProblemCode, SitemapLimits
+from ingestctl.sources.sitemap.pool import ParsePool, RemoteParser
 from ingestctl.sources.sitemap.robots import sitemaps_from_robots
-from ingestctl.store.sitemaps import UrlBatch
 
-#: URLs per batch: one transaction each on the writer side.
-BATCH = 5000
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 #: Bytes of robots.txt read at most (Google reads 500 KiB).
 ROBOTS_LIMIT = 512 * 1024
-
-_URL_FIELDS = attrgetter("loc", "lastmod", "changefreq", "priority")
-
 
 class Cancelled(BaseException):
     """The crawl is being abandoned; the worker stops reading.
@@ -73,8 +64,17 @@ class Batch:
     """Rows of one file, and the child sitemaps an index listed."""
 
     task_id: int
-    urls: UrlBatch
-    children: list[ChildSitemap]
+    rows: Rows
+
+
+@dataclass
+class ReadSettings:
+    """What every read of one crawl shares."""
+
+    limits: SitemapLimits
+    now: datetime
+    cancel: threading.Event
+    pool: ParsePool | None = None
 
 
 @dataclass
@@ -93,6 +93,7 @@ class Outcome:
     error: IngestError | None = None
     robots_sitemaps: list[str] | None = None
     final_url: str | None = None
+    summary: SitemapSummary | None = None
 
 
 @dataclass(slots=True)
@@ -107,68 +108,33 @@ Message = Restart | Batch | Done
 Send = Callable[[Message], None]
 
 
-class _Batcher:
-    """Turns parsed entries into row tuples and sends them in batches."""
-
-    def __init__(self, task_id: int, send: Send) -> None:
-        self.task_id = task_id
-        self.send = send
-        self.batch = UrlBatch()
-        self.children: list[ChildSitemap] = []
-
-    def add(self, entries: list[UrlEntry | ChildSitemap]) -> None:
-        batch = self.batch
-        urls = [e for e in entries if type(e) is UrlEntry]
-        if len(urls) != len(entries):
-            self.children.extend(e for e in entries if type(e) is ChildSitemap)
-        batch.urls.extend(map(_URL_FIELDS, urls))
-        for e in urls:
-            if e.images:
-                batch.images.extend((e.loc, n, i.loc, i.title, i.caption)
-                                    for n, i in enumerate(e.images))
-            if e.videos or e.news is not None or e.alternates:
-                self._rare(e)
-        if len(batch.urls) >= BATCH or len(self.children) >= BATCH:
-            self.flush()
-
-    def _rare(self, e: UrlEntry) -> None:
-        batch = self.batch
-        batch.videos.extend((e.loc, n, v.title, v.content_loc, v.player_loc, v.thumbnail_loc,
-                             v.description) for n, v in enumerate(e.videos))
-        if e.news is not None:
-            n = e.news
-            batch.news.append((e.loc, n.publication_name, n.language, n.publication_date,
-                               n.title))
-        batch.alternates.extend((e.loc, n, a.hreflang, a.href)
-                                for n, a in enumerate(e.alternates))
-
-    def flush(self) -> None:
-        if self.batch.urls or self.children:
-            self.send(Batch(self.task_id, self.batch, self.children))
-            self.batch = UrlBatch()
-            self.children = []
-
-
-def _parse(task: FileTask, chunks: Iterator[bytes], limits: SitemapLimits, send: Send,
-           cancel: threading.Event, outcome: Outcome) -> None:
+def _parse(task: FileTask, chunks: Iterator[bytes], job: ReadSettings, send: Send,
+           outcome: Outcome) -> None:
     send(Restart(task.id))
-    parser = SitemapParser(task.url, limits)
-    batcher = _Batcher(task.id, send)
-    for chunk in chunks:
-        if cancel.is_set():
-            raise Cancelled()
-        entries = parser.feed(chunk)
-        if entries:
-            batcher.add(entries)
-        if parser.done:
-            break
-    batcher.add(parser.close())
-    batcher.flush()
-    outcome.kind = parser.kind.value if parser.kind is not None else None
-    outcome.bytes = parser.bytes_in
-    outcome.entries = parser.count
-    outcome.problems = parser.problems
-    outcome.problem_counts = dict(parser.problem_counts)
+    helper = job.pool.acquire() if job.pool is not None else None
+    try:
+        parser: FileParser | RemoteParser = (
+            RemoteParser(helper, task.url, job.limits, job.now) if helper is not None
+            else FileParser(task.url, job.limits, job.now))
+        for chunk in chunks:
+            if job.cancel.is_set():
+                raise Cancelled()
+            for rows in parser.feed(chunk):
+                send(Batch(task.id, rows))
+            if parser.done:
+                break
+        batches, result = parser.close()
+    finally:
+        if helper is not None and job.pool is not None:
+            job.pool.release(helper)
+    for rows in batches:
+        send(Batch(task.id, rows))
+    outcome.kind = result.kind
+    outcome.bytes = result.bytes_in
+    outcome.entries = result.entries
+    outcome.problems = result.problems
+    outcome.problem_counts = result.problem_counts
+    outcome.summary = result.summary
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -192,17 +158,17 @@ def _response_chunks(response: httpx.Response, url: str) -> Iterator[bytes]:
     return response.iter_raw(CHUNK)
 
 
-def read_file(task: FileTask, fetcher: HttpFetcher | None, limits: SitemapLimits, send: Send,
-              cancel: threading.Event) -> None:
+def read_file(task: FileTask, fetcher: HttpFetcher | None, job: ReadSettings,
+              send: Send) -> None:
     """Read, parse and send one file; always ends with a :class:`Done` (unless cancelled)."""
     outcome = Outcome("ok")
     try:
         if task.robots:
             _read_robots(task, fetcher, outcome)
         elif fetcher is None:
-            _parse(task, _file_chunks(Path(task.url)), limits, send, cancel, outcome)
+            _parse(task, _file_chunks(Path(task.url)), job, send, outcome)
         else:
-            _fetch(task, fetcher, limits, send, cancel, outcome)
+            _fetch(task, fetcher, job, send, outcome)
     except IngestError as exc:
         outcome.status, outcome.error = "failed", exc
     except Cancelled:
@@ -210,8 +176,8 @@ def read_file(task: FileTask, fetcher: HttpFetcher | None, limits: SitemapLimits
     send(Done(task.id, outcome))
 
 
-def _fetch(task: FileTask, fetcher: HttpFetcher, limits: SitemapLimits, send: Send,
-           cancel: threading.Event, outcome: Outcome) -> None:
+def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
+           outcome: Outcome) -> None:
     headers: dict[str, str] = {}
     if task.etag:
         headers["If-None-Match"] = task.etag
@@ -219,7 +185,7 @@ def _fetch(task: FileTask, fetcher: HttpFetcher, limits: SitemapLimits, send: Se
         headers["If-Modified-Since"] = task.last_modified
 
     def consume(response: httpx.Response) -> None:
-        _parse(task, _response_chunks(response, task.url), limits, send, cancel, outcome)
+        _parse(task, _response_chunks(response, task.url), job, send, outcome)
 
     fetched = fetcher.fetch(task.url, consume, headers=headers)
     outcome.http_status = fetched.status_code
