@@ -374,7 +374,7 @@ class Crawl:
             raise self.root_errors[0]
         retryable = [(url, e) for url, e in self.failures if e.error_class.retryable]
         if retryable:
-            raise _retry_error(retryable, len(self.failures))
+            raise _retry_error(retryable, self.files_total)
         complete = not self.failures and not self.incomplete
         removed = sm.mark_removed(self.store, self.job.import_id, self.job.id, self.now) \
             if complete and self._may_have_removed() else 0
@@ -402,8 +402,8 @@ class Crawl:
 
 def _retry_error(failed: list[tuple[str, IngestError]], total: int) -> IngestError:
     url, first = failed[0]
-    message = (f"{len(failed)} of {total} failed sitemap file(s) may succeed later and are "
-               f"fetched again on retry; first: {first}")
+    message = (f"{len(failed)} of {total} sitemap files failed; a retry fetches only the "
+               f"failed ones; first: {first}")
     if isinstance(first, RateLimitedError):
         return RateLimitedError(message, retry_after=first.retry_after, url=url)
     return TransientError(message, url=url)
