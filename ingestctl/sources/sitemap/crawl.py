@@ -77,7 +77,7 @@ class Crawl:
         self.acc = SitemapStatsAccumulator(now=moment, max_url_length=self.cfg.max_url_length)
         self.sink = Sink(UrlWriter(self.store, self.job.import_id, self.job.id, self.now),
                          self.acc)
-        self.queue: Queue[Message] = Queue(maxsize=max(4, 2 * self.cfg.concurrency))
+        self.queue: Queue[Message] = Queue(maxsize=max(2, self.cfg.concurrency))
         self.cancel = threading.Event()
         processes = _processes(self.cfg.parse_processes, self.cfg.concurrency)
         self.pool = ParsePool(processes) if processes else None

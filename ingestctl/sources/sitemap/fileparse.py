@@ -25,7 +25,7 @@ from ingestctl.sources.sitemap.model import (
 from ingestctl.sources.sitemap.parser import SitemapParser
 
 #: URLs per batch: one transaction each on the writer side.
-BATCH = 5000
+BATCH = 2000
 
 _URL_FIELDS = attrgetter("loc", "lastmod", "changefreq", "priority")
 
