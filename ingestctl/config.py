@@ -151,6 +151,7 @@ class SitemapConfig:
     allow_cross_host: bool = _opt(_bool, False)
     on_limit: str = _opt(_choice("warn", "error"), "warn")
     max_url_length: int = _opt(_int(1), 2048)
+    parse_processes: int = _opt(_int(-1), -1)
 
 
 @dataclass

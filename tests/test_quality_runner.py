@@ -123,8 +123,7 @@ def test_invalid_url_share(env: Env) -> None:
     found = job.result["quality"][0]
     assert (found["observed"], found["details"]["count"], found["details"]["total"]) == (
         0.04, 2, 50)
-    assert found["details"]["examples"][0] == "not a url (contains whitespace or control " \
-        "characters)"
+    assert found["details"]["examples"][0] == "not a url (not an absolute http(s) URL)"
 
 
 def test_every_url_with_the_same_lastmod(env: Env) -> None:

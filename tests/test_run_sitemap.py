@@ -64,10 +64,10 @@ def test_index_children_are_recorded(home: Path) -> None:
         files = conn.execute("SELECT url, kind, status, urls FROM sitemap_files ORDER BY id"
                              ).fetchall()
     base = site.server.base
-    assert sorted(files) == [(f"{base}/child-0.xml", "url", "ok", 10),
-                             (f"{base}/child-1.xml", "url", "ok", 10),
-                             (f"{base}/child-2.xml", "url", "ok", 10),
-                             (f"{base}/index.xml", "index", "ok", 0)]
+    assert sorted(files) == [(f"{base}/child-0.xml", "urlset", "ok", 10),
+                             (f"{base}/child-1.xml", "urlset", "ok", 10),
+                             (f"{base}/child-2.xml", "urlset", "ok", 10),
+                             (f"{base}/index.xml", "sitemapindex", "ok", 0)]
     assert url_count(home) == 30
 
 

@@ -326,6 +326,84 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
 CREATE INDEX IF NOT EXISTS alert_deliveries_waiting ON alert_deliveries(sent_at, channel)
 """
 
+# URLs and their extension rows keyed by (import_id, url), WITHOUT ROWID: one b-tree each,
+# and extension rows need no id lookup. file_id is the sitemap_files row that last listed the
+# URL; the *_job_id columns say which job added, changed and removed it. No foreign keys on
+# these hot tables (each would cost a lookup per row; only the importer writes them). The
+# trigger gives extension rows replace-on-upsert semantics; its semicolons start lines
+# because the migration runner splits statements at a semicolon that ends a line.
+_SITEMAP_EXTENSIONS = """
+CREATE TABLE sitemap_urls_v2 (
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    lastmod TEXT,
+    changefreq TEXT,
+    priority REAL,
+    file_id INTEGER,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    last_job_id INTEGER,
+    added_job_id INTEGER,
+    changed_job_id INTEGER,
+    removed_at TEXT,
+    removed_job_id INTEGER,
+    PRIMARY KEY (import_id, url)
+) WITHOUT ROWID;
+INSERT INTO sitemap_urls_v2 (import_id, url, lastmod, changefreq, priority, file_id,
+    first_seen, last_seen, last_job_id, added_job_id, removed_at)
+    SELECT u.import_id, u.url, u.lastmod, u.changefreq, u.priority, f.id, u.first_seen,
+    u.last_seen, u.last_job_id, u.last_job_id, u.removed_at FROM sitemap_urls u
+    LEFT JOIN sitemap_files f ON f.import_id = u.import_id AND f.url = u.sitemap_url;
+DROP TABLE sitemap_urls;
+ALTER TABLE sitemap_urls_v2 RENAME TO sitemap_urls;
+ALTER TABLE sitemap_files ADD COLUMN problems TEXT;
+ALTER TABLE sitemap_files ADD COLUMN checked_at TEXT;
+CREATE INDEX sitemap_files_parent ON sitemap_files(import_id, parent_url);
+CREATE TABLE sitemap_images (
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    loc TEXT NOT NULL,
+    title TEXT,
+    caption TEXT,
+    PRIMARY KEY (import_id, url, position)
+) WITHOUT ROWID;
+CREATE TABLE sitemap_videos (
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    title TEXT,
+    content_loc TEXT,
+    player_loc TEXT,
+    thumbnail_loc TEXT,
+    description TEXT,
+    PRIMARY KEY (import_id, url, position)
+) WITHOUT ROWID;
+CREATE TABLE sitemap_news (
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    publication_name TEXT,
+    language TEXT,
+    publication_date TEXT,
+    title TEXT,
+    PRIMARY KEY (import_id, url)
+) WITHOUT ROWID;
+CREATE TABLE sitemap_alternates (
+    import_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    hreflang TEXT,
+    href TEXT NOT NULL,
+    PRIMARY KEY (import_id, url, position)
+) WITHOUT ROWID;
+CREATE TRIGGER sitemap_urls_relisted AFTER UPDATE OF lastmod ON sitemap_urls
+    BEGIN DELETE FROM sitemap_images WHERE import_id = old.import_id AND url = old.url
+    ; DELETE FROM sitemap_videos WHERE import_id = old.import_id AND url = old.url
+    ; DELETE FROM sitemap_news WHERE import_id = old.import_id AND url = old.url
+    ; DELETE FROM sitemap_alternates WHERE import_id = old.import_id AND url = old.url
+    ; END
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -333,4 +411,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("monitoring", _MONITORING),
     ("scheduler", _SCHEDULER),
     ("alerts", _ALERTS),
+    ("sitemap_extensions", _SITEMAP_EXTENSIONS),
 ]
