@@ -109,3 +109,10 @@ class Store:
 
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";\n") if part.strip()]
+
+
+def where_clause(conditions: list[tuple[str, Any]], base: str = "1 = 1"
+                 ) -> tuple[str, list[Any]]:
+    """``base AND cond1 AND ...`` for the conditions whose value is given, with their params."""
+    given = [(sql, value) for sql, value in conditions if value is not None and value != ""]
+    return " AND ".join([base, *(sql for sql, _ in given)]), [value for _, value in given]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ingestctl.clock import iso_out
 from ingestctl.models import Job, loads
-from ingestctl.store.database import Store
+from ingestctl.store.database import Store, where_clause
 
 
 @dataclass
@@ -88,21 +88,9 @@ class LetterFilter:
 
 
 def _where(flt: LetterFilter) -> tuple[str, list[Any]]:
-    where: list[str] = ["active = 1"]
-    params: list[Any] = []
-    if flt.source:
-        where.append("source = ?")
-        params.append(flt.source)
-    if flt.error_class:
-        where.append("error_class = ?")
-        params.append(flt.error_class)
-    if flt.since:
-        where.append("updated_at >= ?")
-        params.append(flt.since)
-    if flt.after_id is not None:
-        where.append("id > ?")
-        params.append(flt.after_id)
-    return " AND ".join(where), params
+    return where_clause([("source = ?", flt.source), ("error_class = ?", flt.error_class),
+                         ("updated_at >= ?", flt.since), ("id > ?", flt.after_id)],
+                        base="active = 1")
 
 
 def list_letters(store: Store, flt: LetterFilter) -> list[DeadLetter]:

@@ -18,7 +18,7 @@ from ingestctl.models import (
     JobStatus,
     loads,
 )
-from ingestctl.store.database import Store
+from ingestctl.store.database import Store, where_clause
 
 _ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 
@@ -214,19 +214,8 @@ class JobFilter:
 
 def list_jobs(store: Store, flt: JobFilter) -> list[Job]:
     """Jobs matching the filter, newest first."""
-    where, params = ["1 = 1"], []
-    if flt.status:
-        where.append("status = ?")
-        params.append(flt.status)
-    if flt.source:
-        where.append("source = ?")
-        params.append(flt.source)
-    if flt.since:
-        where.append("created_at >= ?")
-        params.append(flt.since)
-    if flt.name:
-        where.append("name = ?")
-        params.append(flt.name)
-    rows = store.query(f"SELECT * FROM jobs WHERE {' AND '.join(where)} "
+    where, params = where_clause([("status = ?", flt.status), ("source = ?", flt.source),
+                                  ("created_at >= ?", flt.since), ("name = ?", flt.name)])
+    rows = store.query(f"SELECT * FROM jobs WHERE {where} "
                        "ORDER BY id DESC LIMIT ?", [*params, flt.limit])
     return [_job(r) for r in rows]

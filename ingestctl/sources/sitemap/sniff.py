@@ -73,7 +73,7 @@ def sniff(buf: bytes, final: bool) -> Sniffed | None:
             end = text.find("-->", pos + 4)
             step = 3
         elif text.startswith("<!DOCTYPE", pos):
-            end = _doctype_end(text, pos)
+            end = _tag_end(text, pos, doctype=True)
             step = 1
             if end >= 0:
                 if skipped < 0:
@@ -131,32 +131,22 @@ def _where(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _doctype_end(text: str, pos: int) -> int:
+def _tag_end(text: str, pos: int, *, doctype: bool = False) -> int:
+    """Index of the ``>`` closing the tag at ``pos`` (quotes skipped), or -1 if not yet seen.
+
+    For a DOCTYPE an internal subset (``[``, where entities are declared) is refused.
+    """
     quote = ""
-    for i in range(pos + 9, len(text)):
+    for i in range(pos + (9 if doctype else 1), len(text)):
         char = text[i]
         if quote:
             if char == quote:
                 quote = ""
         elif char in "\"'":
             quote = char
-        elif char == "[":
+        elif char == "[" and doctype:
             raise SniffError("DOCTYPE with an internal subset (entity declarations) is not "
                              "allowed", *_where(text, pos))
-        elif char == ">":
-            return i
-    return -1
-
-
-def _tag_end(text: str, pos: int) -> int:
-    quote = ""
-    for i in range(pos + 1, len(text)):
-        char = text[i]
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
         elif char == ">":
             return i
     return -1
