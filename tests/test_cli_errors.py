@@ -75,3 +75,19 @@ def test_unwritable_home_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("ingestctl: error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_retries_are_announced_on_a_terminal_only(capsys) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from ingestctl.cli.progress import announce_retries
+    from ingestctl.events import Event, EventBus, EventKind
+
+    bus = EventBus()
+    announce_retries(bus)
+    bus.emit(Event(EventKind.JOB_RETRYING, datetime(2026, 1, 1, tzinfo=UTC), 7, "k", {
+        "attempt": 1, "error_class": "transient", "message": "HTTP 503",
+        "next_attempt_at": "2026-01-01T00:00:05.000000Z"}))
+    bus.emit(Event(EventKind.JOB_COMPLETED, datetime(2026, 1, 1, tzinfo=UTC), 7, "k", {}))
+    assert capsys.readouterr().err.replace("\n", "") == (
+        "job 7: attempt 1 failed (transient: HTTP 503); next attempt at 2026-01-01T00:00:05Z")

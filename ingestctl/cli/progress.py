@@ -16,8 +16,26 @@ from rich.progress import (
 )
 
 from ingestctl.cli.output import stderr
+from ingestctl.clock import iso_out
+from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.models import Job
 from ingestctl.runner import ProgressCallback
+
+
+def announce_retries(events: EventBus) -> None:
+    """On a terminal, say why an attempt failed and when the next one starts.
+
+    Under cron this stays silent: the run prints its one outcome line at the end.
+    """
+
+    def show(event: Event) -> None:
+        data = event.data
+        when = iso_out(data.get("next_attempt_at")) or "later"
+        stderr.print(f"job {event.job_id}: attempt {data.get('attempt')} failed "
+                     f"({data.get('error_class')}: {data.get('message')}); next attempt at "
+                     f"{when}", markup=False, highlight=False)
+
+    events.subscribe(show, [EventKind.JOB_RETRYING])
 
 
 @contextmanager

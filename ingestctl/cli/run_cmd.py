@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from ingestctl.cli.output import error, message
-from ingestctl.cli.progress import progress_reporter
+from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.imports import resolve_spec
@@ -41,6 +41,8 @@ def run(
         from ingestctl.sources.google.preflight import preflight
 
         preflight(st.config, spec)
+    if st.interactive:
+        announce_retries(st.events)
     with progress_reporter(st.interactive) as reporter:
         job = st.runner(reporter).submit_and_run(spec, inline_wait=not no_wait)
     finish(job, quiet=st.quiet)

@@ -6,7 +6,7 @@ import typer
 
 from ingestctl import clock
 from ingestctl.cli.output import message
-from ingestctl.cli.progress import progress_reporter
+from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
@@ -20,6 +20,8 @@ def retry(
 ) -> None:
     """Retry a failed or retrying job now; exit codes as for `run`."""
     st = state(ctx)
+    if st.interactive:
+        announce_retries(st.events)
     with progress_reporter(st.interactive) as reporter:
         runner = st.runner(reporter)
         job = runner.queue.requeue(job_id)
