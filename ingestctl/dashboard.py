@@ -151,10 +151,11 @@ def _sections(s: StatusSnapshot) -> list[Section]:
                             for a in s.alerts], "Alerts: none"))
     out.append(Section("Schedules",
                        [("import", {"max_width": 24}), ("schedule", {}), ("next run", {}),
-                        ("last success", fit)],
+                        ("last success", fit), ("missed", {"justify": "right"})],
                        [[x.name, f"{x.schedule} ({x.timezone})",
                          x.error or (ago(now, x.next_run) if x.next_run else "-"),
-                         ago(now, x.last_success)] for x in s.schedules],
+                         ago(now, x.last_success), str(x.missed) if x.missed else "-"]
+                        for x in s.schedules],
                        "Schedules: none configured"))
     return out
 

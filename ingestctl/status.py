@@ -208,12 +208,14 @@ class ScheduleRow:
     next_run: datetime | None = None
     last_success: datetime | None = None
     error: str | None = None
+    missed: int = 0  # slots missed inside the status window
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {"name": self.name, "source": self.source, "schedule": self.schedule,
                 "timezone": self.timezone, "next_run": iso(self.next_run),
-                "last_success": iso(self.last_success), "error": self.error}
+                "last_success": iso(self.last_success), "missed": self.missed,
+                "error": self.error}
 
 
 @dataclass

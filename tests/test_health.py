@@ -38,7 +38,8 @@ def healthy() -> HealthSnapshot:
         jobs=[SourceJobs("sitemap", 19, 1), SourceJobs("merchant", 5, 0)],
         quotas=[QuotaUse("merchant", "account-123", 0.1)],
         scheduler_expected=True, scheduler_heartbeat=NOW - timedelta(seconds=15),
-        quality=[QualityRun("shop-sitemap", errors=0, warnings=2, job_id=7)])
+        quality=[QualityRun("shop-sitemap", errors=0, warnings=2, job_id=7)],
+        schedules_configured=True)
 
 
 def by_key(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
@@ -286,3 +287,14 @@ def test_leases_alerts_quality() -> None:
     strict = run_checks(snap, HealthConfig(quality_errors_status="critical"), NOW)
     quality = one(strict, "quality:errors")
     assert (quality.status, quality.warn, quality.crit) == (Status.CRITICAL, None, "@1:")
+
+
+def test_missed_schedules_warn_and_are_silent_without_schedules() -> None:
+    missed = replace(healthy(), missed_slots=[("shop-sitemap", NOW - timedelta(hours=2)),
+                                              ("shop-sitemap", NOW - timedelta(hours=1))])
+    check = one(run_checks(missed, HealthConfig(), NOW), "schedules:missed")
+    assert (check.status, check.observed_value, check.output) == (
+        Status.WARNING, 2, "2 scheduled runs missed in the last 1d; latest: shop-sitemap at "
+        "2026-03-01T11:00:00Z")
+    unscheduled = replace(healthy(), schedules_configured=False)
+    assert "schedules:missed" not in by_key(run_checks(unscheduled, HealthConfig(), NOW))

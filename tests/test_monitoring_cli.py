@@ -136,7 +136,7 @@ def test_health_json_shape(home: Path, tmp_path: Path) -> None:
     assert set(doc["checks"]) == {
         "database:writable", "imports:freshness", "jobs:success_rate", "dead_letters:count",
         "breakers:open", "leases:expired", "quota:used_ratio", "scheduler:heartbeat",
-        "alerts:undelivered", "quality:errors"}
+        "alerts:undelivered", "quality:errors", "schedules:missed"}
     for key, items in doc["checks"].items():
         assert re.fullmatch(r"[a-z_]+:[a-z_]+", key)
         for item in items:

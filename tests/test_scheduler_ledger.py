@@ -293,3 +293,28 @@ def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
         daemon.close()
     assert flushed == [1, 1, 2]  # one Alerting per config; rebuilt after the reload
     assert [config for _, config in built] == [first, second]
+
+
+def test_a_missed_slot_shows_in_health_and_status_with_the_next_run(harness: Harness) -> None:
+    from ingestctl.health.evaluate import run_checks
+    from ingestctl.store import Store
+    from ingestctl.store import monitoring as mon
+    from ingestctl.store import status_queries as sq
+
+    daemon = harness.start()
+    daemon.step(harness.clock.now())
+    harness.clock.current = at(10, 50)  # 10:15 and 10:30 passed their grace without a run
+    daemon.step(harness.clock.now())
+    now = harness.clock.now()
+    with Store(harness.home.database) as store:
+        snap = mon.health_snapshot(store, harness.config, now, harness.home.breakers)
+        [check] = [r for r in run_checks(snap, harness.config.health, now)
+                   if r.key == "schedules:missed"]
+        status = sq.status_snapshot(store, harness.config, now, harness.home.breakers)
+    assert (check.status.name, check.observed_value, check.output) == (
+        "WARNING", 2, "2 scheduled runs missed in the last 1d; latest: shop at "
+        "2026-01-05T10:30:00Z")
+    [row] = status.schedules
+    assert (row.name, row.missed, row.next_run) == ("shop", 2, at(11))
+    assert row.to_json()["missed"] == 2
+    daemon.close()

@@ -75,6 +75,8 @@ class HealthSnapshot:
     undelivered_alerts: int = 0
     oldest_undelivered_alert: datetime | None = None
     quality: list[QualityRun] = field(default_factory=list)
+    missed_slots: list[tuple[str, datetime]] = field(default_factory=list)  # in the window
+    schedules_configured: bool = False
 
     @classmethod
     def unreachable(cls, error: str) -> HealthSnapshot:
@@ -293,6 +295,27 @@ def check_quality(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> lis
     return results
 
 
+def check_schedules(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
+    """schedules:missed: WARNING when a scheduled slot passed its grace time without a run.
+
+    Only reported when some import has a schedule (or misses were recorded).
+    """
+    if not (snap.schedules_configured or snap.missed_slots):
+        return []
+    warn = Threshold.at_least(1)
+    count = len(snap.missed_slots)
+    status = classify(count, warn, None)
+    if count:
+        name, slot = max(snap.missed_slots, key=lambda item: item[1])
+        text = (f"{_plural(count, 'scheduled run')} missed in the last "
+                f"{format_duration(cfg.window)}; latest: {name} at "
+                f"{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    else:
+        text = "no scheduled run missed"
+    return [CheckResult("schedules", "missed", status, count, None, text, warn=str(warn), min=0,
+                        time=now)]
+
+
 CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("database", "writable", check_database),
     ("imports", "freshness", check_freshness),
@@ -304,6 +327,7 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("scheduler", "heartbeat", check_scheduler),
     ("alerts", "undelivered", check_alerts),
     ("quality", "errors", check_quality),
+    ("schedules", "missed", check_schedules),
 )
 
 

@@ -254,6 +254,8 @@ class SchedulerDaemon:
         self._guard("heartbeat", sched_store.write_heartbeat, store, now,
                     self.info() if first else None)
         for item in list(self.imports.values()):
+            # Published for `status`, which must not import APScheduler to compute it.
+            self._guard(f"next run of {item.name}", self._publish_next_run, store, item, now)
             ledger = self._guard(f"ledger of {item.name}", update_import, store, item, now,
                                  self.events)
             if ledger is None:
@@ -273,6 +275,10 @@ class SchedulerDaemon:
                 name = getattr(hook, "__name__", type(hook).__name__)
                 self._guard(name, hook, store, self.config, now)
         return report
+
+    def _publish_next_run(self, store: Store, item: ScheduledImport, now: datetime) -> None:
+        upcoming = item.schedule.next_run(now)
+        sched_store.set_state(store, f"next_run:{item.name}", to_iso(upcoming) or "", now)
 
     def _guard(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
         try:

@@ -219,7 +219,18 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         undelivered_alerts=undelivered,
         oldest_undelivered_alert=oldest,
         quality=quality_runs(store),
+        missed_slots=missed_slots(store, names, since),
+        schedules_configured=any(imp.schedule for imp in config.imports),
     )
+
+
+def missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, datetime]]:
+    """(import, slot) of scheduled runs recorded missed since ``since``, from the ledger."""
+    if "schedule_slots" not in names:
+        return []
+    rows = store.conn.execute("SELECT import_name, slot_at FROM schedule_slots "
+                              "WHERE outcome = 'missed' AND slot_at >= ?", (since,)).fetchall()
+    return [(name, moment) for name, slot in rows if (moment := from_iso(slot)) is not None]
 
 
 def active_dead_letters(store: Store) -> int:

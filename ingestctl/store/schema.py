@@ -412,4 +412,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("scheduler", _SCHEDULER),
     ("alerts", _ALERTS),
     ("sitemap_extensions", _SITEMAP_EXTENSIONS),
+    # health and status count missed slots of every import at once
+    ("schedule_missed_index",
+     "CREATE INDEX schedule_slots_missed ON schedule_slots(outcome, slot_at)"),
 ]

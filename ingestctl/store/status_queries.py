@@ -142,7 +142,8 @@ def _alerts(store: Store, limit: int) -> list[AlertRow]:
     return out
 
 
-def _schedules(store: Store, config: Config) -> list[ScheduleRow]:
+def _schedules(store: Store, config: Config, names: set[str], since: str
+               ) -> list[ScheduleRow]:
     from ingestctl.status import ScheduleRow
 
     scheduled = [imp for imp in config.imports if imp.schedule]
@@ -154,8 +155,14 @@ def _schedules(store: Store, config: Config) -> list[ScheduleRow]:
     success = {key: from_iso(value) for key, value in store.conn.execute(
         f"SELECT key, last_success_at FROM imports WHERE key IN ({marks})",
         [imp.name for imp in scheduled])}
+    missed: dict[str, int] = {}
+    if "schedule_slots" in names:
+        missed = dict(store.conn.execute(
+            "SELECT import_name, count(*) FROM schedule_slots WHERE outcome = 'missed' "
+            "AND slot_at >= ? GROUP BY import_name", (since,)).fetchall())
     return [ScheduleRow(imp.name, imp.source, imp.schedule, imp.timezone, known.get(imp.name),
-                        success.get(imp.name)) for imp in scheduled]
+                        success.get(imp.name), missed=missed.get(imp.name, 0))
+            for imp in scheduled]
 
 
 def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
@@ -181,7 +188,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
     if {"alerts", "alert_deliveries"} <= names:
         snap.alerts = _alerts(store, limit)
         snap.undelivered_alerts = undelivered_alerts(store, names)[0]
-    snap.schedules = _schedules(store, config)
+    snap.schedules = _schedules(store, config, names, since)
     snap.scheduler_heartbeat = scheduler_heartbeat(store)
     return snap
 
