@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ingestctl.clock import from_iso, iso_out, to_iso
+from ingestctl.events import Event, EventKind
 from ingestctl.store import Store
 from ingestctl.store import google as g_store
 
@@ -96,3 +97,24 @@ def used_ratios(store: Store, now: datetime) -> dict[tuple[str, str], float]:
     the ``quota:used_ratio`` health check; scopes without a limit are left out."""
     return {(line.api, line.scope): ratio for line in quota_lines(store, now)
             if (ratio := line.ratio) is not None}
+
+
+def quota_level_events(store: Store, now: datetime, api: str, warning: float,
+                       critical: float) -> list[Event]:
+    """A QUOTA_LEVEL event per scope of ``api`` with a known ratio: ok, warning or critical.
+
+    Emitted after every attempt against the API; alerting sends a level once per repeat
+    interval and a resolved notice when a scope that fired is back to ok.
+    """
+    events = []
+    for line in quota_lines(store, now):
+        ratio = line.ratio
+        if line.api != api or ratio is None:
+            continue
+        level, threshold = ("critical", critical) if ratio >= critical else (
+            ("warning", warning) if ratio >= warning else ("ok", warning))
+        events.append(Event(EventKind.QUOTA_LEVEL, now, data={
+            "api": line.api, "scope": line.scope, "used": line.day_used,
+            "limit": line.day_limit, "level": level, "threshold": threshold,
+            "resets_at": line.day_resets_at, "ratio": round(ratio, 4)}))
+    return events

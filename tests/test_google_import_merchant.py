@@ -246,3 +246,17 @@ def test_token_revoked_mid_import_is_exchanged_again_once(env: Env, tmp_path: Pa
         assert env.page_requests().count("o50") == 2
     finally:
         tokens.server.__exit__()
+
+
+def test_quota_levels_are_reported_after_each_attempt(env: Env) -> None:
+    from ingestctl.events import Event, EventKind
+
+    env.apis.quota_answer = Response(404, b'{"error": {"code": 404}}', JSON)
+    env.config.google.merchant_qpd = 13  # 11 requests: 85 % of the local day budget
+    seen: list[Event] = []
+    bus = EventBus()
+    bus.subscribe(seen.append, [EventKind.QUOTA_LEVEL])
+    Runner(env.store, env.config, env.clock, bus).submit_and_run(SPEC)
+    assert [(e.data["scope"], e.data["level"], e.data["used"], e.data["limit"],
+             e.data["threshold"]) for e in seen] == [
+        (f"account:{ACCOUNT}", "warning", 11, 13, 0.8)]

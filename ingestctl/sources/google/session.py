@@ -153,8 +153,14 @@ class GoogleSession:
         self.limiter.limits = limits
 
     def close(self) -> None:
-        """Close the token client (the fetcher's client closes with the attempt)."""
+        """Close the token client and report quota levels (alerts hang off those events)."""
         self._token_client.close()
+        from ingestctl.quota import quota_level_events
+
+        health = self.ctx.config.health
+        for event in quota_level_events(self.ctx.store, self.ctx.clock.now(), self.api,
+                                        health.quota_warning, health.quota_critical):
+            self.ctx.events.emit(event)
 
     def _classify(self, status: int, headers: Mapping[str, str], body: bytes, *, url: str,
                   now: datetime) -> IngestError | None:
