@@ -149,6 +149,12 @@ def _sections(s: StatusSnapshot) -> list[Section]:
                                    ("delivery", {})],
                            [[ago(now, a.created_at), a.severity, a.subject, a.delivery]
                             for a in s.alerts], "Alerts: none"))
+    out.append(Section("Data quality, last runs",
+                       [("import", {"max_width": 24}), ("job", {"justify": "right"}),
+                        ("severity", {}), ("rule", {}), ("message", fit)],
+                       [[q.name, str(q.job_id), str(v.get("severity")), str(v.get("rule")),
+                         str(v.get("message"))] for q in s.quality for v in q.violations],
+                       "Data quality: no violations on last runs"))
     out.append(Section("Schedules",
                        [("import", {"max_width": 24}), ("schedule", {}), ("next run", {}),
                         ("last success", fit), ("missed", {"justify": "right"})],

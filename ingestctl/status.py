@@ -219,6 +219,20 @@ class ScheduleRow:
 
 
 @dataclass
+class QualityRow:
+    """Data-quality violations of an import's last finished run."""
+
+    name: str
+    job_id: int
+    violations: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"import": self.name, "job_id": self.job_id, "violations": [
+            {k: v.get(k) for k in ("rule", "severity", "message")} for v in self.violations]}
+
+
+@dataclass
 class StatusSnapshot:
     """Everything ``status`` shows; lists are newest or most urgent first, capped by the store."""
 
@@ -239,6 +253,7 @@ class StatusSnapshot:
     undelivered_alerts: int = 0
     schedules: list[ScheduleRow] = field(default_factory=list)
     scheduler_heartbeat: datetime | None = None
+    quality: list[QualityRow] = field(default_factory=list)  # imports with violations only
 
     def to_json(self) -> dict[str, Any]:
         """The ``status --json`` document."""
@@ -261,6 +276,7 @@ class StatusSnapshot:
                 "recent": [a.to_json() for a in self.alerts]},
             "schedules": [s.to_json() for s in self.schedules],
             "scheduler_heartbeat": iso(self.scheduler_heartbeat),
+            "quality": [q.to_json() for q in self.quality],
         }
 
 

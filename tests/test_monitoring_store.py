@@ -114,7 +114,8 @@ def test_status_snapshot(tmp_path: Path) -> None:
     data = snap.to_json()
     assert set(data) == {"generated_at", "window_seconds", "database", "database_exists",
                          "sources", "running", "queue", "dead_letters", "breakers", "quotas",
-                         "failures", "alerts", "schedules", "scheduler_heartbeat"}
+                         "failures", "alerts", "schedules", "scheduler_heartbeat",
+                         "quality"}
 
 
 def test_scheduler_state_next_runs_and_heartbeat(tmp_path: Path) -> None:

@@ -194,3 +194,17 @@ def test_readme_lists_every_rule_with_its_default() -> None:
         assert f"| `{row.name}` | {row.source} | {row.severity} | {row.threshold} |" in readme, \
             row.name
     assert set(DEFAULT_RULES) == {row.name for row in rules_table()}
+
+
+def test_status_shows_the_violations_of_each_imports_last_run(env: Env, home: Path) -> None:
+    from ingestctl.store import status_queries as sq
+    from tests.test_dashboard import draw
+
+    env.feed.pages(12, lastmod="2026-02-01")
+    job = env.run()
+    snap = sq.status_snapshot(env.store, env.config, env.clock.now(), home / "breakers.json")
+    assert snap.to_json()["quality"] == [{"import": job.name, "job_id": job.id, "violations": [
+        {"rule": "same_lastmod", "severity": "warning",
+         "message": job.result["quality"][0]["message"]}]}]
+    text = "\n".join(draw(snap, 160, 50, live=False))
+    assert "Data quality, last runs" in text and "same_lastmod" in text

@@ -157,19 +157,22 @@ def _violations(result: str | None) -> list[dict[str, Any]] | None:
     return [v for v in quality if isinstance(v, dict)]
 
 
-def quality_runs(store: Store) -> list[QualityRun]:
-    """Quality errors and warnings of the last finished run of each import that has them."""
-    from ingestctl.health.evaluate import QualityRun
-
+def last_run_violations(store: Store) -> list[tuple[str, int, list[dict[str, Any]]]]:
+    """(import, job id, violations) of the last finished run of each import that has them."""
     rows = store.conn.execute(
         "SELECT i.name, j.id, j.result FROM imports i JOIN jobs j ON j.id = ("
         "SELECT id FROM jobs WHERE import_id = i.id AND status IN ('completed', 'failed') "
         "ORDER BY id DESC LIMIT 1) ORDER BY i.name")
+    return [(name, job_id, found) for name, job_id, result in rows
+            if (found := _violations(result)) is not None]
+
+
+def quality_runs(store: Store) -> list[QualityRun]:
+    """Quality errors and warnings of the last finished run of each import that has them."""
+    from ingestctl.health.evaluate import QualityRun
+
     out = []
-    for name, job_id, result in rows:
-        found = _violations(result)
-        if found is None:
-            continue
+    for name, job_id, found in last_run_violations(store):
         errors = sum(1 for v in found if v.get("severity") == "error")
         warnings = sum(1 for v in found if v.get("severity") == "warning")
         out.append(QualityRun(name, errors, warnings, job_id))

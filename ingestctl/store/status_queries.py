@@ -17,6 +17,7 @@ from ingestctl.store.monitoring import (
     active_dead_letters,
     breakers,
     finished_by_source,
+    last_run_violations,
     quotas,
     scheduler_heartbeat,
     tables,
@@ -168,7 +169,7 @@ def _schedules(store: Store, config: Config, names: set[str], since: str
 def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
                     limit: int = 50) -> StatusSnapshot:
     """Everything ``status`` shows; each list holds at most ``limit`` rows."""
-    from ingestctl.status import SourceSummary, StatusSnapshot
+    from ingestctl.status import QualityRow, SourceSummary, StatusSnapshot
 
     names = tables(store)
     window = config.health.window
@@ -190,6 +191,8 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
         snap.undelivered_alerts = undelivered_alerts(store, names)[0]
     snap.schedules = _schedules(store, config, names, since)
     snap.scheduler_heartbeat = scheduler_heartbeat(store)
+    snap.quality = [QualityRow(name, job_id, found)
+                    for name, job_id, found in last_run_violations(store) if found][:limit]
     return snap
 
 
