@@ -438,9 +438,3 @@ def redacted(config: Config) -> dict[str, Any]:
         return value
     result: dict[str, Any] = walk(config)
     return result
-
-
-def secret_from_env(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The value of the environment variable a config key names, or None when unset or empty."""
-    env = os.environ if environ is None else environ
-    return env.get(variable) or None if variable else None

@@ -21,7 +21,6 @@ class EventKind(StrEnum):
     JOB_DEFERRED = "job_deferred"
     JOB_DEAD_LETTERED = "job_dead_lettered"
     JOB_RECOVERED = "job_recovered"
-    REQUEST_RETRIED = "request_retried"
     BREAKER_CHANGED = "breaker_changed"
     QUALITY_VIOLATION = "quality_violation"
     # data: import, slot (ISO time the run was due), last_run_at (ISO or None)

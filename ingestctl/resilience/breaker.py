@@ -34,7 +34,6 @@ from ingestctl.errors import CircuitOpenError, ErrorClass
 
 log = logging.getLogger("ingestctl.breaker")
 
-FILE_NAME = "breakers.json"
 FORMAT_VERSION = 1
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,13 +167,6 @@ def files_of(store: Store, import_id: int) -> list[SitemapFile]:
     return [_file(r) for r in rows]
 
 
-def get_file(store: Store, import_id: int, url: str) -> SitemapFile | None:
-    """The row of one file of an import, or None."""
-    rows = store.query(f"SELECT {_FILE_COLUMNS} FROM sitemap_files WHERE import_id = ? "
-                       "AND url = ?", (import_id, url))
-    return _file(rows[0]) if rows else None
-
-
 def children_of(store: Store, import_id: int, parent_url: str, job_id: int) -> list[SitemapFile]:
     """The files ``parent_url`` listed when job ``job_id`` last read or confirmed it."""
     rows = store.query(f"SELECT {_FILE_COLUMNS} FROM sitemap_files WHERE import_id = ? "
@@ -220,20 +212,3 @@ def mark_removed(store: Store, import_id: int, job_id: int, now: str) -> int:
             "AND (file_id IS NULL OR file_id NOT IN (SELECT id FROM sitemap_files WHERE "
             "import_id = :imp AND job_id = :job AND status = 'not_modified'))",
             {"now": now, "job": job_id, "imp": import_id}).rowcount)
-
-
-def count_urls(store: Store, import_id: int, job_id: int | None = None) -> int:
-    """URLs of an import that are listed now, or those written by one job."""
-    if job_id is None:
-        return int(store.scalar("SELECT count(*) FROM sitemap_urls WHERE import_id = ? "
-                                "AND removed_at IS NULL", (import_id,)) or 0)
-    return int(store.scalar("SELECT count(*) FROM sitemap_urls WHERE import_id = ? "
-                            "AND last_job_id = ?", (import_id, job_id)) or 0)
-
-
-def record_listing(store: Store, import_id: int, job_id: int,
-                   files: Iterable[tuple[str, str | None, int, str, str | None]]) -> list[int]:
-    """:func:`list_file` for several (url, parent, depth, status, reason) in one transaction."""
-    with store.write() as conn:
-        return [list_file(conn, import_id, job_id, url, parent, depth, status=status,
-                          reason=reason) for url, parent, depth, status, reason in files]
