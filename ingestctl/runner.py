@@ -215,9 +215,9 @@ class Runner:
                 outcome: AttemptOutcome = AttemptOutcome.FAILED, *,
                 report: AttemptReport | None = None) -> Job:
         log.info("attempt %s of job %s failed: %s", job.attempts, job.id, error,
-                    extra={"job_id": job.id, "attempt": job.attempts,
-                           "error_class": error.error_class.value,
-                           "error_type": type(error).__name__, "error_message": str(error)})
+                 extra={"job_id": job.id, "attempt": job.attempts,
+                        "error_class": error.error_class.value,
+                        "error_type": type(error).__name__, "error_message": str(error)})
         if report is not None:  # the source succeeded, the quality gate failed the job
             report.requests = max(report.requests, ctx.requests)
             return self.queue.fail(job, error, tb, report, outcome)
