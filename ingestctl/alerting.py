@@ -1,7 +1,8 @@
 """Events -> alerts: the one place that turns what happened into alerts in the outbox.
 
 The runner, the job queue, the breakers, the scheduler and the quota tracker only emit events
-(:mod:`ingestctl.events`); :func:`subscribe_alerts` hangs an :class:`Alerting` off the bus.
+(:mod:`ingestctl.events`); :meth:`Alerting.subscribe` (or the CLI, lazily, for
+:data:`~ingestctl.events.ALERT_EVENTS`) hangs an :class:`Alerting` off the bus.
 Each handler reads the facts an operator needs from the store, builds the alert with
 :mod:`ingestctl.alerts.render` and submits it to the :class:`~ingestctl.alerts.outbox.Outbox`,
 which deduplicates, stores and delivers it. Channels (httpx, smtplib) are built on first use,
@@ -43,7 +44,7 @@ from ingestctl.alerts.render import (
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError
-from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.events import ALERT_EVENTS, Event, EventBus, EventKind
 from ingestctl.models import Job, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import alerts as alert_store
@@ -52,11 +53,6 @@ from ingestctl.store import jobs as job_store
 
 log = logging.getLogger("ingestctl.alerting")
 
-ALERT_EVENTS = frozenset({
-    EventKind.JOB_DEAD_LETTERED, EventKind.JOB_RECOVERED, EventKind.JOB_COMPLETED,
-    EventKind.BREAKER_CHANGED, EventKind.QUALITY_VIOLATION, EventKind.QUOTA_LEVEL,
-    EventKind.SCHEDULE_MISSED,
-})
 
 
 class Alerting:
@@ -269,11 +265,6 @@ _HANDLERS: dict[EventKind, Callable[[Alerting, Event], list[Alert]]] = {
     EventKind.QUOTA_LEVEL: _quota,
     EventKind.SCHEDULE_MISSED: _schedule_missed,
 }
-
-
-def subscribe_alerts(events: EventBus, alerting: Callable[[], Alerting]) -> None:
-    """Subscribe the alerting of ``alerting()``, built only when the first such event comes."""
-    events.subscribe(lambda event: alerting().handle(event), ALERT_EVENTS)
 
 
 def quota_level_event(at: datetime, api: str, scope: str, used: int, limit: int, level: str,

@@ -29,6 +29,15 @@ class EventKind(StrEnum):
     QUOTA_LEVEL = "quota_level"
 
 
+# The events that raise (or resolve) alerts; the CLI subscribes to these without importing
+# the alerting code until one of them happens.
+ALERT_EVENTS = frozenset({
+    EventKind.JOB_DEAD_LETTERED, EventKind.JOB_RECOVERED, EventKind.JOB_COMPLETED,
+    EventKind.BREAKER_CHANGED, EventKind.QUALITY_VIOLATION, EventKind.QUOTA_LEVEL,
+    EventKind.SCHEDULE_MISSED,
+})
+
+
 @dataclass(frozen=True)
 class Event:
     """One thing that happened, with the facts a subscriber needs."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +61,22 @@ def jobs_json(home: Path) -> list[dict[str, Any]]:
     assert proc.returncode == 0, proc.stderr
     data: list[dict[str, Any]] = json.loads(proc.stdout)
     return data
+
+
+def rows(home: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of a query on the home's database, read by a separate connection."""
+    with sqlite3.connect(home / "ingestctl.db", timeout=30) as conn:
+        return [tuple(r) for r in conn.execute(sql)]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll ``predicate`` (a store another process writes) until true, or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except sqlite3.OperationalError:  # the database is not created or locked yet
+            pass
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
-import time
 from pathlib import Path
 
-from tests.cli import jobs_json, run_cli, start_cli
+from tests.cli import jobs_json, rows, run_cli, start_cli, wait_until
 from tests.sites import GeneratedSite
-
-
-def rows(home: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(home / "ingestctl.db", timeout=30) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def wait_until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_kill_9_mid_import_is_recovered_and_completed_without_duplicates(home: Path) -> None:
@@ -35,7 +16,7 @@ def test_kill_9_mid_import_is_recovered_and_completed_without_duplicates(home: P
         url = site.server.url("/index.xml")
         proc = start_cli(home, "run", "sitemap", url)
         try:
-            wait_until(lambda: (home / "ingestctl.db").exists() and rows(
+            wait_until(timeout=60, predicate=lambda: (home / "ingestctl.db").exists() and rows(
                 home, "SELECT count(*) FROM sitemap_urls")[0][0] >= 1500)
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -66,7 +47,7 @@ def test_killed_import_can_be_retried_by_hand(home: Path) -> None:
     with site.server:
         proc = start_cli(home, "run", "sitemap", site.server.url("/index.xml"))
         try:
-            wait_until(lambda: (home / "ingestctl.db").exists() and rows(
+            wait_until(timeout=60, predicate=lambda: (home / "ingestctl.db").exists() and rows(
                 home, "SELECT count(*) FROM sitemap_urls")[0][0] >= 400)
         finally:
             proc.kill()

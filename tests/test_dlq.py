@@ -7,7 +7,6 @@ switched down and up again.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from ingestctl.models import JobSpec, JobStatus
 from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store.dead_letters import LetterFilter
-from tests.cli import invoke
+from tests.cli import invoke, rows
 from tests.faults import SITEMAP
 from tests.httpserver import LocalServer, Request, Response
 
@@ -60,9 +59,6 @@ def site(clock: FakeClock) -> Iterator[tuple[Switch, LocalServer]]:
         yield switch, server
 
 
-def rows(home: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(home / "ingestctl.db") as conn:
-        return [tuple(r) for r in conn.execute(sql)]
 
 
 def test_round_trip_dead_lettered_while_down_completes_once_back(

@@ -10,16 +10,15 @@ import re
 import select
 import signal
 import socket
-import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli import run_cli, start_cli
+from tests.cli import rows, run_cli, start_cli, wait_until
 from tests.httpserver import LocalServer, Request, Response
 from tests.sites import GeneratedSite, urlset
 
@@ -27,21 +26,8 @@ START = re.compile(r"^ingestctl scheduler: started \(pid (\d+), home (.+)\): (\d
                    r"import\(s\)(?:; serving (http://127\.0\.0\.1:\d+))?$")
 
 
-def rows(home: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(home / "ingestctl.db", timeout=30) as conn:
-        return conn.execute(sql).fetchall()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def write_config(path: Path, imports: str, extra: str = "", grace: str = "10s") -> Path:

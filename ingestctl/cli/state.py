@@ -12,7 +12,7 @@ import typer
 
 from ingestctl import clock, log
 from ingestctl.config import Config, find_config_path, load_config
-from ingestctl.events import EventBus
+from ingestctl.events import ALERT_EVENTS, EventBus
 from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
@@ -49,11 +49,11 @@ class AppState:
     def events(self) -> EventBus:
         """The event bus for this process, with its subscribers: alerts (run, retry, worker,
         scheduler) and cron-monitor pings."""
-        from ingestctl.alerting import subscribe_alerts
         from ingestctl.pinging import subscribe_pings
 
         bus = EventBus()
-        subscribe_alerts(bus, lambda: self.alerting)
+        # The alerting code loads only when an alerting event happens: `jobs list` stays light.
+        bus.subscribe(lambda event: self.alerting.handle(event), ALERT_EVENTS)
         self.pings = subscribe_pings(bus, self.config)
         return bus
 
