@@ -115,7 +115,7 @@ def limit_text(kind: Kind, threshold: Number | None) -> str:
 
 
 class RuleRow(NamedTuple):
-    """One line of the rules table shown by the README and the CLI."""
+    """One line of the rules table shown by docs/guide/quality.md and the CLI."""
 
     name: str
     source: str

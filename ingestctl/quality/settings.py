@@ -64,7 +64,7 @@ def resolve_rules(
             close = difflib.get_close_matches(str(name), list(DEFAULT_RULES), n=1)
             raise ConfigError("unknown data-quality rule", path=path, key=where,
                               hint=f"did you mean {close[0]}?" if close else
-                              "the README lists every rule (Data quality)")
+                              "docs/guide/quality.md lists every rule")
         rules[name] = _apply(spec, rules[name], value, where, path)
     return rules
 
