@@ -1,4 +1,4 @@
-"""Print the data-quality rule table of docs/guide/quality.md (Markdown) from ``ingestctl.quality``."""
+"""Print the data-quality rule table of docs/guide/quality.md from ``ingestctl.quality``."""
 
 from __future__ import annotations
 
