@@ -45,7 +45,7 @@ from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError
 from ingestctl.events import ALERT_EVENTS, Event, EventBus, EventKind
-from ingestctl.models import Job, JobStatus
+from ingestctl.models.jobs import Job, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import alerts as alert_store
 from ingestctl.store import dead_letters as dl_store

@@ -27,7 +27,7 @@ from ingestctl.errors import (
     JobError,
     JobNotFound,
 )
-from ingestctl.models import Attempt, Job, JobStatus
+from ingestctl.models.jobs import Attempt, Job, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ingestctl.config import SOURCES, Config, ImportConfig
 from ingestctl.errors import UsageError
-from ingestctl.models import JobSpec
+from ingestctl.models.jobs import JobSpec
 
 
 def sitemap_target(text: str) -> str:

@@ -21,7 +21,7 @@ from ingestctl.errors import (
     RateLimitedError,
 )
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.models import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
+from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store

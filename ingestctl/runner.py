@@ -21,7 +21,7 @@ from ingestctl.errors import (
 )
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs import AttemptReport, JobQueue
-from ingestctl.models import AttemptOutcome, Job, JobSpec, JobStatus
+from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
 from ingestctl.sources import get_source
 from ingestctl.store import Store, counters

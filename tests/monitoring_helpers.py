@@ -13,7 +13,7 @@ from ingestctl.config import JobsConfig
 from ingestctl.errors import DataError, IngestError, TransientError
 from ingestctl.events import EventBus
 from ingestctl.jobs import AttemptReport, JobQueue
-from ingestctl.models import Job, JobSpec
+from ingestctl.models.jobs import Job, JobSpec
 from ingestctl.store import Store, counters
 
 

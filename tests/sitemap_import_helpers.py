@@ -9,7 +9,7 @@ from typing import Any
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
-from ingestctl.models import Job, JobSpec
+from ingestctl.models.jobs import Job, JobSpec
 from ingestctl.runner import Runner
 from ingestctl.store import Store
 from tests.httpserver import Request, Response

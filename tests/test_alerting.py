@@ -17,7 +17,7 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
 from ingestctl.jobs import JobQueue
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard
 from ingestctl.runner import Runner
 from ingestctl.store import Store

@@ -18,7 +18,7 @@ from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.dlq import DeadLetterQueue, RetryItem, RetryOutcome
 from ingestctl.events import EventBus
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store.dead_letters import LetterFilter

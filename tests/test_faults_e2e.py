@@ -19,7 +19,7 @@ import ingestctl.clock
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config
 from ingestctl.events import EventBus
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.quota import quota_lines, used_ratios
 from ingestctl.runner import Runner
 from ingestctl.sources.google.errors import next_utc_noon

@@ -13,7 +13,7 @@ import pytest
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config
 from ingestctl.events import EventBus
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.quota import quota_lines
 from ingestctl.runner import Runner
 from ingestctl.sources.google.errors import next_pacific_midnight

@@ -11,7 +11,7 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ImportAlreadyRunning, JobStateError
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.runner import Runner
 from ingestctl.store import Store, counters
 from ingestctl.store import dead_letters as dl_store

@@ -10,7 +10,7 @@ import pytest
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
-from ingestctl.models import JobSpec, JobStatus
+from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.runner import Runner
 from ingestctl.store import Store
 from tests.fakes.google_apis import FakeGoogleApis

@@ -15,7 +15,7 @@ from ingestctl.clock import FakeClock
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.imports import spec_for_config
-from ingestctl.models import Job, JobStatus
+from ingestctl.models.jobs import Job, JobStatus
 from ingestctl.quality import DEFAULT_RULES, rules_table
 from ingestctl.runner import Runner
 from ingestctl.store import Store, counters

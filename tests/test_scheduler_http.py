@@ -16,7 +16,7 @@ from ingestctl.config import Config
 from ingestctl.errors import IngestError, NotFoundError, UsageError
 from ingestctl.events import EventBus
 from ingestctl.jobs import AttemptReport, JobQueue
-from ingestctl.models import JobSpec
+from ingestctl.models.jobs import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.http import Endpoints, StatusServer, parse_address
 from ingestctl.store import Store

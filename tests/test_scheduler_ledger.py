@@ -20,7 +20,7 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs import AttemptReport, JobQueue
-from ingestctl.models import JobSpec
+from ingestctl.models.jobs import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.daemon import SchedulerDaemon
 from ingestctl.scheduler.lock import SchedulerAlreadyRunning

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.models import JobStatus
+from ingestctl.models.jobs import JobStatus
 from ingestctl.sources.sitemap.model import UrlEntry
 from tests.httpserver import LocalServer, Request, Response, serve_directory
 from tests.sitemap_import_helpers import Importer

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.models import JobStatus
+from ingestctl.models.jobs import JobStatus
 from tests.cli import spawn_env
 from tests.httpserver import LocalServer, Response
 from tests.sitemap_import_helpers import Importer, Site, index, urlset

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestctl.jobs import AttemptReport
-from ingestctl.models import Job, JobStatus
+from ingestctl.models.jobs import Job, JobStatus
 from tests.httpserver import LocalServer, Response
 from tests.sitemap_import_helpers import Importer, Site, index, urlset
 
@@ -157,7 +157,7 @@ def test_a_child_failing_for_good_does_not_lose_the_others(tmp_path: Path) -> No
 
 
 def _spec(target: str) -> Any:
-    from ingestctl.models import JobSpec
+    from ingestctl.models.jobs import JobSpec
     return JobSpec("sitemap", target)
 
 

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ingestctl.cli.output import STATUS_STYLE
-from ingestctl.models import Attempt, Job
+from ingestctl.models.jobs import Attempt, Job
 
 
 def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:

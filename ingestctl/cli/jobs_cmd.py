@@ -10,7 +10,7 @@ from ingestctl import clock
 from ingestctl.cli.output import emit_json, jobs_table, stdout
 from ingestctl.cli.state import state
 from ingestctl.errors import JobNotFound, UsageError
-from ingestctl.models import JobStatus
+from ingestctl.models.jobs import JobStatus
 from ingestctl.store import jobs as job_store
 from ingestctl.units import parse_duration
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ingestctl.models import Job
+    from ingestctl.models.jobs import Job
 
     stdout: Console
     stderr: Console

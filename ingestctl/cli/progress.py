@@ -18,7 +18,7 @@ from rich.progress import (
 from ingestctl.cli.output import stderr
 from ingestctl.clock import iso_out
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.models import Job
+from ingestctl.models.jobs import Job
 from ingestctl.runner import ProgressCallback
 
 

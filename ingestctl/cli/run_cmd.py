@@ -11,7 +11,7 @@ from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.imports import resolve_spec
-from ingestctl.models import Job, JobStatus
+from ingestctl.models.jobs import Job, JobStatus
 
 
 def run(

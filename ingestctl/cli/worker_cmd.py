@@ -10,7 +10,7 @@ from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
-from ingestctl.models import JobStatus
+from ingestctl.models.jobs import JobStatus
 
 
 def retry(

@@ -33,7 +33,7 @@ from ingestctl.errors import CrashedError, IngestError
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
 from ingestctl.jobs import AttemptReport, JobQueue, process_owner
-from ingestctl.models import AttemptOutcome, JobStatus
+from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport, scheduled_imports
 from ingestctl.schedule.misfire import apscheduler_job_kwargs, latest_slot

@@ -20,7 +20,7 @@ from ingestctl.config import Config
 from ingestctl.errors import ImportAlreadyRunning
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
-from ingestctl.models import JobStatus
+from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
 from ingestctl.runner import Runner
 from ingestctl.schedule.configured import ScheduledImport

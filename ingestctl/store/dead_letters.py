@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingestctl.clock import iso_out
-from ingestctl.models import Job, loads
+from ingestctl.models.jobs import Job, loads
 from ingestctl.store.database import Store, where_clause
 
 

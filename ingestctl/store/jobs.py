@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingestctl.models import (
+from ingestctl.models.jobs import (
     ACTIVE_STATUSES,
     Attempt,
     AttemptOutcome,

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ingestctl.clock import from_iso, to_iso
-from ingestctl.models import Job
+from ingestctl.models.jobs import Job
 from ingestctl.store.database import Store
 from ingestctl.store.jobs import _job
 

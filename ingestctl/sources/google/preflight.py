@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ingestctl.config import Config
-from ingestctl.models import JobSpec
+from ingestctl.models.jobs import JobSpec
 from ingestctl.sources.google.options import search_console_options
 from ingestctl.sources.google.session import check_credentials
 

@@ -1,4 +1,4 @@
-"""Jobs and attempts as the rest of ingestctl sees them (design §2 and §6)."""
+"""Jobs and attempts as the rest of ingestctl sees them: states, specs and their JSON shape."""
 
 from __future__ import annotations
 

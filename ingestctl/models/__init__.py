@@ -1,0 +1,1 @@
+"""Plain data shared by the store and the domain: jobs, alerts and status rows."""
