@@ -19,15 +19,6 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from ingestctl.alerts.model import (
-    Alert,
-    AttemptFacts,
-    BreakerFacts,
-    JobFacts,
-    QuotaFacts,
-    Severity,
-    ViolationFacts,
-)
 from ingestctl.alerts.outbox import Channel, DeliveryOutcome, Outbox, SubmitResult
 from ingestctl.alerts.render import (
     breaker_closed_alert,
@@ -45,6 +36,15 @@ from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError
 from ingestctl.events import ALERT_EVENTS, Event, EventBus, EventKind
+from ingestctl.models.alerts import (
+    Alert,
+    AttemptFacts,
+    BreakerFacts,
+    JobFacts,
+    QuotaFacts,
+    Severity,
+    ViolationFacts,
+)
 from ingestctl.models.jobs import Job, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import alerts as alert_store

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from ingestctl.alerting import Alerting, quota_level_event, schedule_missed_event
-from ingestctl.alerts.model import QuotaFacts
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
 from ingestctl.jobs import JobQueue
+from ingestctl.models.alerts import QuotaFacts
 from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard
 from ingestctl.runner import Runner

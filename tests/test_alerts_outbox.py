@@ -9,7 +9,6 @@ import pytest
 
 from ingestctl.alerts.channels import build_channels
 from ingestctl.alerts.email import EmailChannel
-from ingestctl.alerts.model import Alert, AlertKind, BreakerFacts, Severity
 from ingestctl.alerts.outbox import Outbox
 from ingestctl.alerts.policy import Action
 from ingestctl.alerts.render import (
@@ -21,6 +20,7 @@ from ingestctl.alerts.render import (
 from ingestctl.clock import FakeClock
 from ingestctl.config import AlertsConfig, EmailConfig
 from ingestctl.errors import DeliveryError
+from ingestctl.models.alerts import Alert, AlertKind, BreakerFacts, Severity
 
 from .alerts_helpers import (
     NOW,

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from ingestctl.alerts.model import BreakerFacts, QuotaFacts, SentRecord, Severity
 from ingestctl.alerts.policy import Action, decide, delivery_backoff
 from ingestctl.alerts.render import (
     breaker_closed_alert,
@@ -15,6 +14,7 @@ from ingestctl.alerts.render import (
     quota_alert,
 )
 from ingestctl.clock import FakeClock
+from ingestctl.models.alerts import BreakerFacts, QuotaFacts, SentRecord, Severity
 
 from .alerts_helpers import sample_dead_letter
 

@@ -5,16 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from ingestctl.alerts.model import (
-    Alert,
-    AlertKind,
-    AttemptFacts,
-    BreakerFacts,
-    JobFacts,
-    QuotaFacts,
-    Severity,
-    ViolationFacts,
-)
 from ingestctl.alerts.render import (
     breaker_closed_alert,
     breaker_opened_alert,
@@ -31,6 +21,16 @@ from ingestctl.alerts.render import (
     redact_text,
     redact_url,
     schedule_missed_alert,
+)
+from ingestctl.models.alerts import (
+    Alert,
+    AlertKind,
+    AttemptFacts,
+    BreakerFacts,
+    JobFacts,
+    QuotaFacts,
+    Severity,
+    ViolationFacts,
 )
 
 from .alerts_helpers import NOW, SECRET_TARGET, sample_dead_letter

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from ingestctl.alerts.model import Severity
 from ingestctl.alerts.outbox import Outbox
 from ingestctl.alerts.render import breaker_closed_alert
 from ingestctl.clock import FakeClock
+from ingestctl.models.alerts import Severity
 from ingestctl.store import Store, counters
 from ingestctl.store import alerts as alert_store
 from ingestctl.store.alerts import SqliteOutboxStore

@@ -1,16 +1,5 @@
 """Alerts: model, renderers, channels (email, webhook, log), dedup policy and the outbox."""
 
-from ingestctl.alerts.model import (
-    Alert,
-    AlertKind,
-    AttemptFacts,
-    BreakerFacts,
-    JobFacts,
-    QuotaFacts,
-    SentRecord,
-    Severity,
-    ViolationFacts,
-)
 from ingestctl.alerts.outbox import (
     Backlog,
     Channel,
@@ -21,6 +10,17 @@ from ingestctl.alerts.outbox import (
     SubmitResult,
 )
 from ingestctl.alerts.policy import Action, Decision, decide, delivery_backoff
+from ingestctl.models.alerts import (
+    Alert,
+    AlertKind,
+    AttemptFacts,
+    BreakerFacts,
+    JobFacts,
+    QuotaFacts,
+    SentRecord,
+    Severity,
+    ViolationFacts,
+)
 
 __all__ = [
     "Action",

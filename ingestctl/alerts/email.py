@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from ingestctl.alerts.model import Alert
 from ingestctl.config import EmailConfig
 from ingestctl.errors import DeliveryError
+from ingestctl.models.alerts import Alert
 
 _MAX_REASON = 300
 

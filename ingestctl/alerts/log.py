@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from ingestctl.alerts.model import Alert, Severity
+from ingestctl.models.alerts import Alert, Severity
 
 LOGGER_NAME = "ingestctl.alerts"
 

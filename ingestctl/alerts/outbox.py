@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ingestctl.alerts.log import LogChannel
-from ingestctl.alerts.model import Alert, SentRecord, Severity
 from ingestctl.alerts.policy import Action, Decision, decide, delivery_backoff
 from ingestctl.alerts.render import (
     delivery_failing_alert,
@@ -36,6 +35,7 @@ from ingestctl.alerts.render import (
 from ingestctl.clock import Clock
 from ingestctl.config import AlertsConfig
 from ingestctl.errors import DeliveryError
+from ingestctl.models.alerts import Alert, SentRecord, Severity
 
 
 class Channel(Protocol):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ingestctl.alerts.model import Alert, AlertKind, SentRecord, Severity
+from ingestctl.models.alerts import Alert, AlertKind, SentRecord, Severity
 from ingestctl.units import format_duration
 
 DELIVERY_BACKOFF_INITIAL = 30.0

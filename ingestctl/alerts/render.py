@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ingestctl.alerts.model import (
+from ingestctl.clock import iso_out, to_iso
+from ingestctl.models.alerts import (
     Alert,
     AlertKind,
     AttemptFacts,
@@ -24,7 +25,6 @@ from ingestctl.alerts.model import (
     Severity,
     ViolationFacts,
 )
-from ingestctl.clock import iso_out, to_iso
 
 REDACTED = "REDACTED"
 _SECRET_PARAM = re.compile(

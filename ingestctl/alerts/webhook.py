@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from ingestctl import __version__
-from ingestctl.alerts.model import Alert
 from ingestctl.config import WebhookConfig
 from ingestctl.errors import DeliveryError
+from ingestctl.models.alerts import Alert
 
 _MAX_BODY_IN_REASON = 200
 
