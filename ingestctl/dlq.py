@@ -34,7 +34,7 @@ from ingestctl.store import jobs as job_store
 from ingestctl.store.dead_letters import DeadLetter, LetterFilter
 
 if TYPE_CHECKING:
-    from ingestctl.jobs import JobQueue
+    from ingestctl.jobs.queue import JobQueue
     from ingestctl.runner import Runner
 
 log = logging.getLogger("ingestctl.dlq")

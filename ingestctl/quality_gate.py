@@ -25,7 +25,7 @@ from ingestctl.quality import (
 from ingestctl.store import alerts as alert_store
 
 if TYPE_CHECKING:
-    from ingestctl.jobs import AttemptReport
+    from ingestctl.jobs.queue import AttemptReport
     from ingestctl.runner import ImportContext
 
 log = logging.getLogger("ingestctl.quality")

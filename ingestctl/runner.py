@@ -20,7 +20,7 @@ from ingestctl.errors import (
     TransientError,
 )
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs import AttemptReport, JobQueue
+from ingestctl.jobs.queue import AttemptReport, JobQueue
 from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
 from ingestctl.sources import get_source

@@ -15,7 +15,7 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
-from ingestctl.jobs import JobQueue
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.alerts import QuotaFacts
 from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard

@@ -23,7 +23,7 @@ from ingestctl.errors import (
     RateLimitedError,
     TransientError,
 )
-from ingestctl.jobs import job_retry_delay
+from ingestctl.jobs.queue import job_retry_delay
 from ingestctl.resilience.classify import (
     classify_exception,
     classify_response,

@@ -19,7 +19,7 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs import AttemptReport, JobQueue
+from ingestctl.jobs.queue import AttemptReport, JobQueue
 from ingestctl.models.jobs import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.daemon import SchedulerDaemon

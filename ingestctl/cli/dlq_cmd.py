@@ -38,7 +38,7 @@ def _dlq(st: AppState, *, run: bool = False) -> DeadLetterQueue:
     if run:
         return DeadLetterQueue(st.store(), runner=st.runner())
     from ingestctl import clock
-    from ingestctl.jobs import JobQueue
+    from ingestctl.jobs.queue import JobQueue
 
     store = st.store()
     return DeadLetterQueue(store, JobQueue(store, st.config.jobs, clock.SYSTEM, st.events))

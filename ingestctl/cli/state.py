@@ -78,14 +78,14 @@ class AppState:
             self.setup_logging()
             self._store = Store(self.home.database)
             if recover:
-                from ingestctl.jobs import JobQueue
+                from ingestctl.jobs.queue import JobQueue
 
                 JobQueue(self._store, self.config.jobs, clock.SYSTEM, self.events).recover()
         return self._store
 
     def runner(self, on_progress: ProgressCallback | None = None) -> Runner:
         """A runner on this home's store and circuit breakers."""
-        from ingestctl.jobs import process_owner
+        from ingestctl.jobs.queue import process_owner
         from ingestctl.resilience.breaker import BreakerBoard
         from ingestctl.runner import Runner
 

@@ -32,7 +32,7 @@ from ingestctl.config import Config
 from ingestctl.errors import CrashedError, IngestError
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
-from ingestctl.jobs import AttemptReport, JobQueue, process_owner
+from ingestctl.jobs.queue import AttemptReport, JobQueue, process_owner
 from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport, scheduled_imports

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from ingestctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from ingestctl.jobs import AttemptReport
+    from ingestctl.jobs.queue import AttemptReport
     from ingestctl.runner import ImportContext
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError
-from ingestctl.jobs import AttemptReport
+from ingestctl.jobs.queue import AttemptReport
 from ingestctl.quality import MerchantStatsAccumulator
 from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import MERCHANT_SCOPE

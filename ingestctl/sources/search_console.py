@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from ingestctl.clock import to_iso
-from ingestctl.jobs import AttemptReport
+from ingestctl.jobs.queue import AttemptReport
 from ingestctl.quality import SearchConsoleStatsAccumulator
 from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
