@@ -35,7 +35,7 @@ from ingestctl.store.dead_letters import DeadLetter, LetterFilter
 
 if TYPE_CHECKING:
     from ingestctl.jobs.queue import JobQueue
-    from ingestctl.runner import Runner
+    from ingestctl.jobs.runner import Runner
 
 log = logging.getLogger("ingestctl.dlq")
 

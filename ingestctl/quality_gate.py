@@ -26,7 +26,7 @@ from ingestctl.store import alerts as alert_store
 
 if TYPE_CHECKING:
     from ingestctl.jobs.queue import AttemptReport
-    from ingestctl.runner import ImportContext
+    from ingestctl.jobs.runner import ImportContext
 
 log = logging.getLogger("ingestctl.quality")
 

@@ -9,8 +9,8 @@ from typing import Any
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import Job, JobSpec
-from ingestctl.runner import Runner
 from ingestctl.store import Store
 from tests.httpserver import Request, Response
 

@@ -16,10 +16,10 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
 from ingestctl.jobs.queue import JobQueue
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.alerts import QuotaFacts
 from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard
-from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
 from tests.httpserver import LocalServer, Request, Response

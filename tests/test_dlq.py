@@ -18,8 +18,8 @@ from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.dlq import DeadLetterQueue, RetryItem, RetryOutcome
 from ingestctl.events import EventBus
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store.dead_letters import LetterFilter
 from tests.cli import invoke, rows

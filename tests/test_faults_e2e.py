@@ -19,8 +19,8 @@ import ingestctl.clock
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.runner import Runner
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store

@@ -11,8 +11,8 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ImportAlreadyRunning, JobStateError
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.runner import Runner
 from ingestctl.store import Store, counters
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store

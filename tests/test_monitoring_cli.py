@@ -277,7 +277,7 @@ def test_status_option_errors(home: Path) -> None:
 
 
 HEAVY = ("httpx", "lxml", "apscheduler", "tenacity", "sqlite_utils", "pydantic",
-         "ingestctl.sources", "ingestctl.runner", "ingestctl.jobs.queue")
+         "ingestctl.sources", "ingestctl.jobs.runner", "ingestctl.jobs.queue")
 
 
 @pytest.mark.parametrize("args,allowed", [

@@ -10,8 +10,8 @@ import pytest
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.events import EventBus
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.runner import Runner
 from ingestctl.store import Store
 from tests.fakes.google_apis import FakeGoogleApis
 

@@ -15,9 +15,9 @@ from ingestctl.clock import FakeClock
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.imports import spec_for_config
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import Job, JobStatus
 from ingestctl.quality import DEFAULT_RULES, rules_table
-from ingestctl.runner import Runner
 from ingestctl.store import Store, counters
 from ingestctl.store import dead_letters as dl_store
 from tests.cli import invoke

@@ -18,8 +18,8 @@ from rich.progress import (
 from ingestctl.cli.output import stderr
 from ingestctl.clock import iso_out
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.jobs.runner import ProgressCallback
 from ingestctl.models.jobs import Job
-from ingestctl.runner import ProgressCallback
 
 
 def announce_retries(events: EventBus) -> None:

@@ -18,8 +18,8 @@ from ingestctl.store import Store
 
 if TYPE_CHECKING:
     from ingestctl.alerting import Alerting
+    from ingestctl.jobs.runner import ProgressCallback, Runner
     from ingestctl.pinging import PingSubscriber
-    from ingestctl.runner import ProgressCallback, Runner
 
 
 @dataclass
@@ -86,8 +86,8 @@ class AppState:
     def runner(self, on_progress: ProgressCallback | None = None) -> Runner:
         """A runner on this home's store and circuit breakers."""
         from ingestctl.jobs.queue import process_owner
+        from ingestctl.jobs.runner import Runner
         from ingestctl.resilience.breaker import BreakerBoard
-        from ingestctl.runner import Runner
 
         owner = process_owner()
         board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner)

@@ -20,9 +20,9 @@ from ingestctl.config import Config
 from ingestctl.errors import ImportAlreadyRunning
 from ingestctl.events import EventBus
 from ingestctl.imports import spec_for_config
+from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
-from ingestctl.runner import Runner
 from ingestctl.schedule.configured import ScheduledImport
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store

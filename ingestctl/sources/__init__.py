@@ -9,7 +9,7 @@ from ingestctl.errors import UsageError
 
 if TYPE_CHECKING:
     from ingestctl.jobs.queue import AttemptReport
-    from ingestctl.runner import ImportContext
+    from ingestctl.jobs.runner import ImportContext
 
 
 class Source(Protocol):

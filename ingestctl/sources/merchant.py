@@ -12,8 +12,8 @@ from typing import Any
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError
 from ingestctl.jobs.queue import AttemptReport
+from ingestctl.jobs.runner import ImportContext
 from ingestctl.quality import MerchantStatsAccumulator
-from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon
 from ingestctl.sources.google.merchant import (

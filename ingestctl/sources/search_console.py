@@ -14,8 +14,8 @@ from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.jobs.queue import AttemptReport
+from ingestctl.jobs.runner import ImportContext
 from ingestctl.quality import SearchConsoleStatsAccumulator
-from ingestctl.runner import ImportContext
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
 from ingestctl.sources.google.errors import PACIFIC, next_pacific_midnight
 from ingestctl.sources.google.options import search_console_options

@@ -22,8 +22,8 @@ from urllib.parse import urljoin, urlsplit
 from ingestctl.clock import to_iso
 from ingestctl.errors import IngestError, NotFoundError, RateLimitedError, TransientError
 from ingestctl.jobs.queue import AttemptReport
+from ingestctl.jobs.runner import ImportContext
 from ingestctl.quality import SitemapStatsAccumulator
-from ingestctl.runner import ImportContext
 from ingestctl.sources.http import HttpFetcher
 from ingestctl.sources.sitemap.fetch import (
     Batch,

@@ -8,7 +8,7 @@ The work is done by :class:`~ingestctl.sources.sitemap.crawl.Crawl`.
 from __future__ import annotations
 
 from ingestctl.jobs.queue import AttemptReport
-from ingestctl.runner import ImportContext
+from ingestctl.jobs.runner import ImportContext
 from ingestctl.sources.sitemap.crawl import Crawl
 
 
