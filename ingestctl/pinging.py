@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ingestctl.config import Config
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.imports import spec_for_config
+from ingestctl.jobs.spec import spec_for_config
 
 DEFAULT_TIMEOUT = 5.0
 KINDS = (EventKind.JOB_STARTED, EventKind.JOB_COMPLETED, EventKind.JOB_DEAD_LETTERED)

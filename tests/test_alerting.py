@@ -14,9 +14,9 @@ from ingestctl.alerting import Alerting, quota_level_event, schedule_missed_even
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
-from ingestctl.imports import spec_for_config
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.jobs.runner import Runner
+from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.alerts import QuotaFacts
 from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard

@@ -14,8 +14,8 @@ import pytest
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.imports import spec_for_config
 from ingestctl.jobs.runner import Runner
+from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job, JobStatus
 from ingestctl.quality import DEFAULT_RULES, rules_table
 from ingestctl.store import Store, counters

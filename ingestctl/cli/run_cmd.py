@@ -10,7 +10,7 @@ from ingestctl.cli.output import error, message
 from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
-from ingestctl.imports import resolve_spec
+from ingestctl.jobs.spec import resolve_spec
 from ingestctl.models.jobs import Job, JobStatus
 
 

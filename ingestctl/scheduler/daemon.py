@@ -31,8 +31,8 @@ from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import CrashedError, IngestError
 from ingestctl.events import EventBus
-from ingestctl.imports import spec_for_config
 from ingestctl.jobs.queue import AttemptReport, JobQueue, process_owner
+from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport, scheduled_imports

@@ -8,7 +8,7 @@ from typing import Any
 
 from ingestctl.clock import iso_out
 from ingestctl.config import Config, ImportConfig
-from ingestctl.imports import spec_for_config
+from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
 from ingestctl.schedule.configured import schedule_of
 from ingestctl.schedule.crontab import CrontabEntry, crontab, crontab_command

@@ -19,8 +19,8 @@ from ingestctl.clock import Clock, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ImportAlreadyRunning
 from ingestctl.events import EventBus
-from ingestctl.imports import spec_for_config
 from ingestctl.jobs.runner import Runner
+from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport
