@@ -16,8 +16,8 @@ import pytest
 import ingestctl.clock
 from ingestctl.clock import FakeClock
 from ingestctl.config import Config
-from ingestctl.dlq import DeadLetterQueue, RetryItem, RetryOutcome
 from ingestctl.events import EventBus
+from ingestctl.jobs.dead_letters import DeadLetterQueue, RetryItem, RetryOutcome
 from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.store import Store

@@ -15,9 +15,9 @@ from ingestctl.cli.jobs_cmd import since_option
 from ingestctl.cli.output import emit_json, error, message, stderr, stdout
 from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.state import AppState, state
-from ingestctl.dlq import DeadLetterQueue, LetterDetail, RetryItem, RetryOutcome
-from ingestctl.dlq import Progress as OnProgress
 from ingestctl.errors import ErrorClass, UsageError
+from ingestctl.jobs.dead_letters import DeadLetterQueue, LetterDetail, RetryItem, RetryOutcome
+from ingestctl.jobs.dead_letters import Progress as OnProgress
 from ingestctl.store.dead_letters import LetterFilter
 from ingestctl.units import parse_duration
 
