@@ -179,7 +179,7 @@ class Runner:
             try:
                 report = get_source(job.source).run(ctx)
                 # Quality after the source succeeded; it may fail the job (QualityFailedError).
-                from ingestctl.quality_gate import check_quality
+                from ingestctl.quality.gate import check_quality
 
                 check_quality(ctx, report)
             finally:
