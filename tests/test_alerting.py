@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.alerting import Alerting, quota_level_event, schedule_missed_event
+from ingestctl.alerts.dispatch import Alerting, quota_level_event, schedule_missed_event
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus

@@ -276,9 +276,9 @@ def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
         def flush(self) -> None:
             flushed.append(len(built))
 
-    module = types.ModuleType("ingestctl.alerting")
+    module = types.ModuleType("ingestctl.alerts.dispatch")
     module.Alerting = Alerting  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ingestctl.alerting", module)
+    monkeypatch.setitem(sys.modules, "ingestctl.alerts.dispatch", module)
     first, second = config_for(sitemap), config_for(sitemap)
     configs = iter([second])
     daemon = SchedulerDaemon(Home(tmp_path / "home"), first, EventBus(), clock=FakeClock(at(10)),

@@ -21,7 +21,7 @@ def check(ctx: typer.Context) -> None:
     st = state(ctx)
     config = st.config
     scheduled_imports(config)  # a bad schedule exits 78 naming the file and key
-    from ingestctl.alerting import check_alerts_config
+    from ingestctl.alerts.dispatch import check_alerts_config
     from ingestctl.quality import check_config
 
     check_config(config)

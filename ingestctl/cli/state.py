@@ -17,9 +17,9 @@ from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
 if TYPE_CHECKING:
-    from ingestctl.alerting import Alerting
+    from ingestctl.alerts.dispatch import Alerting
+    from ingestctl.alerts.pings import PingSubscriber
     from ingestctl.jobs.runner import ProgressCallback, Runner
-    from ingestctl.pinging import PingSubscriber
 
 
 @dataclass
@@ -49,7 +49,7 @@ class AppState:
     def events(self) -> EventBus:
         """The event bus for this process, with its subscribers: alerts (run, retry, worker,
         scheduler) and cron-monitor pings."""
-        from ingestctl.pinging import subscribe_pings
+        from ingestctl.alerts.pings import subscribe_pings
 
         bus = EventBus()
         # The alerting code loads only when an alerting event happens: `jobs list` stays light.
@@ -60,7 +60,7 @@ class AppState:
     @cached_property
     def alerting(self) -> Alerting:
         """Events -> alerts through the outbox of this home's store."""
-        from ingestctl.alerting import Alerting
+        from ingestctl.alerts.dispatch import Alerting
 
         return Alerting(self.store(), self.config, clock.SYSTEM)
 

@@ -1,8 +1,7 @@
 """Periodic work other capabilities plug into the scheduler's step, and serial event delivery.
 
 :class:`AlertOutboxHook` delivers the alert outbox each step through
-``ingestctl.alerting.Alerting(store, config, clock).flush()`` when that module exists (issue 6),
-and is a no-op until then. Hooks run in the scheduler's main thread on its own store
+``ingestctl.alerts.dispatch.Alerting(store, config, clock).flush()``. Hooks run in the scheduler's main thread on its own store
 connection; an exception in one is logged and never stops the scheduler.
 
 :class:`SerialBus` delivers events one at a time: imports run in several threads, and
@@ -24,7 +23,7 @@ from ingestctl.events import Event, EventBus, EventKind, Handler
 from ingestctl.store import Store
 
 Hook = Callable[[Store, Config, datetime], None]
-ALERTING_MODULE = "ingestctl.alerting"
+ALERTING_MODULE = "ingestctl.alerts.dispatch"
 
 
 class SerialBus(EventBus):
