@@ -287,7 +287,7 @@ def fill_next_runs(snapshot: StatusSnapshot) -> None:
     shows the next runs the scheduler daemon wrote to the store, or null.
     """
     from ingestctl.errors import ConfigError
-    from ingestctl.schedule.spec import parse_schedule
+    from ingestctl.scheduler.spec import parse_schedule
 
     for row in snapshot.schedules:
         if row.next_run is not None:

@@ -13,7 +13,7 @@ from ingestctl.schedule.crontab import (
     crontab_line,
     interval_as_cron,
 )
-from ingestctl.schedule.spec import parse_schedule
+from ingestctl.scheduler.spec import parse_schedule
 
 CMD = "ingestctl run shop -q"
 

@@ -140,7 +140,7 @@ class Alerting:
         imp = self.config.import_named(import_name)
         if imp is None or not imp.schedule:
             return None
-        from ingestctl.schedule.spec import parse_schedule
+        from ingestctl.scheduler.spec import parse_schedule
 
         try:
             return parse_schedule(imp.schedule, imp.timezone).next_run(now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingestctl.config import Config, ImportConfig
-from ingestctl.schedule.spec import Schedule, parse_schedule
+from ingestctl.scheduler.spec import Schedule, parse_schedule
 
 
 @dataclass(frozen=True)

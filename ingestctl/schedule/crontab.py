@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingestctl.schedule.spec import LOCAL, Schedule, ScheduleKind
+from ingestctl.scheduler.spec import LOCAL, Schedule, ScheduleKind
 from ingestctl.units import format_duration
 
 PLAIN_ZONES = frozenset({"UTC", "Etc/UTC", LOCAL})

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from ingestctl.config import ImportConfig
-from ingestctl.schedule.spec import EPOCH, Schedule, ScheduleKind, parse_schedule
+from ingestctl.scheduler.spec import EPOCH, Schedule, ScheduleKind, parse_schedule
 
 DEFAULT_GRACE = 3600.0
 DEFAULT_COALESCE = True
