@@ -22,8 +22,8 @@ from ingestctl.schedule.misfire import (
     expected_slots,
     missed_groups,
 )
-from ingestctl.schedule.trigger import CronScheduleTrigger
 from ingestctl.scheduler.spec import parse_schedule
+from ingestctl.scheduler.trigger import CronScheduleTrigger
 
 RUN, MISSED = SlotOutcome.RUN, SlotOutcome.MISSED
 COALESCED, PENDING = SlotOutcome.COALESCED, SlotOutcome.PENDING

@@ -12,8 +12,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ingestctl.errors import EXIT_CONFIG, ConfigError, ErrorClass
-from ingestctl.schedule.trigger import CronScheduleTrigger
 from ingestctl.scheduler.spec import ScheduleKind, parse_schedule
+from ingestctl.scheduler.trigger import CronScheduleTrigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -16,7 +16,7 @@ Cron follows Vixie cron (cronie, Debian cron), not APScheduler 3, wherever the t
   in both copies of the repeated one.
 
 Because of these and of APScheduler 3's daylight-saving bugs, cron schedules do not use its
-CronTrigger: :class:`~ingestctl.schedule.trigger.CronScheduleTrigger` (an APScheduler trigger)
+CronTrigger: :class:`~ingestctl.scheduler.trigger.CronScheduleTrigger` (an APScheduler trigger)
 computes fire times from the parsed values on the wall clock.
 
 Intervals (``every 15m``) are elapsed time anchored at the Unix epoch: ``every 15m`` runs at
@@ -38,7 +38,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ingestctl.errors import ConfigError
-from ingestctl.schedule.trigger import CronScheduleTrigger, CronTimes
+from ingestctl.scheduler.trigger import CronScheduleTrigger, CronTimes
 from ingestctl.units import format_duration
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
