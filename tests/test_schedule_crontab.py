@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestctl.schedule.crontab import (
+from ingestctl.scheduler.crontab import (
     CRON_TZ_NOTE,
     HEADER,
     CrontabEntry,

@@ -11,7 +11,7 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
 from ingestctl.schedule.configured import schedule_of
-from ingestctl.schedule.crontab import CrontabEntry, crontab, crontab_command
+from ingestctl.scheduler.crontab import CrontabEntry, crontab, crontab_command
 from ingestctl.scheduler.spec import Schedule
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
