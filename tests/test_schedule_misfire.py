@@ -11,7 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ingestctl.clock import FakeClock
 from ingestctl.config import ImportConfig
 from ingestctl.errors import ConfigError
-from ingestctl.schedule.misfire import (
+from ingestctl.scheduler.misfire import (
     DEFAULT_COALESCE,
     DEFAULT_GRACE,
     SlotOutcome,

@@ -36,10 +36,10 @@ from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
 from ingestctl.schedule.configured import ScheduledImport, scheduled_imports
-from ingestctl.schedule.misfire import apscheduler_job_kwargs, latest_slot
 from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
 from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock
+from ingestctl.scheduler.misfire import apscheduler_job_kwargs, latest_slot
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store

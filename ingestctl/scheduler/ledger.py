@@ -1,7 +1,7 @@
 """The missed-run ledger in the store, advanced by each scheduler step.
 
 For each scheduled import a cursor marks the time up to which its slots are final. A step
-classifies the slots between the cursor and ``now`` (:func:`ingestctl.schedule.misfire.
+classifies the slots between the cursor and ``now`` (:func:`ingestctl.scheduler.misfire.
 classify_slots`, against the slots the scheduler fired), records the missed and coalesced ones,
 emits one ``schedule_missed`` event per group of misses, and moves the cursor past every final
 slot. On the very first step of an import the cursor starts at ``now``: nothing is backfilled.
@@ -21,7 +21,7 @@ from datetime import datetime
 from ingestctl.clock import iso_out, to_iso
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.schedule.configured import ScheduledImport
-from ingestctl.schedule.misfire import (
+from ingestctl.scheduler.misfire import (
     SlotOutcome,
     SlotRecord,
     catch_up,
