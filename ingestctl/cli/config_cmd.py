@@ -16,7 +16,7 @@ app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=T
 @app.command("check")
 def check(ctx: typer.Context) -> None:
     """Validate the config file; exit 78 with one line naming the problem."""
-    from ingestctl.schedule.configured import scheduled_imports
+    from ingestctl.scheduler.configured import scheduled_imports
 
     st = state(ctx)
     config = st.config

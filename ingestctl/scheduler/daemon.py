@@ -35,7 +35,7 @@ from ingestctl.jobs.queue import AttemptReport, JobQueue, process_owner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home
-from ingestctl.schedule.configured import ScheduledImport, scheduled_imports
+from ingestctl.scheduler.configured import ScheduledImport, scheduled_imports
 from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
 from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock

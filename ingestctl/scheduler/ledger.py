@@ -20,7 +20,7 @@ from datetime import datetime
 
 from ingestctl.clock import iso_out, to_iso
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.schedule.configured import ScheduledImport
+from ingestctl.scheduler.configured import ScheduledImport
 from ingestctl.scheduler.misfire import (
     SlotOutcome,
     SlotRecord,

@@ -10,7 +10,7 @@ from ingestctl.clock import iso_out
 from ingestctl.config import Config, ImportConfig
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
-from ingestctl.schedule.configured import schedule_of
+from ingestctl.scheduler.configured import schedule_of
 from ingestctl.scheduler.crontab import CrontabEntry, crontab, crontab_command
 from ingestctl.scheduler.spec import Schedule
 from ingestctl.store import Store

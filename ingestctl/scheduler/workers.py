@@ -23,7 +23,7 @@ from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
-from ingestctl.schedule.configured import ScheduledImport
+from ingestctl.scheduler.configured import ScheduledImport
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
 
