@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ingestctl.status import StatusSnapshot
+from ingestctl.monitoring.status import StatusSnapshot
 from ingestctl.units import format_duration
 
 WIDE = 140  # columns from which the dashboard uses two columns

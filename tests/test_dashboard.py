@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ingestctl.dashboard import Watch, render
-from ingestctl.status import (
+from ingestctl.monitoring.status import (
     BreakerRow,
     DeadLetterRow,
     FailureRow,

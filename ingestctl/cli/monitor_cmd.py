@@ -27,7 +27,7 @@ from ingestctl.units import parse_duration
 
 if TYPE_CHECKING:
     from ingestctl.health import CheckResult
-    from ingestctl.status import StatusSnapshot
+    from ingestctl.monitoring.status import StatusSnapshot
 
 app = typer.Typer()
 # The Monitoring Plugins' UNKNOWN, for bad arguments (ingestctl.health is imported lazily).
@@ -196,7 +196,7 @@ def status(
     from rich.console import Console
 
     from ingestctl import dashboard
-    from ingestctl.status import fill_next_runs
+    from ingestctl.monitoring.status import fill_next_runs
 
     def snapshot() -> StatusSnapshot:
         snap = status_snapshot(st)

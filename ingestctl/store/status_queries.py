@@ -27,7 +27,7 @@ from ingestctl.store.monitoring import (
 )
 
 if TYPE_CHECKING:
-    from ingestctl.status import (
+    from ingestctl.monitoring.status import (
         AlertRow,
         BreakerRow,
         DeadLetterRow,
@@ -42,14 +42,14 @@ if TYPE_CHECKING:
 
 def breaker_rows(path: Path) -> list[BreakerRow]:
     """The circuit breakers as status rows."""
-    from ingestctl.status import BreakerRow
+    from ingestctl.monitoring.status import BreakerRow
 
     return [BreakerRow(*b) for b in breakers(path)]
 
 
 def quota_rows(store: Store, names: set[str], now: datetime) -> list[QuotaRow]:
     """Quota use as status rows."""
-    from ingestctl.status import QuotaRow
+    from ingestctl.monitoring.status import QuotaRow
 
     return [QuotaRow(*q) for q in quotas(store, names, now)]
 
@@ -67,7 +67,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _running(store: Store, now: datetime) -> list[RunningJob]:
-    from ingestctl.status import RunningJob
+    from ingestctl.monitoring.status import RunningJob
 
     out = []
     for r in store.query("SELECT id, name, source, target, attempts, max_attempts, started_at, "
@@ -88,7 +88,7 @@ def _running(store: Store, now: datetime) -> list[RunningJob]:
 
 
 def _queue(store: Store, limit: int) -> tuple[list[QueuedJob], int]:
-    from ingestctl.status import QueuedJob
+    from ingestctl.monitoring.status import QueuedJob
 
     total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
                 or 0)
@@ -102,7 +102,7 @@ def _queue(store: Store, limit: int) -> tuple[list[QueuedJob], int]:
 
 
 def _dead_letters(store: Store, limit: int) -> tuple[list[DeadLetterRow], int]:
-    from ingestctl.status import DeadLetterRow
+    from ingestctl.monitoring.status import DeadLetterRow
 
     total = active_dead_letters(store)
     rows = store.query("SELECT id, job_id, name, source, error_class, error_message, attempts, "
@@ -114,7 +114,7 @@ def _dead_letters(store: Store, limit: int) -> tuple[list[DeadLetterRow], int]:
 
 
 def _failures(store: Store, since: str, limit: int) -> list[FailureRow]:
-    from ingestctl.status import FailureRow
+    from ingestctl.monitoring.status import FailureRow
 
     rows = store.query("SELECT a.job_id, j.name, j.source, a.number, a.outcome, a.finished_at, "
                        "a.error_class, a.error_type, a.error_message FROM attempts a "
@@ -127,7 +127,7 @@ def _failures(store: Store, since: str, limit: int) -> list[FailureRow]:
 
 
 def _alerts(store: Store, limit: int) -> list[AlertRow]:
-    from ingestctl.status import AlertRow
+    from ingestctl.monitoring.status import AlertRow
 
     rows = store.query("SELECT a.id, a.kind, a.severity, a.subject, a.created_at, "
                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "
@@ -145,7 +145,7 @@ def _alerts(store: Store, limit: int) -> list[AlertRow]:
 
 def _schedules(store: Store, config: Config, names: set[str], since: str
                ) -> list[ScheduleRow]:
-    from ingestctl.status import ScheduleRow
+    from ingestctl.monitoring.status import ScheduleRow
 
     scheduled = [imp for imp in config.imports if imp.schedule]
     if not scheduled:
@@ -169,7 +169,7 @@ def _schedules(store: Store, config: Config, names: set[str], since: str
 def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
                     limit: int = 50) -> StatusSnapshot:
     """Everything ``status`` shows; each list holds at most ``limit`` rows."""
-    from ingestctl.status import QualityRow, SourceSummary, StatusSnapshot
+    from ingestctl.monitoring.status import QualityRow, SourceSummary, StatusSnapshot
 
     names = tables(store)
     window = config.health.window
@@ -199,7 +199,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
 def empty_status(config: Config, now: datetime, database: Path,
                  breakers_path: Path) -> StatusSnapshot:
     """The status of a home without a database yet: breakers and schedules only."""
-    from ingestctl.status import ScheduleRow, StatusSnapshot
+    from ingestctl.monitoring.status import ScheduleRow, StatusSnapshot
 
     snap = StatusSnapshot(generated_at=now, window=config.health.window, database=str(database),
                           database_exists=False)
