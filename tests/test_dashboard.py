@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
-from ingestctl.dashboard import Watch, render
+from ingestctl.monitoring.dashboard import Watch, render
 from ingestctl.monitoring.status import (
     BreakerRow,
     DeadLetterRow,

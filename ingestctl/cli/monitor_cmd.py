@@ -195,7 +195,7 @@ def status(
         return
     from rich.console import Console
 
-    from ingestctl import dashboard
+    from ingestctl.monitoring import dashboard
     from ingestctl.monitoring.status import fill_next_runs
 
     def snapshot() -> StatusSnapshot:
