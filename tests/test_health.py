@@ -11,7 +11,7 @@ import pytest
 
 from ingestctl.config import HealthConfig, load_config
 from ingestctl.errors import ConfigError
-from ingestctl.health import (
+from ingestctl.monitoring.health import (
     CheckResult,
     HealthSnapshot,
     ImportFreshness,
@@ -24,8 +24,8 @@ from ingestctl.health import (
     run_checks,
     worst,
 )
-from ingestctl.health.evaluate import CHECKS
-from ingestctl.health.model import fmt_number
+from ingestctl.monitoring.health.evaluate import CHECKS
+from ingestctl.monitoring.health.model import fmt_number
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

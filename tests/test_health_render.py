@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from ingestctl.config import HealthConfig
-from ingestctl.health import (
+from ingestctl.monitoring.health import (
     HealthSnapshot,
     ImportFreshness,
     QualityRun,
@@ -26,7 +26,7 @@ from ingestctl.health import (
     render_table,
     run_checks,
 )
-from ingestctl.health.model import CheckResult
+from ingestctl.monitoring.health.model import CheckResult
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -244,7 +244,7 @@ def _heavy(loaded: list[str], names: list[str]) -> list[str]:
 
 
 def test_health_and_metrics_import_nothing_heavy() -> None:
-    loaded = _modules_after("import ingestctl.health, ingestctl.metrics")
+    loaded = _modules_after("import ingestctl.monitoring.health, ingestctl.metrics")
     assert _heavy(loaded, HEAVY) == []
     assert "prometheus_client" in loaded
 
@@ -253,7 +253,7 @@ def test_health_alone_skips_rich_and_prometheus() -> None:
     loaded = _modules_after(
         "from datetime import datetime, UTC\n"
         "from ingestctl.config import HealthConfig\n"
-        "from ingestctl.health import HealthSnapshot, run_checks, render_nagios, render_json\n"
+        "from ingestctl.monitoring.health import HealthSnapshot, run_checks, render_nagios, render_json\n"
         "now = datetime.now(UTC)\n"
         "r = run_checks(HealthSnapshot(), HealthConfig(), now)\n"
         "render_nagios(r); render_json(r, now, '0')")

@@ -296,7 +296,7 @@ def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
 
 
 def test_a_missed_slot_shows_in_health_and_status_with_the_next_run(harness: Harness) -> None:
-    from ingestctl.health.evaluate import run_checks
+    from ingestctl.monitoring.health.evaluate import run_checks
     from ingestctl.store import Store
     from ingestctl.store import monitoring as mon
     from ingestctl.store import status_queries as sq

@@ -26,11 +26,11 @@ from ingestctl.store import Store, monitoring, status_queries
 from ingestctl.units import parse_duration
 
 if TYPE_CHECKING:
-    from ingestctl.health import CheckResult
+    from ingestctl.monitoring.health import CheckResult
     from ingestctl.monitoring.status import StatusSnapshot
 
 app = typer.Typer()
-# The Monitoring Plugins' UNKNOWN, for bad arguments (ingestctl.health is imported lazily).
+# The Monitoring Plugins' UNKNOWN, for bad arguments (ingestctl.monitoring.health is imported lazily).
 EXIT_UNKNOWN = 3
 
 
@@ -71,7 +71,7 @@ class HealthCommand(TyperCommand):
 
 def health_results(st: AppState, now: Any) -> list[CheckResult]:
     """Run the checks; a missing or unreadable database is the CRITICAL database check."""
-    from ingestctl.health import HealthSnapshot, run_checks
+    from ingestctl.monitoring.health import HealthSnapshot, run_checks
 
     config = st.config
     try:
@@ -95,7 +95,7 @@ def health(
                                      help="text (table), nagios (one line) or json."),
 ) -> None:
     """Run the health checks; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    from ingestctl.health import CheckResult, Status, overall
+    from ingestctl.monitoring.health import CheckResult, Status, overall
 
     now = clock.now()
     try:
@@ -105,16 +105,16 @@ def health(
         results = [CheckResult("ingestctl", "health", Status.UNKNOWN, None, None,
                                f"health check failed: {text}", time=now)]
     if fmt is HealthFormat.NAGIOS:
-        from ingestctl.health import render_nagios
+        from ingestctl.monitoring.health import render_nagios
 
         sys.stdout.write(render_nagios(results) + "\n")
     elif fmt is HealthFormat.JSON:
-        from ingestctl.health import render_json
+        from ingestctl.monitoring.health import render_json
 
         emit_json(render_json(results, now, __version__))
     else:
         from ingestctl.cli.output import stdout
-        from ingestctl.health import render_table
+        from ingestctl.monitoring.health import render_table
 
         stdout.print(render_table(results))
     raise typer.Exit(overall(results).exit_code)

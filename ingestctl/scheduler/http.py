@@ -104,7 +104,7 @@ class Endpoints:
 
     def healthz(self) -> Response:
         """The health checks as health+json."""
-        from ingestctl.health import (
+        from ingestctl.monitoring.health import (
             HEALTH_JSON_MEDIA_TYPE,
             HealthSnapshot,
             http_status,

@@ -24,8 +24,8 @@ from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
 if TYPE_CHECKING:
     # Each command imports only the models it fills (at call time): prometheus_client alone
     # costs `metrics` ~40 ms, and every dataclass module adds to the startup of a probe.
-    from ingestctl.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
     from ingestctl.metrics.collector import MetricsSnapshot
+    from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
 
 # (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
 Quota = tuple[str, str, int, int, str]
@@ -169,7 +169,7 @@ def last_run_violations(store: Store) -> list[tuple[str, int, list[dict[str, Any
 
 def quality_runs(store: Store) -> list[QualityRun]:
     """Quality errors and warnings of the last finished run of each import that has them."""
-    from ingestctl.health.evaluate import QualityRun
+    from ingestctl.monitoring.health.evaluate import QualityRun
 
     out = []
     for name, job_id, found in last_run_violations(store):
@@ -180,7 +180,7 @@ def quality_runs(store: Store) -> list[QualityRun]:
 
 
 def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
-    from ingestctl.health.evaluate import ImportFreshness
+    from ingestctl.monitoring.health.evaluate import ImportFreshness
 
     configured = [imp for imp in config.imports if imp.name]
     if not configured:
@@ -198,7 +198,7 @@ def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
 def health_snapshot(store: Store, config: Config, now: datetime,
                     breakers_path: Path) -> HealthSnapshot:
     """What the health checks need, from a few indexed queries and the breaker file."""
-    from ingestctl.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
+    from ingestctl.monitoring.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
 
     names = tables(store)
     error = probe_writable(store)

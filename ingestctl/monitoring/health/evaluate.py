@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ingestctl.health.model import CheckResult, Status, Threshold, classify, fmt_number
+from ingestctl.monitoring.health.model import CheckResult, Status, Threshold, classify, fmt_number
 from ingestctl.units import format_duration
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ingestctl.health.model import CheckResult, Status, fmt_number, overall
+from ingestctl.monitoring.health.model import CheckResult, Status, fmt_number, overall
 from ingestctl.units import format_duration
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ Light on purpose: `ingestctl health` must start fast, so nothing here imports ht
 APScheduler, tenacity, a source module or (outside ``render_table``) Rich.
 """
 
-from ingestctl.health.evaluate import (
+from ingestctl.monitoring.health.evaluate import (
     CHECKS,
     HealthSnapshot,
     ImportFreshness,
@@ -13,8 +13,15 @@ from ingestctl.health.evaluate import (
     SourceJobs,
     run_checks,
 )
-from ingestctl.health.model import CheckResult, Status, Threshold, classify, overall, worst
-from ingestctl.health.render import (
+from ingestctl.monitoring.health.model import (
+    CheckResult,
+    Status,
+    Threshold,
+    classify,
+    overall,
+    worst,
+)
+from ingestctl.monitoring.health.render import (
     HEALTH_JSON_MEDIA_TYPE,
     http_status,
     render_json,
