@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingestctl.metrics import (
+from ingestctl.monitoring.metrics import (
     DURATION_BUCKETS,
     DurationHistogram,
     MetricsSnapshot,
@@ -244,7 +244,7 @@ def _heavy(loaded: list[str], names: list[str]) -> list[str]:
 
 
 def test_health_and_metrics_import_nothing_heavy() -> None:
-    loaded = _modules_after("import ingestctl.monitoring.health, ingestctl.metrics")
+    loaded = _modules_after("import ingestctl.monitoring.health, ingestctl.monitoring.metrics")
     assert _heavy(loaded, HEAVY) == []
     assert "prometheus_client" in loaded
 

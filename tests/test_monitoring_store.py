@@ -12,7 +12,7 @@ import pytest
 from ingestctl.clock import to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
-from ingestctl.metrics import DURATION_BUCKETS, DurationHistogram
+from ingestctl.monitoring.metrics import DURATION_BUCKETS, DurationHistogram
 from ingestctl.store import Store
 from ingestctl.store import monitoring as mon
 from ingestctl.store import status_queries as sq

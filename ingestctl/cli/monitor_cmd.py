@@ -128,7 +128,7 @@ def metrics(
         help="Write atomically to PATH (node_exporter's textfile collector) instead of stdout."),
 ) -> None:
     """Print the Prometheus text exposition computed from the store."""
-    from ingestctl.metrics import MetricsSnapshot, exposition, write_textfile
+    from ingestctl.monitoring.metrics import MetricsSnapshot, exposition, write_textfile
 
     st = state(ctx)
     now = clock.now()

@@ -128,7 +128,7 @@ class Endpoints:
 
     def metrics(self) -> Response:
         """The Prometheus exposition."""
-        from ingestctl.metrics import exposition
+        from ingestctl.monitoring.metrics import exposition
         from ingestctl.store.monitoring import metrics_snapshot
 
         try:

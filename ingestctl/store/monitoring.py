@@ -24,8 +24,8 @@ from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
 if TYPE_CHECKING:
     # Each command imports only the models it fills (at call time): prometheus_client alone
     # costs `metrics` ~40 ms, and every dataclass module adds to the startup of a probe.
-    from ingestctl.metrics.collector import MetricsSnapshot
     from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
+    from ingestctl.monitoring.metrics.collector import MetricsSnapshot
 
 # (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
 Quota = tuple[str, str, int, int, str]
@@ -257,7 +257,7 @@ def _counters(store: Store) -> dict[str, dict[tuple[str, str], int]]:
 def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
                      window: float = 86400.0) -> MetricsSnapshot:
     """The aggregates of every metric family, from job_stats, counters and a few indexes."""
-    from ingestctl.metrics.collector import DurationHistogram, MetricsSnapshot
+    from ingestctl.monitoring.metrics.collector import DurationHistogram, MetricsSnapshot
 
     snap = MetricsSnapshot(success_ratio_window=window)
     for source, status, bucket, jobs, seconds, items in store.conn.execute(

@@ -4,7 +4,7 @@ Imports prometheus_client (needed for the exposition) but nothing heavier: no ht
 APScheduler, tenacity or source module, so `ingestctl metrics` starts fast.
 """
 
-from ingestctl.metrics.collector import (
+from ingestctl.monitoring.metrics.collector import (
     DURATION_BUCKETS,
     DurationHistogram,
     MetricsSnapshot,
@@ -12,7 +12,7 @@ from ingestctl.metrics.collector import (
     bucket_index,
     exposition,
 )
-from ingestctl.metrics.textfile import write_textfile
+from ingestctl.monitoring.metrics.textfile import write_textfile
 
 __all__ = [
     "DURATION_BUCKETS",
