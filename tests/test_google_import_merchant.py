@@ -21,7 +21,7 @@ from ingestctl.config import Config
 from ingestctl.events import EventBus
 from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.quota import quota_lines, used_ratios
+from ingestctl.resilience.quota import quota_lines, used_ratios
 from ingestctl.sources.google.errors import next_utc_noon
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store

@@ -15,7 +15,7 @@ from ingestctl.config import Config
 from ingestctl.events import EventBus
 from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.quota import quota_lines
+from ingestctl.resilience.quota import quota_lines
 from ingestctl.sources.google.errors import next_pacific_midnight
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store

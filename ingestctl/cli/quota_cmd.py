@@ -12,7 +12,7 @@ from rich.text import Text
 from ingestctl import clock
 from ingestctl.cli.output import emit_json, stdout
 from ingestctl.cli.state import state
-from ingestctl.quota import quota_report
+from ingestctl.resilience.quota import quota_report
 
 
 def _bar(part: dict[str, Any]) -> Table | Text:

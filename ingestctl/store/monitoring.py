@@ -110,8 +110,8 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     """Quota use per api/scope in its current day (or as the API's own headers report it)."""
     if not {"quota_state", "quota_usage"} <= names:
         return []
-    # ingestctl.quota owns the reading of the Google quota tables (also `ingestctl quota`).
-    from ingestctl.quota import quota_lines
+    # ingestctl.resilience.quota owns the reading of the Google quota tables (also `ingestctl quota`).
+    from ingestctl.resilience.quota import quota_lines
 
     out: list[Quota] = []
     for line in quota_lines(store, now):

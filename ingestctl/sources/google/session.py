@@ -155,7 +155,7 @@ class GoogleSession:
     def close(self) -> None:
         """Close the token client and report quota levels (alerts hang off those events)."""
         self._token_client.close()
-        from ingestctl.quota import quota_level_events
+        from ingestctl.resilience.quota import quota_level_events
 
         health = self.ctx.config.health
         for event in quota_level_events(self.ctx.store, self.ctx.clock.now(), self.api,
