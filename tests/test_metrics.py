@@ -253,7 +253,8 @@ def test_health_alone_skips_rich_and_prometheus() -> None:
     loaded = _modules_after(
         "from datetime import datetime, UTC\n"
         "from ingestctl.config import HealthConfig\n"
-        "from ingestctl.monitoring.health import HealthSnapshot, run_checks, render_nagios, render_json\n"
+        "from ingestctl.monitoring.health import (HealthSnapshot, run_checks, render_nagios,\n"
+        "    render_json)\n"
         "now = datetime.now(UTC)\n"
         "r = run_checks(HealthSnapshot(), HealthConfig(), now)\n"
         "render_nagios(r); render_json(r, now, '0')")

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ingestctl.monitoring.status import StatusSnapshot
 
 app = typer.Typer()
-# The Monitoring Plugins' UNKNOWN, for bad arguments (ingestctl.monitoring.health is imported lazily).
+# The Monitoring Plugins' UNKNOWN, for bad arguments (monitoring.health is imported lazily).
 EXIT_UNKNOWN = 3
 
 

@@ -1,8 +1,9 @@
 """Periodic work other capabilities plug into the scheduler's step, and serial event delivery.
 
 :class:`AlertOutboxHook` delivers the alert outbox each step through
-``ingestctl.alerts.dispatch.Alerting(store, config, clock).flush()``. Hooks run in the scheduler's main thread on its own store
-connection; an exception in one is logged and never stops the scheduler.
+``ingestctl.alerts.dispatch.Alerting(store, config, clock).flush()``. Hooks run in the
+scheduler's main thread on its own store connection; an exception in one is logged and never
+stops the scheduler.
 
 :class:`SerialBus` delivers events one at a time: imports run in several threads, and
 subscribers (alerts, pings) were written for a single-threaded process, some of them on one

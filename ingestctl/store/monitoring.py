@@ -110,7 +110,7 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     """Quota use per api/scope in its current day (or as the API's own headers report it)."""
     if not {"quota_state", "quota_usage"} <= names:
         return []
-    # ingestctl.resilience.quota owns the reading of the Google quota tables (also `ingestctl quota`).
+    # resilience.quota owns the reading of the Google quota tables (also `ingestctl quota`).
     from ingestctl.resilience.quota import quota_lines
 
     out: list[Quota] = []

@@ -221,8 +221,9 @@ CREATE TABLE job_cursors (
 # julianday arithmetic is only exact to ~20 us). Used by the trigger and the backfill below.
 _JOB_SECONDS = ("max(0, coalesce(round((julianday({r}.finished_at) - "
                 "julianday(coalesce({r}.started_at, {r}.created_at))) * 86400, 3), 0))")
-# The bucket index in ingestctl.monitoring.metrics.DURATION_BUCKETS (1, 5, 15, 60, 300, 900, 1800, 3600,
-# +Inf): a test checks the two agree. Kept here so the schema does not import prometheus_client.
+# The bucket index in ingestctl.monitoring.metrics.DURATION_BUCKETS (1, 5, 15, 60, 300, 900,
+# 1800, 3600, +Inf): a test checks the two agree. Kept here so the schema does not import
+# prometheus_client.
 _BUCKET = ("CASE WHEN {d} <= 1 THEN 0 WHEN {d} <= 5 THEN 1 WHEN {d} <= 15 THEN 2 "
            "WHEN {d} <= 60 THEN 3 WHEN {d} <= 300 THEN 4 WHEN {d} <= 900 THEN 5 "
            "WHEN {d} <= 1800 THEN 6 WHEN {d} <= 3600 THEN 7 ELSE 8 END")
