@@ -6,16 +6,33 @@ deferral sends nothing: the job has not ended, and the monitor's own grace time 
 wait. Pings go out whoever runs the job (``ingestctl run NAME``, the worker, the scheduler),
 since the subscriber sits on the event bus of every process; a ping that fails is a logged
 warning and never fails the import. httpx is imported only when a ping is sent.
+
+The URL itself is a secret of sorts (whoever has it can report for the check), so log lines
+show only its scheme and host.
 """
 
 from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ingestctl.config import Config
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.spec import spec_for_config
 
+if TYPE_CHECKING:
+    import httpx
+
 DEFAULT_TIMEOUT = 5.0
 KINDS = (EventKind.JOB_STARTED, EventKind.JOB_COMPLETED, EventKind.JOB_DEAD_LETTERED)
+log = logging.getLogger("ingestctl.ping")
+MAX_MESSAGE = 1000
+
+
+def _shown(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/..."
 
 
 class PingSubscriber:
@@ -40,8 +57,6 @@ class PingSubscriber:
             return
         import httpx
 
-        from ingestctl.schedule.ping import Pinger
-
         with httpx.Client() as client:
             pinger = Pinger(client, self.timeout)
             if event.kind is EventKind.JOB_STARTED:
@@ -59,3 +74,41 @@ def subscribe_pings(bus: EventBus, config: Config) -> PingSubscriber:
     pings.configure(config)
     pings.attach(bus)
     return pings
+
+
+class Pinger:
+    """Sends start, success and failure pings through an injected httpx client."""
+
+    def __init__(self, client: httpx.Client, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    def start(self, url: str) -> bool:
+        """GET ``URL/start``: the run began (the monitor then measures its duration)."""
+        return self._send("GET", url.rstrip("/") + "/start", None, "start")
+
+    def success(self, url: str) -> bool:
+        """GET ``URL``: the run succeeded."""
+        return self._send("GET", url, None, "success")
+
+    def fail(self, url: str, message: str = "") -> bool:
+        """POST ``URL/fail`` with a short message (the error class and text, no secrets)."""
+        body = message.strip()[:MAX_MESSAGE].encode("utf-8", "replace")
+        return self._send("POST", url.rstrip("/") + "/fail", body, "fail")
+
+    def _send(self, method: str, url: str, body: bytes | None, what: str) -> bool:
+        if not url.startswith(("http://", "https://")):
+            log.warning("ping %s not sent: %r is not an http(s) URL", what, _shown(url))
+            return False
+        try:
+            response = self.client.request(method, url, content=body, timeout=self.timeout,
+                                           headers={"Content-Type": "text/plain; charset=utf-8"}
+                                           if body is not None else None)
+        except Exception as exc:  # noqa: BLE001 -- a ping must never fail the import
+            log.warning("ping %s to %s failed: %s", what, _shown(url),
+                        type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+            return False
+        if response.status_code >= 400:
+            log.warning("ping %s to %s failed: HTTP %d", what, _shown(url), response.status_code)
+            return False
+        return True

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from ingestctl.schedule.ping import Pinger
+from ingestctl.alerts.pings import Pinger
 from tests.httpserver import LocalServer, Request, Response
 
 
