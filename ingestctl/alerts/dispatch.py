@@ -51,7 +51,7 @@ from ingestctl.store import alerts as alert_store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
 
-log = logging.getLogger("ingestctl.alerts.dispatch")
+log = logging.getLogger("ingestctl.alerting")
 
 
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ingestctl.jobs.queue import JobQueue
     from ingestctl.jobs.runner import Runner
 
-log = logging.getLogger("ingestctl.jobs.dead_letters")
+log = logging.getLogger("ingestctl.dlq")
 
 #: Entries requeued (and run) per batch; each requeue is its own short transaction.
 BATCH_SIZE = 50

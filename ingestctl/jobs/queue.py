@@ -26,7 +26,7 @@ from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
 
-log = logging.getLogger("ingestctl.jobs.queue")
+log = logging.getLogger("ingestctl.jobs")
 
 
 def _process_start(pid: int) -> str:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ingestctl.resilience.retry import Rng
     from ingestctl.sources.http import HttpFetcher
 
-log = logging.getLogger("ingestctl.jobs.runner")
+log = logging.getLogger("ingestctl.runner")
 
 ProgressCallback = Callable[[Job, dict[str, Any]], None]
 
