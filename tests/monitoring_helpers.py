@@ -12,7 +12,8 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import JobsConfig
 from ingestctl.errors import DataError, IngestError, TransientError
 from ingestctl.events import EventBus
-from ingestctl.jobs.queue import AttemptReport, JobQueue
+from ingestctl.jobs.contract import AttemptReport
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import Job, JobSpec
 from ingestctl.store import Store, counters
 

@@ -141,7 +141,7 @@ def test_job_stats_trigger_counts_each_terminal_transition(tmp_path: Path) -> No
     claimed = c.queue.claim(failed.id)
     assert claimed is not None
     c.clock.advance(5)
-    from ingestctl.jobs.queue import AttemptReport
+    from ingestctl.jobs.contract import AttemptReport
 
     c.queue.complete(claimed, AttemptReport(items=3, job_items=3))
     snap = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
@@ -191,7 +191,7 @@ def test_dead_letter_count_follows_bury_requeue_and_purge(tmp_path: Path) -> Non
     claimed = c.queue.claim(job.id)
     assert claimed is not None
     c.queue.fail(claimed, DataError("bad again"), None, __import__(
-        "ingestctl.jobs.queue", fromlist=["AttemptReport"]).AttemptReport())
+        "ingestctl.jobs.contract", fromlist=["AttemptReport"]).AttemptReport())
     assert mon.active_dead_letters(c.store) == 1 == dl.count_active(c.store)
     dl.purge(c.store, to_iso(c.clock.now() + timedelta(days=1)) or "")
     assert mon.active_dead_letters(c.store) == 0 == dl.count_active(c.store)

@@ -15,7 +15,8 @@ from ingestctl.clock import FakeClock
 from ingestctl.config import Config
 from ingestctl.errors import IngestError, NotFoundError, UsageError
 from ingestctl.events import EventBus
-from ingestctl.jobs.queue import AttemptReport, JobQueue
+from ingestctl.jobs.contract import AttemptReport
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.http import Endpoints, StatusServer, parse_address

@@ -19,7 +19,8 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs.queue import AttemptReport, JobQueue
+from ingestctl.jobs.contract import AttemptReport
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import JobSpec
 from ingestctl.paths import Home
 from ingestctl.scheduler.daemon import SchedulerDaemon

@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-from ingestctl.jobs.queue import AttemptReport
+from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import Job, JobStatus
 from tests.httpserver import LocalServer, Response
 from tests.sitemap_import_helpers import Importer, Site, index, urlset

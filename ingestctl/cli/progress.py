@@ -18,7 +18,7 @@ from rich.progress import (
 from ingestctl.cli.output import stderr
 from ingestctl.clock import iso_out
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs.runner import ProgressCallback
+from ingestctl.jobs.contract import ProgressCallback
 from ingestctl.models.jobs import Job
 
 

@@ -19,7 +19,8 @@ from ingestctl.store import Store
 if TYPE_CHECKING:
     from ingestctl.alerts.dispatch import Alerting
     from ingestctl.alerts.pings import PingSubscriber
-    from ingestctl.jobs.runner import ProgressCallback, Runner
+    from ingestctl.jobs.contract import ProgressCallback
+    from ingestctl.jobs.runner import Runner
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from ingestctl.errors import (
     RateLimitedError,
 )
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
@@ -68,19 +68,6 @@ def job_retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
         return 0.0
     index = min(max(attempts_done, 1), len(cfg.retry_delays)) - 1
     return cfg.retry_delays[index]
-
-
-@dataclass
-class AttemptReport:
-    """What a source reports when an attempt ends."""
-
-    items: int = 0
-    requests: int = 0
-    job_items: int | None = None
-    result: dict[str, Any] | None = None
-    # Data-quality summaries (ingestctl.quality) filled while streaming, evaluated after.
-    summaries: list[Any] = field(default_factory=list)
-    duplicate_keys: int = 0
 
 
 class JobQueue:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import Config
@@ -20,109 +17,21 @@ from ingestctl.errors import (
     TransientError,
 )
 from ingestctl.events import Event, EventBus, EventKind
-from ingestctl.jobs.queue import AttemptReport, JobQueue
+from ingestctl.jobs.contract import AttemptReport, ImportContext, ProgressCallback
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
 from ingestctl.sources import get_source
-from ingestctl.store import Store, counters
+from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
 
 if TYPE_CHECKING:
-    from ingestctl.resilience.classify import BodyClassifier
     from ingestctl.resilience.retry import Rng
-    from ingestctl.sources.http import HttpFetcher
 
 log = logging.getLogger("ingestctl.runner")
 
-ProgressCallback = Callable[[Job, dict[str, Any]], None]
-
 # Deferrals wait for a breaker or a quota reset: the foreground exits 75 instead.
 _NO_INLINE_WAIT = frozenset({ErrorClass.CIRCUIT_OPEN.value, ErrorClass.QUOTA_EXHAUSTED.value})
-
-
-@dataclass
-class ImportContext:
-    """What a source gets for one attempt: the job, the config, the store and a progress hook."""
-
-    job: Job
-    config: Config
-    store: Store
-    clock: Clock
-    events: EventBus
-    queue: JobQueue
-    on_progress: ProgressCallback | None = None
-    requests: int = 0
-    rng: Rng | None = None  # request-retry jitter; tests pass a fixed one
-    _last_beat: datetime | None = field(default=None, repr=False)
-    _counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(
-        default_factory=dict, repr=False)
-    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
-
-    def progress(self, **state: Any) -> None:
-        """Report progress (items, current, files_done, files_total); renews the lease.
-
-        Call it from the thread that owns the store connection.
-        """
-        if self.on_progress is not None:
-            self.on_progress(self.job, state)
-        moment = self.clock.now()
-        interval = timedelta(seconds=self.config.jobs.heartbeat)
-        if self._last_beat is None or moment - self._last_beat >= interval:
-            self._last_beat = moment
-            self.queue.heartbeat(self.job, state)
-            self.flush_counts()
-
-    def count_request(self, n: int = 1) -> None:
-        """Count HTTP requests made by this attempt."""
-        self.requests += n
-
-    def count(self, name: str, labels: dict[str, str], by: float = 1) -> None:
-        """Add to a store counter; kept in memory and written with the next heartbeat."""
-        key = (name, tuple(sorted(labels.items())))
-        self._counts[key] = self._counts.get(key, 0) + by
-
-    def flush_counts(self) -> None:
-        """Write the counted increments to the store in one transaction."""
-        if not self._counts:
-            return
-        pending, self._counts = self._counts, {}
-        with self.store.write() as conn:
-            for (name, labels), value in pending.items():
-                counters.increment(conn, name, dict(labels), value)
-
-    def http(self, api: str | None = None, *,
-             body_classifier: BodyClassifier | None = None) -> HttpFetcher:
-        """An HTTP fetcher with the configured retries that counts requests and retries.
-
-        ``api`` labels ``ingestctl_api_requests_total``; it defaults to the job's source.
-        The client is closed when the attempt ends.
-        """
-        from ingestctl.sources.http import HttpFetcher, build_client
-
-        client = build_client(self.config.http)
-        self._closers.append(client.close)
-        label = api or self.job.source
-
-        def on_response(url: str, code: str) -> None:
-            self.count_request()
-            self.count("api_requests_total", {"api": label, "code": code})
-
-        def on_retry(number: int, error: IngestError, wait: float) -> None:
-            cls = error.error_class.value
-            log.info("request retry %s in %.2fs: %s", number, wait, error,
-                     extra={"job_id": self.job.id, "error_class": cls, "wait": wait})
-            self.count("retries_total", {"source": self.job.source, "error_class": cls})
-
-        extra: dict[str, Any] = {} if self.rng is None else {"rng": self.rng}
-        return HttpFetcher(client, self.config.retry, clock=self.clock, on_retry=on_retry,
-                           on_response=on_response, body_classifier=body_classifier, **extra)
-
-    def close(self) -> None:
-        """Release what the attempt opened and write its counters."""
-        for close in self._closers:
-            close()
-        self._closers.clear()
-        self.flush_counts()
 
 
 class Runner:

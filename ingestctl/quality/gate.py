@@ -25,8 +25,7 @@ from ingestctl.quality import (
 from ingestctl.store import alerts as alert_store
 
 if TYPE_CHECKING:
-    from ingestctl.jobs.queue import AttemptReport
-    from ingestctl.jobs.runner import ImportContext
+    from ingestctl.jobs.contract import AttemptReport, ImportContext
 
 log = logging.getLogger("ingestctl.quality")
 

@@ -18,16 +18,16 @@ from ingestctl.quality.settings import QualityPolicy
 from ingestctl.quality.summaries import (
     ImportSummary,
     MerchantSummary,
+    QualitySummary,
     SearchConsoleSummary,
     SitemapSummary,
 )
 
-Summary = ImportSummary | SitemapSummary | MerchantSummary | SearchConsoleSummary
 _ORDER = {name: index for index, name in enumerate(DEFAULT_RULES)}
 
 
 def evaluate(
-    *summaries: Summary,
+    *summaries: QualitySummary,
     settings: QualityPolicy | Mapping[str, RuleSettings] | None = None,
 ) -> list[Violation]:
     """Every violation the summaries show under ``settings``, in the rules table's order."""

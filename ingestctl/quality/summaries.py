@@ -90,3 +90,6 @@ def keep_example(examples: dict[str, list[str]], rule: str, value: str) -> None:
     kept = examples.setdefault(rule, [])
     if len(kept) < EXAMPLES_KEPT:
         kept.append(value[:200])
+
+
+QualitySummary = ImportSummary | SitemapSummary | MerchantSummary | SearchConsoleSummary

@@ -31,7 +31,8 @@ from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import CrashedError, IngestError
 from ingestctl.events import EventBus
-from ingestctl.jobs.queue import AttemptReport, JobQueue, process_owner
+from ingestctl.jobs.contract import AttemptReport
+from ingestctl.jobs.queue import JobQueue, process_owner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import AttemptOutcome, JobStatus
 from ingestctl.paths import Home

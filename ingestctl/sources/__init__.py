@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ingestctl.errors import UsageError
 
 if TYPE_CHECKING:
-    from ingestctl.jobs.queue import AttemptReport
-    from ingestctl.jobs.runner import ImportContext
-
-
-class Source(Protocol):
-    """An import source: runs one attempt of a job."""
-
-    def run(self, ctx: ImportContext) -> AttemptReport:
-        """Import everything the job names; raise an IngestError on failure."""
-        ...
+    from ingestctl.jobs.contract import Source
 
 
 _MODULES = {

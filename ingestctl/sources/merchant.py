@@ -11,8 +11,7 @@ from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError
-from ingestctl.jobs.queue import AttemptReport
-from ingestctl.jobs.runner import ImportContext
+from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality import MerchantStatsAccumulator
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon

@@ -13,8 +13,7 @@ from datetime import date
 from typing import Any
 
 from ingestctl.clock import to_iso
-from ingestctl.jobs.queue import AttemptReport
-from ingestctl.jobs.runner import ImportContext
+from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality import SearchConsoleStatsAccumulator
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
 from ingestctl.sources.google.errors import PACIFIC, next_pacific_midnight

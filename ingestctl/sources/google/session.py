@@ -36,7 +36,7 @@ from ingestctl.store import Store
 from ingestctl.store import google as g_store
 
 if TYPE_CHECKING:
-    from ingestctl.jobs.runner import ImportContext
+    from ingestctl.jobs.contract import ImportContext
 
 log = logging.getLogger("ingestctl.google")
 

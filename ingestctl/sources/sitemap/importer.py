@@ -7,8 +7,7 @@ The work is done by :class:`~ingestctl.sources.sitemap.crawl.Crawl`.
 
 from __future__ import annotations
 
-from ingestctl.jobs.queue import AttemptReport
-from ingestctl.jobs.runner import ImportContext
+from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.sources.sitemap.crawl import Crawl
 
 
