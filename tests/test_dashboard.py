@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from ingestctl.monitoring import snapshots as sq
 from ingestctl.monitoring.dashboard import Watch, render
 from ingestctl.monitoring.status import (
     BreakerRow,
@@ -22,7 +23,6 @@ from ingestctl.monitoring.status import (
     StatusSnapshot,
     fill_next_runs,
 )
-from ingestctl.store import status_queries as sq
 from tests.monitoring_helpers import standard
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -12,10 +12,12 @@ import pytest
 from ingestctl.clock import to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
+from ingestctl.monitoring import snapshots as snaps
+from ingestctl.monitoring import snapshots as sq
 from ingestctl.monitoring.metrics import DURATION_BUCKETS, DurationHistogram
 from ingestctl.store import Store
+from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as mon
-from ingestctl.store import status_queries as sq
 from ingestctl.store.schema import MIGRATIONS
 from tests.monitoring_helpers import ADHOC, FEED, SHOP, crafted, standard
 
@@ -33,7 +35,7 @@ def test_metrics_snapshot_exact(tmp_path: Path) -> None:
     c = standard(tmp_path / "home")
     c.breaker("sitemap:shop.example", "open", c.clock.now() + timedelta(seconds=60))
     c.breaker("merchant:123", "closed")
-    snap = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
+    snap = snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers)
     assert snap.jobs_total == {("sitemap", "completed"): 3, ("sitemap", "failed"): 1,
                                ("merchant", "completed"): 1}
     assert snap.jobs_unfinished == {("sitemap", "retrying"): 1, ("sitemap", "processing"): 1}
@@ -63,7 +65,7 @@ def test_health_snapshot(tmp_path: Path) -> None:
     c = standard(tmp_path / "home")
     c.breaker("sitemap:shop.example", "half_open")
     now = c.clock.now()
-    snap = mon.health_snapshot(c.store, config(), now, c.breakers)
+    snap = snaps.health_snapshot(c.store, config(), now, c.breakers)
     assert snap.database_ok
     fresh = {f.name: f for f in snap.imports}
     assert list(fresh) == ["shop", "feed", "never"]
@@ -79,10 +81,10 @@ def test_health_snapshot(tmp_path: Path) -> None:
     assert [(q.import_name, q.errors, q.warnings, q.job_id) for q in snap.quality] == [
         ("shop", 1, 1, c.jobs["shop_ok"].id)]
     # An hour later the news job's lease (60 s) has long expired.
-    later = mon.health_snapshot(c.store, config(), now + timedelta(hours=1), c.breakers)
+    later = snaps.health_snapshot(c.store, config(), now + timedelta(hours=1), c.breakers)
     assert later.expired_leases == 1
     # Outside the window nothing finished.
-    day = mon.health_snapshot(c.store, config(), now + timedelta(days=2), c.breakers)
+    day = snaps.health_snapshot(c.store, config(), now + timedelta(days=2), c.breakers)
     assert (day.jobs, day.dead_letters) == ([], 0)
 
 
@@ -128,7 +130,7 @@ def test_scheduler_state_next_runs_and_heartbeat(tmp_path: Path) -> None:
     snap = sq.status_snapshot(c.store, config(), c.clock.now(), c.breakers)
     assert to_iso(snap.scheduler_heartbeat) == stamp
     assert snap.schedules[0].to_json()["next_run"] == "2030-01-01T02:00:00Z"
-    metrics = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
+    metrics = snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers)
     assert metrics.scheduler_heartbeat_timestamp == c.clock.now().timestamp()
 
 
@@ -136,7 +138,7 @@ def test_job_stats_trigger_counts_each_terminal_transition(tmp_path: Path) -> No
     c = crafted(tmp_path / "home")
     failed = c.run(SHOP, 10, error=TransientError("down"))
     assert failed.status.value == "retrying"
-    assert mon.metrics_snapshot(c.store, c.clock.now(), c.breakers).jobs_total == {}
+    assert snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers).jobs_total == {}
     c.clock.advance(5)
     claimed = c.queue.claim(failed.id)
     assert claimed is not None
@@ -144,7 +146,7 @@ def test_job_stats_trigger_counts_each_terminal_transition(tmp_path: Path) -> No
     from ingestctl.jobs.contract import AttemptReport
 
     c.queue.complete(claimed, AttemptReport(items=3, job_items=3))
-    snap = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
+    snap = snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers)
     assert snap.jobs_total == {("sitemap", "completed"): 1}
     # From the first start to the finish: 10 s, the retry wait (5 s) and 5 s.
     assert snap.job_durations["sitemap"].sum == 20.0
@@ -176,7 +178,11 @@ def test_migration_backfills_summaries_of_an_older_database(tmp_path: Path) -> N
                        "ORDER BY status")
     assert [tuple(r) for r in rows] == [("sitemap", "completed", 3, 1, 30.25, 4),
                                         ("sitemap", "failed", 8, 1, 7200.0, 0)]
-    assert mon.active_dead_letters(store) == 1
+    assert dl_store.count_active(store) == 1
+
+
+def _counted(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1") or 0)
 
 
 def test_dead_letter_count_follows_bury_requeue_and_purge(tmp_path: Path) -> None:
@@ -185,16 +191,16 @@ def test_dead_letter_count_follows_bury_requeue_and_purge(tmp_path: Path) -> Non
 
     c = crafted(tmp_path / "home")
     job = c.run(SHOP, 1, error=DataError("bad"))
-    assert mon.active_dead_letters(c.store) == 1
+    assert dl_store.count_active(c.store) == 1
     c.queue.requeue(job.id)
-    assert mon.active_dead_letters(c.store) == 0
+    assert dl_store.count_active(c.store) == 0
     claimed = c.queue.claim(job.id)
     assert claimed is not None
     c.queue.fail(claimed, DataError("bad again"), None, __import__(
         "ingestctl.jobs.contract", fromlist=["AttemptReport"]).AttemptReport())
-    assert mon.active_dead_letters(c.store) == 1 == dl.count_active(c.store)
+    assert dl.count_active(c.store) == 1 == _counted(c.store)
     dl.purge(c.store, to_iso(c.clock.now() + timedelta(days=1)) or "")
-    assert mon.active_dead_letters(c.store) == 0 == dl.count_active(c.store)
+    assert dl.count_active(c.store) == 0 == _counted(c.store)
 
 
 def test_duration_buckets_in_sql_match_the_collector(tmp_path: Path) -> None:
@@ -203,7 +209,7 @@ def test_duration_buckets_in_sql_match_the_collector(tmp_path: Path) -> None:
     probes = sorted({x for b in bounds for x in (b - 0.25, b, b + 0.25)})
     for seconds in probes:
         c.run(FEED, seconds)
-    snap = mon.metrics_snapshot(c.store, c.clock.now(), c.breakers)
+    snap = snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers)
     expected = DurationHistogram()
     for seconds in probes:
         expected.observe(seconds)
@@ -237,12 +243,12 @@ def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
     assert status.undelivered_alerts == 1
     assert [(a.id, a.delivery) for a in status.alerts or []] == [
         (2, "sent"), (1, "waiting (1/2 sent)")]
-    health = mon.health_snapshot(c.store, config(), now, c.breakers)
+    health = snaps.health_snapshot(c.store, config(), now, c.breakers)
     assert [(q.api, q.ratio) for q in health.quotas] == [("merchant", 0.83),
                                                          ("search-console", 0.0)]
     assert health.undelivered_alerts == 1
     assert to_iso(health.oldest_undelivered_alert) == to_iso(now - timedelta(minutes=5))
-    metrics = mon.metrics_snapshot(c.store, now, c.breakers)
+    metrics = snaps.metrics_snapshot(c.store, now, c.breakers)
     assert metrics.api_quota_used_ratio == {("merchant", "account-123"): 0.83,
                                             ("search-console", "project"): 0.0}
 

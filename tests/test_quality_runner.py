@@ -197,7 +197,7 @@ def test_quality_guide_lists_every_rule_with_its_default() -> None:
 
 
 def test_status_shows_the_violations_of_each_imports_last_run(env: Env, home: Path) -> None:
-    from ingestctl.store import status_queries as sq
+    from ingestctl.monitoring import snapshots as sq
     from tests.test_dashboard import draw
 
     env.feed.pages(12, lastmod="2026-02-01")

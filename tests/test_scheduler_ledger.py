@@ -297,10 +297,9 @@ def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
 
 
 def test_a_missed_slot_shows_in_health_and_status_with_the_next_run(harness: Harness) -> None:
+    from ingestctl.monitoring import snapshots as sq
     from ingestctl.monitoring.health.evaluate import run_checks
     from ingestctl.store import Store
-    from ingestctl.store import monitoring as mon
-    from ingestctl.store import status_queries as sq
 
     daemon = harness.start()
     daemon.step(harness.clock.now())
@@ -308,7 +307,7 @@ def test_a_missed_slot_shows_in_health_and_status_with_the_next_run(harness: Har
     daemon.step(harness.clock.now())
     now = harness.clock.now()
     with Store(harness.home.database) as store:
-        snap = mon.health_snapshot(store, harness.config, now, harness.home.breakers)
+        snap = sq.health_snapshot(store, harness.config, now, harness.home.breakers)
         [check] = [r for r in run_checks(snap, harness.config.health, now)
                    if r.key == "schedules:missed"]
         status = sq.status_snapshot(store, harness.config, now, harness.home.breakers)

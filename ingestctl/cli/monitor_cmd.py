@@ -22,7 +22,8 @@ from ingestctl import __version__, clock
 from ingestctl.cli.output import emit_json
 from ingestctl.cli.state import AppState, state
 from ingestctl.errors import IngestError, StoreError, UsageError
-from ingestctl.store import Store, monitoring, status_queries
+from ingestctl.monitoring import snapshots
+from ingestctl.store import Store
 from ingestctl.units import parse_duration
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def health_results(st: AppState, now: Any) -> list[CheckResult]:
             snap = HealthSnapshot.unreachable(
                 f"no database at {st.home.database} (run an import first)")
         else:
-            snap = monitoring.health_snapshot(store, config, now, st.home.breakers)
+            snap = snapshots.health_snapshot(store, config, now, st.home.breakers)
     except StoreError as exc:
         snap = HealthSnapshot.unreachable(exc.reason)
     except sqlite3.Error as exc:
@@ -135,8 +136,8 @@ def metrics(
     store = _open(st)
     try:
         snap = (MetricsSnapshot(success_ratio_window=st.config.health.window) if store is None
-                else monitoring.metrics_snapshot(store, now, st.home.breakers,
-                                                 st.config.health.window))
+                else snapshots.metrics_snapshot(store, now, st.home.breakers,
+                                                st.config.health.window))
     except sqlite3.Error as exc:
         raise StoreError(str(st.home.database), str(exc)) from None
     data = exposition(snap)
@@ -157,10 +158,10 @@ def status_snapshot(st: AppState) -> StatusSnapshot:
     config = st.config
     store = _open(st)
     if store is None:
-        return status_queries.empty_status(config, now, st.home.database, st.home.breakers)
+        return snapshots.empty_status(config, now, st.home.database, st.home.breakers)
     try:
-        return status_queries.status_snapshot(store, config, now, st.home.breakers,
-                                          config.status.limit)
+        return snapshots.status_snapshot(store, config, now, st.home.breakers,
+                                           config.status.limit)
     except sqlite3.Error as exc:
         raise StoreError(str(st.home.database), str(exc)) from None
 

@@ -112,7 +112,7 @@ class Endpoints:
             render_json,
             run_checks,
         )
-        from ingestctl.store.monitoring import health_snapshot
+        from ingestctl.monitoring.snapshots import health_snapshot
 
         now = self.now()
         config = self.config()
@@ -129,7 +129,7 @@ class Endpoints:
     def metrics(self) -> Response:
         """The Prometheus exposition."""
         from ingestctl.monitoring.metrics import exposition
-        from ingestctl.store.monitoring import metrics_snapshot
+        from ingestctl.monitoring.snapshots import metrics_snapshot
 
         try:
             with self._store() as store:

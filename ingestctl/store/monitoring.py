@@ -1,11 +1,12 @@
-"""Read-only queries behind ``health`` and ``metrics`` (and shared by ``status``), all indexed.
+"""Read-only queries behind ``health``, ``metrics`` and ``status``, all indexed; SQL only.
 
 Counters come from ``job_stats`` (kept by trigger when a job finishes) and the ``counters``
 table; windows use ``jobs_finished``, ``dead_letters_active_updated`` and
 ``attempts_finished``; per-import lookups use ``jobs_import_status_finished``. Tables added by
 other capabilities (``quota_state``/``quota_usage``, ``alerts``/``alert_deliveries``) are read
 only when ``sqlite_master`` lists them. Nothing here writes, so these commands never take
-the write lock (except :func:`probe_writable`, which only begins and rolls back).
+the write lock (except :func:`probe_writable`, which only begins and rolls back). The
+snapshots the commands show are assembled from these in :mod:`ingestctl.monitoring.snapshots`.
 """
 
 from __future__ import annotations
@@ -14,28 +15,12 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ingestctl.clock import from_iso, to_iso
-from ingestctl.config import Config
 from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
 
-if TYPE_CHECKING:
-    # Each command imports only the models it fills (at call time): prometheus_client alone
-    # costs `metrics` ~40 ms, and every dataclass module adds to the startup of a probe.
-    from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
-    from ingestctl.monitoring.metrics.collector import MetricsSnapshot
-
-# (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
-Quota = tuple[str, str, int, int, str]
-Breaker = tuple[str, str, int, datetime | None, str | None]
-
 COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
-# The label names of each counter, in the order MetricsSnapshot keys them.
-_COUNTER_LABELS = {"retries_total": ("source", "error_class"),
-                   "api_requests_total": ("api", "code"), "alerts_total": ("channel", "outcome"),
-                   "quality_violations_total": ("rule", "severity")}
 PROBE_TIMEOUT_MS = 2000
 
 
@@ -95,35 +80,6 @@ def unfinished_by_source(store: Store) -> dict[tuple[str, str], int]:
         "WHERE status IN ('pending', 'processing', 'retrying') GROUP BY source, status")}
 
 
-def breakers(path: Path) -> list[Breaker]:
-    """The circuit breakers of ``breakers.json`` (none when the file does not exist)."""
-    # breaker.py imports only the standard library and ingestctl's config/errors/clock.
-    from ingestctl.resilience.breaker import load_states
-
-    return [(s.key, s.state.value, s.failures, s.open_until, s.last_error_class)
-            for s in load_states(path)]
-
-
-
-
-def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
-    """Quota use per api/scope in its current day (or as the API's own headers report it)."""
-    if not {"quota_state", "quota_usage"} <= names:
-        return []
-    # resilience.quota owns the reading of the Google quota tables (also `ingestctl quota`).
-    from ingestctl.resilience.quota import quota_lines
-
-    out: list[Quota] = []
-    for line in quota_lines(store, now):
-        if line.day_limit > 0:
-            out.append((line.api, line.scope, line.day_used, line.day_limit, "day"))
-        elif line.ratio is not None and line.headers:
-            limit = int(line.headers["x_ratelimit_limit"])
-            remaining = int(line.headers["x_ratelimit_remaining"])
-            out.append((line.api, line.scope, limit - remaining, limit, "remote"))
-    return out
-
-
 def scheduler_heartbeat(store: Store) -> datetime | None:
     """When the scheduler daemon last reported it is alive, if ever."""
     row = store.conn.execute("SELECT updated_at, value FROM scheduler_state "
@@ -167,128 +123,103 @@ def last_run_violations(store: Store) -> list[tuple[str, int, list[dict[str, Any
             if (found := _violations(result)) is not None]
 
 
-def quality_runs(store: Store) -> list[QualityRun]:
-    """Quality errors and warnings of the last finished run of each import that has them."""
-    from ingestctl.monitoring.health.evaluate import QualityRun
-
-    out = []
-    for name, job_id, found in last_run_violations(store):
-        errors = sum(1 for v in found if v.get("severity") == "error")
-        warnings = sum(1 for v in found if v.get("severity") == "warning")
-        out.append(QualityRun(name, errors, warnings, job_id))
-    return out
-
-
-def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
-    from ingestctl.monitoring.health.evaluate import ImportFreshness
-
-    configured = [imp for imp in config.imports if imp.name]
-    if not configured:
-        return []
-    marks = ",".join("?" * len(configured))
-    found = {key: (from_iso(success), from_iso(failure)) for key, success, failure in
-             store.conn.execute(
-                 "SELECT i.key, i.last_success_at, (SELECT max(finished_at) FROM jobs "
-                 "WHERE import_id = i.id AND status = 'failed') FROM imports i "
-                 f"WHERE i.key IN ({marks})", [imp.name for imp in configured])}
-    return [ImportFreshness(imp.name, imp.freshness, *found.get(imp.name, (None, None)))
-            for imp in configured]
+def import_outcomes(store: Store, keys: list[str]) -> dict[str, tuple[datetime | None,
+                                                                     datetime | None]]:
+    """Import key -> (last success, last failure) of the imports named ``keys``."""
+    if not keys:
+        return {}
+    marks = ",".join("?" * len(keys))
+    return {key: (from_iso(success), from_iso(failure)) for key, success, failure in
+            store.conn.execute(
+                "SELECT i.key, i.last_success_at, (SELECT max(finished_at) FROM jobs "
+                "WHERE import_id = i.id AND status = 'failed') FROM imports i "
+                f"WHERE i.key IN ({marks})", keys)}
 
 
-def health_snapshot(store: Store, config: Config, now: datetime,
-                    breakers_path: Path) -> HealthSnapshot:
-    """What the health checks need, from a few indexed queries and the breaker file."""
-    from ingestctl.monitoring.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
-
-    names = tables(store)
-    error = probe_writable(store)
-    if error is not None:
-        return HealthSnapshot.unreachable(error)
-    since = window_start(now, config.health.window)
-    jobs = [SourceJobs(source, counts.get("completed", 0), counts.get("failed", 0))
-            for source, counts in sorted(finished_by_source(store, since).items())]
-    undelivered, oldest = undelivered_alerts(store, names)
-    return HealthSnapshot(
-        imports=_freshness(store, config),
-        jobs=jobs,
-        dead_letters=int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1 "
-                                      "AND updated_at >= ?", (since,)) or 0),
-        open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
-        expired_leases=int(store.scalar("SELECT count(*) FROM jobs WHERE status = 'processing' "
-                                        "AND lease_expires_at < ?", (_iso(now),)) or 0),
-        quotas=[QuotaUse(api, scope, used / limit) for api, scope, used, limit, _ in
-                quotas(store, names, now)],
-        scheduler_heartbeat=scheduler_heartbeat(store),
-        undelivered_alerts=undelivered,
-        oldest_undelivered_alert=oldest,
-        quality=quality_runs(store),
-        missed_slots=missed_slots(store, names, since),
-        schedules_configured=any(imp.schedule for imp in config.imports),
-    )
+def dead_letters_since(store: Store, since: str) -> int:
+    """Active dead letters last updated since ``since``."""
+    return int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1 "
+                            "AND updated_at >= ?", (since,)) or 0)
 
 
-def missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, datetime]]:
-    """(import, slot) of scheduled runs recorded missed since ``since``, from the ledger."""
-    if "schedule_slots" not in names:
-        return []
-    rows = store.conn.execute("SELECT import_name, slot_at FROM schedule_slots "
-                              "WHERE outcome = 'missed' AND slot_at >= ?", (since,)).fetchall()
-    return [(name, moment) for name, slot in rows if (moment := from_iso(slot)) is not None]
+def expired_leases(store: Store, now: datetime) -> int:
+    """Jobs still ``processing`` whose lease ended before ``now``."""
+    return int(store.scalar("SELECT count(*) FROM jobs WHERE status = 'processing' "
+                            "AND lease_expires_at < ?", (_iso(now),)) or 0)
 
 
-def active_dead_letters(store: Store) -> int:
-    """Active dead letters, from the count the store keeps by trigger."""
-    return int(store.scalar("SELECT value FROM monitor_counts "
-                            "WHERE name = 'dead_letters_active'") or 0)
-
-
-def _counters(store: Store) -> dict[str, dict[tuple[str, str], int]]:
-    out: dict[str, dict[tuple[str, str], int]] = {name: {} for name in COUNTERS}
+def counter_values(store: Store) -> list[tuple[str, dict[str, Any], int]]:
+    """(name, labels, value) of every row of the metric counters in :data:`COUNTERS`."""
     marks = ",".join("?" * len(COUNTERS))
-    for name, labels, value in store.conn.execute(
-            f"SELECT name, labels, value FROM counters WHERE name IN ({marks})", COUNTERS):
-        parsed = json.loads(labels)
-        first, second = _COUNTER_LABELS[name]
-        key = (str(parsed.get(first, "")), str(parsed.get(second, "")))
-        out[name][key] = out[name].get(key, 0) + int(value)
-    return out
+    return [(name, json.loads(labels), int(value)) for name, labels, value in store.conn.execute(
+        f"SELECT name, labels, value FROM counters WHERE name IN ({marks})", COUNTERS)]
 
 
-def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
-                     window: float = 86400.0) -> MetricsSnapshot:
-    """The aggregates of every metric family, from job_stats, counters and a few indexes."""
-    from ingestctl.monitoring.metrics.collector import DurationHistogram, MetricsSnapshot
+def job_stats(store: Store) -> list[tuple[str, str, int, int, float, int]]:
+    """(source, status, duration bucket, jobs, seconds, items) rows kept by trigger."""
+    return [(s, st, int(b), int(j), float(sec), int(i)) for s, st, b, j, sec, i in
+            store.conn.execute("SELECT source, status, bucket, jobs, seconds, items "
+                               "FROM job_stats")]
 
-    snap = MetricsSnapshot(success_ratio_window=window)
-    for source, status, bucket, jobs, seconds, items in store.conn.execute(
-            "SELECT source, status, bucket, jobs, seconds, items FROM job_stats"):
-        key = (source, status)
-        snap.jobs_total[key] = snap.jobs_total.get(key, 0) + int(jobs)
-        snap.job_durations.setdefault(source, DurationHistogram()).add_bucket(
-            int(bucket), int(jobs), float(seconds))
-        snap.items_imported_total[source] = snap.items_imported_total.get(source, 0) + int(items)
-    snap.jobs_unfinished = unfinished_by_source(store)
-    counts = _counters(store)
-    snap.retries_total = counts["retries_total"]
-    snap.api_requests_total = counts["api_requests_total"]
-    snap.alerts_total = counts["alerts_total"]
-    snap.quality_violations_total = counts["quality_violations_total"]
-    snap.dead_letters = active_dead_letters(store)
+
+def last_successes(store: Store) -> dict[str, datetime]:
+    """Import name -> when it last completed, for imports that ever did."""
+    out = {}
     for name, success in store.conn.execute(
             "SELECT name, last_success_at FROM imports WHERE last_success_at IS NOT NULL"):
         moment = from_iso(success)
         if moment is not None:
-            snap.last_success_timestamp[name] = moment.timestamp()
-    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
-    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
-                                 in quotas(store, tables(store), now)}
-    for source, counts_ in finished_by_source(store, window_start(now, window)).items():
-        finished = counts_.get("completed", 0) + counts_.get("failed", 0)
-        if finished:
-            snap.success_ratio[source] = counts_.get("completed", 0) / finished
-    beat = scheduler_heartbeat(store)
-    snap.scheduler_heartbeat_timestamp = beat.timestamp() if beat else None
-    return snap
+            out[name] = moment
+    return out
+
+
+def running_jobs(store: Store) -> list[sqlite3.Row]:
+    """Jobs in ``processing`` with their lease and last published progress, by id."""
+    return store.query("SELECT id, name, source, target, attempts, max_attempts, started_at, "
+                       "heartbeat_at, lease_expires_at, lease_owner, progress FROM jobs "
+                       "WHERE status = 'processing' ORDER BY id")
+
+
+def queued_jobs(store: Store, limit: int) -> tuple[list[sqlite3.Row], int]:
+    """The first ``limit`` retrying or pending jobs, soonest due first, and how many there are."""
+    total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
+                or 0)
+    rows = store.query("SELECT id, name, source, status, attempts, max_attempts, "
+                       "next_attempt_at, error_class, error_message FROM jobs "
+                       "WHERE status IN ('retrying', 'pending') "
+                       "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (limit,))
+    return rows, total
+
+
+def active_dead_letter_rows(store: Store, limit: int) -> list[sqlite3.Row]:
+    """The ``limit`` most recently updated active dead letters."""
+    return store.query("SELECT id, job_id, name, source, error_class, error_message, attempts, "
+                       "updated_at FROM dead_letters WHERE active = 1 "
+                       "ORDER BY updated_at DESC LIMIT ?", (limit,))
+
+
+def failed_attempts(store: Store, since: str, limit: int) -> list[sqlite3.Row]:
+    """Failed and crashed attempts that finished since ``since``, newest first."""
+    return store.query("SELECT a.job_id, j.name, j.source, a.number, a.outcome, a.finished_at, "
+                       "a.error_class, a.error_type, a.error_message FROM attempts a "
+                       "JOIN jobs j ON j.id = a.job_id WHERE a.finished_at >= ? "
+                       "AND a.outcome IN ('failed', 'crashed') "
+                       "ORDER BY a.finished_at DESC LIMIT ?", (since, limit))
+
+
+def recent_alerts(store: Store, limit: int) -> list[sqlite3.Row]:
+    """The newest ``limit`` alerts with their delivery counts (``n`` in all, ``sent``)."""
+    return store.query("SELECT a.id, a.kind, a.severity, a.subject, a.created_at, "
+                       "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "
+                       "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id "
+                       "AND d.sent_at IS NOT NULL) AS sent FROM alerts a "
+                       "ORDER BY a.id DESC LIMIT ?", (limit,))
+
+
+def published_next_runs(store: Store) -> dict[str, datetime | None]:
+    """Import name -> the next run the scheduler daemon published."""
+    return {key: from_iso(value) for key, value in store.conn.execute(
+        "SELECT substr(key, 10), value FROM scheduler_state WHERE key LIKE 'next_run:%'")}
 
 
 def explain(store: Store, sql: str, params: Iterable[Any] = ()) -> list[str]:

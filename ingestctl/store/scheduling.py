@@ -175,12 +175,12 @@ def slots_of(store: Store, name: str, limit: int = 100) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-def missed_slots(store: Store, since: datetime) -> list[tuple[str, str]]:
-    """(import name, slot) of every missed slot after ``since``, oldest first (health, status)."""
-    rows = store.query("SELECT import_name, slot_at FROM schedule_slots WHERE outcome = "
-                       "'missed' AND slot_at > ? ORDER BY slot_at, import_name",
-                       (to_iso(since),))
-    return [(row["import_name"], row["slot_at"]) for row in rows]
+def missed_slots(store: Store, since: str) -> list[tuple[str, datetime]]:
+    """(import, slot) of the slots recorded missed at or after ``since``, oldest first."""
+    rows = store.conn.execute("SELECT import_name, slot_at FROM schedule_slots "
+                              "WHERE outcome = 'missed' AND slot_at >= ? "
+                              "ORDER BY slot_at, import_name", (since,)).fetchall()
+    return [(name, moment) for name, slot in rows if (moment := from_iso(slot)) is not None]
 
 
 def latest_jobs(store: Store, import_keys: Iterable[str]) -> dict[str, Job]:
