@@ -20,9 +20,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from ingestctl.alerts.outbox import Backlog, OutboxItem
 from ingestctl.alerts.render import dead_letter_alert
-from ingestctl.models.alerts import Alert, AttemptFacts, JobFacts, SentRecord
+from ingestctl.models.alerts import Alert, AttemptFacts, Backlog, JobFacts, OutboxItem, SentRecord
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 SECRET_TARGET = "https://bob:hunter2@shop.example.com/sitemap.xml?page=2&access_token=s3cr3t"

@@ -1,7 +1,7 @@
 """The outbox: alerts are written to the store before any delivery, then delivered per channel.
 
-Algorithm (the store side is the :class:`OutboxStore` protocol; the lead's SQLite tables
-implement it):
+Algorithm (the store side is the :class:`OutboxStore` protocol, which
+ingestctl.store.alerts implements):
 
 1. ``submit(alert)``: :func:`~ingestctl.alerts.policy.decide` against the key's last accepted
    alert. Suppressed alerts only reach the log. Otherwise the alert is written with one pending
@@ -35,7 +35,7 @@ from ingestctl.alerts.render import (
 from ingestctl.clock import Clock
 from ingestctl.config import AlertsConfig
 from ingestctl.errors import DeliveryError
-from ingestctl.models.alerts import Alert, SentRecord, Severity
+from ingestctl.models.alerts import Alert, Backlog, OutboxItem, SentRecord, Severity
 
 
 class Channel(Protocol):
@@ -49,27 +49,6 @@ class Channel(Protocol):
     def send(self, alert: Alert) -> None:
         """Deliver ``alert`` or raise :class:`~ingestctl.errors.DeliveryError`."""
         ...
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One undelivered (alert, channel) pair; ``attempts`` counts failed deliveries so far."""
-
-    id: int
-    channel: str
-    alert: Alert
-    attempts: int = 0
-    next_try_at: datetime | None = None
-    last_error: str | None = None
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What waits for one channel: how many deliveries, since when, and the last error."""
-
-    count: int
-    oldest: datetime
-    last_error: str | None
 
 
 class OutboxStore(Protocol):

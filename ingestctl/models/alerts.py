@@ -166,3 +166,24 @@ class SentRecord:
     key: str
     severity: Severity
     sent_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One undelivered (alert, channel) pair; ``attempts`` counts failed deliveries so far."""
+
+    id: int
+    channel: str
+    alert: Alert
+    attempts: int = 0
+    next_try_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits for one channel: how many deliveries, since when, and the last error."""
+
+    count: int
+    oldest: datetime
+    last_error: str | None

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingestctl.alerts.outbox import Backlog, OutboxItem
 from ingestctl.clock import from_iso, iso_out, to_iso
-from ingestctl.models.alerts import Alert, SentRecord, Severity
+from ingestctl.models.alerts import Alert, Backlog, OutboxItem, SentRecord, Severity
 from ingestctl.store import counters
 from ingestctl.store.database import Store
 
