@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestctl.quality import rules_table
+from ingestctl.quality.catalog import rules_table
 
 
 def main() -> None:

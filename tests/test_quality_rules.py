@@ -6,15 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ingestctl.quality import (
-    ImportSummary,
-    Severity,
-    SitemapStatsAccumulator,
-    SitemapSummary,
-    Violation,
-    evaluate,
-    parse_lastmod,
-)
+from ingestctl.quality.model import Severity, Violation
+from ingestctl.quality.rules import evaluate
+from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator, parse_lastmod
+from ingestctl.quality.summaries import ImportSummary, SitemapSummary
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 SITEMAP = "https://shop.example.com/catalog/sitemap.xml"

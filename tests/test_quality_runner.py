@@ -17,7 +17,7 @@ from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job, JobStatus
-from ingestctl.quality import DEFAULT_RULES, rules_table
+from ingestctl.quality.catalog import DEFAULT_RULES, rules_table
 from ingestctl.store import Store, counters
 from ingestctl.store import dead_letters as dl_store
 from tests.cli import invoke

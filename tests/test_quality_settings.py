@@ -8,21 +8,11 @@ import pytest
 
 from ingestctl.config import load_config
 from ingestctl.errors import ConfigError
-from ingestctl.quality import (
-    DEFAULT_RULES,
-    FailOn,
-    ImportSummary,
-    RuleSettings,
-    Severity,
-    SitemapSummary,
-    Violation,
-    check_config,
-    evaluate,
-    global_policy,
-    policy_for_import,
-    resolve_rules,
-    rules_table,
-)
+from ingestctl.quality.catalog import DEFAULT_RULES, rules_table
+from ingestctl.quality.model import FailOn, RuleSettings, Severity, Violation
+from ingestctl.quality.rules import evaluate
+from ingestctl.quality.settings import check_config, global_policy, policy_for_import, resolve_rules
+from ingestctl.quality.summaries import ImportSummary, SitemapSummary
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -8,20 +8,12 @@ from typing import Any
 import pytest
 
 from ingestctl.errors import DataError, ErrorClass
-from ingestctl.quality import (
-    FailOn,
-    MerchantStatsAccumulator,
-    MerchantSummary,
-    QualityFailedError,
-    SearchConsoleStatsAccumulator,
-    Severity,
-    Violation,
-    evaluate,
-    gtin_valid,
-    should_fail,
-    summarize,
-    worst_severity,
-)
+from ingestctl.quality.merchant_stats import MerchantStatsAccumulator, gtin_valid
+from ingestctl.quality.model import FailOn, Severity, Violation
+from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize, worst_severity
+from ingestctl.quality.rules import evaluate
+from ingestctl.quality.search_console_stats import SearchConsoleStatsAccumulator
+from ingestctl.quality.summaries import MerchantSummary
 
 # GTIN
 

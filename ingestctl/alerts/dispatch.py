@@ -46,6 +46,7 @@ from ingestctl.models.alerts import (
     ViolationFacts,
 )
 from ingestctl.models.jobs import Job, JobStatus
+from ingestctl.quality.catalog import DEFAULT_RULES
 from ingestctl.store import Store
 from ingestctl.store import alerts as alert_store
 from ingestctl.store import dead_letters as dl_store
@@ -83,6 +84,7 @@ class Alerting:
         """The configured channels (email, webhook), built on first use."""
         if self._channels is not None:
             return list(self._channels)
+        # Start-up weight: channels import httpx and smtplib; listings never pay (test_startup.py).
         from ingestctl.alerts.channels import build_channels
 
         return build_channels(self.config.alerts,
@@ -140,6 +142,7 @@ class Alerting:
         imp = self.config.import_named(import_name)
         if imp is None or not imp.schedule:
             return None
+        # Start-up weight: APScheduler, only for alerts about a scheduled import (test_startup.py).
         from ingestctl.scheduler.spec import parse_schedule
 
         try:
@@ -190,7 +193,6 @@ def _completed(hub: Alerting, event: Event) -> list[Alert]:
     name = job.name
     alerts = [a for a in import_ok_alerts(name, job.id, hub.host, now=event.at)
               if hub.firing(a.key)]
-    from ingestctl.quality.catalog import DEFAULT_RULES
 
     broken = {str(v.get("rule")) for v in (job.result or {}).get("quality") or []
               if isinstance(v, dict)}

@@ -55,6 +55,7 @@ class PingSubscriber:
         url = self.urls.get(event.import_key or "")
         if not url:
             return
+        # Start-up weight: httpx only when a configured import pings (test_startup.py).
         import httpx
 
         with httpx.Client() as client:

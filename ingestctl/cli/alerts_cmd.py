@@ -6,9 +6,11 @@ import typer
 from rich.table import Table
 
 from ingestctl import clock
+from ingestctl.alerts.render import probe_alert
 from ingestctl.cli.output import emit_json, error, message, stdout
 from ingestctl.cli.state import state
-from ingestctl.errors import EXIT_FAILED
+from ingestctl.errors import EXIT_FAILED, DeliveryError
+from ingestctl.store import alerts as alert_store
 
 app = typer.Typer(help="Alert history, a test alert, and resending undelivered alerts.",
                   no_args_is_help=True)
@@ -21,8 +23,6 @@ def list_alerts(
     as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
 ) -> None:
     """List alerts, newest first, with each channel's delivery state."""
-    from ingestctl.store import alerts as alert_store
-
     records = alert_store.history(state(ctx).store(), limit)
     if as_json:
         emit_json([record.to_json() for record in records])
@@ -47,9 +47,6 @@ def list_alerts(
 @app.command("test")
 def test_alert(ctx: typer.Context) -> None:
     """Send a test alert through every configured channel; exit 1 if any channel failed."""
-    from ingestctl.alerts.render import probe_alert
-    from ingestctl.errors import DeliveryError
-
     alerting = state(ctx).alerting
     channels = alerting.channels
     if not channels:
@@ -79,7 +76,6 @@ def flush(ctx: typer.Context) -> None:
     outcomes = alerting.flush(force=True)
     sent = sum(1 for o in outcomes if o.ok)
     failed = len(outcomes) - sent
-    from ingestctl.store import alerts as alert_store
 
     waiting = {name: alerting.outbox_store.backlog(name) for name in alerting.outbox.channels}
     left, _ = alert_store.undelivered(alerting.store)

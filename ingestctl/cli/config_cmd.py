@@ -6,9 +6,12 @@ import json
 
 import typer
 
+from ingestctl.alerts.dispatch import check_alerts_config
 from ingestctl.cli.output import emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.config import redacted
+from ingestctl.quality.settings import check_config
+from ingestctl.scheduler.configured import scheduled_imports
 
 app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=True)
 
@@ -16,13 +19,9 @@ app = typer.Typer(help="Validate and show the configuration.", no_args_is_help=T
 @app.command("check")
 def check(ctx: typer.Context) -> None:
     """Validate the config file; exit 78 with one line naming the problem."""
-    from ingestctl.scheduler.configured import scheduled_imports
-
     st = state(ctx)
     config = st.config
     scheduled_imports(config)  # a bad schedule exits 78 naming the file and key
-    from ingestctl.alerts.dispatch import check_alerts_config
-    from ingestctl.quality import check_config
 
     check_config(config)
     check_alerts_config(config)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from ingestctl import clock
 from ingestctl.cli.jobs_cmd import since_option
 from ingestctl.cli.output import emit_json, error, message, stderr, stdout
 from ingestctl.cli.run_cmd import finish
@@ -18,6 +19,7 @@ from ingestctl.cli.state import AppState, state
 from ingestctl.errors import ErrorClass, UsageError
 from ingestctl.jobs.dead_letters import DeadLetterQueue, LetterDetail, RetryItem, RetryOutcome
 from ingestctl.jobs.dead_letters import Progress as OnProgress
+from ingestctl.jobs.queue import JobQueue
 from ingestctl.store.dead_letters import LetterFilter
 from ingestctl.units import parse_duration
 
@@ -37,8 +39,6 @@ def _filter(source: str | None, error_class: ErrorClass | None, since: str | Non
 def _dlq(st: AppState, *, run: bool = False) -> DeadLetterQueue:
     if run:
         return DeadLetterQueue(st.store(), runner=st.runner())
-    from ingestctl import clock
-    from ingestctl.jobs.queue import JobQueue
 
     store = st.store()
     return DeadLetterQueue(store, JobQueue(store, st.config.jobs, clock.SYSTEM, st.events))

@@ -7,6 +7,7 @@ from datetime import timedelta
 import typer
 
 from ingestctl import clock
+from ingestctl.cli.job_view import render_job
 from ingestctl.cli.output import emit_json, jobs_table, stdout
 from ingestctl.cli.state import state
 from ingestctl.errors import JobNotFound, UsageError
@@ -71,6 +72,5 @@ def show_job(
         emit_json({**job.to_json(), "attempts": [a.to_json() for a in attempts],
                    "quality": (job.result or {}).get("quality")})
         return
-    from ingestctl.cli.job_view import render_job
 
     stdout.print(render_job(job, attempts))

@@ -72,6 +72,8 @@ class HealthCommand(TyperCommand):
 
 def health_results(st: AppState, now: Any) -> list[CheckResult]:
     """Run the checks; a missing or unreadable database is the CRITICAL database check."""
+    # Start-up weight: this module serves health, metrics and status; each loads its own
+    # models (tests/test_monitoring_cli.py, tests/test_startup.py).
     from ingestctl.monitoring.health import HealthSnapshot, run_checks
 
     config = st.config
@@ -114,6 +116,7 @@ def health(
 
         emit_json(render_json(results, now, __version__))
     else:
+        # Start-up weight: Rich only for the table (nagios and json stay light).
         from ingestctl.cli.output import stdout
         from ingestctl.monitoring.health import render_table
 
@@ -129,6 +132,7 @@ def metrics(
         help="Write atomically to PATH (node_exporter's textfile collector) instead of stdout."),
 ) -> None:
     """Print the Prometheus text exposition computed from the store."""
+    # Start-up weight: prometheus_client for `metrics` only (tests/test_monitoring_cli.py).
     from ingestctl.monitoring.metrics import MetricsSnapshot, exposition, write_textfile
 
     st = state(ctx)
@@ -194,6 +198,7 @@ def status(
     if as_json:
         emit_json(status_snapshot(st).to_json())
         return
+    # Start-up weight: Rich and APScheduler for the text view only; --json stays light.
     from rich.console import Console
 
     from ingestctl.monitoring import dashboard

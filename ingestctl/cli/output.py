@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     """``stdout`` and ``stderr`` Rich consoles, built on first use: Rich is slow to import."""
     if name in ("stdout", "stderr"):
+        # Start-up weight: the fast read paths never load Rich (test_monitoring_cli.py).
         from rich.console import Console
 
         # Piped or under cron there is no terminal width to honour; 80 columns would cut tables.

@@ -37,7 +37,8 @@ def run(
                                "end_date": end_date, "provisional": provisional}
     spec = resolve_spec(st.config, what, target, name=name, options=options)
     if spec.source in ("merchant", "search-console"):
-        # Bad dates or missing credentials fail here, before a job exists.
+        # Bad dates or missing credentials fail here, before a job exists. Start-up weight:
+        # google-auth only for Google sources (test_startup.py).
         from ingestctl.sources.google.preflight import preflight
 
         preflight(st.config, spec)

@@ -13,6 +13,7 @@ from ingestctl import clock
 from ingestctl.cli.output import STATUS_STYLE, emit_json, stdout
 from ingestctl.cli.state import state
 from ingestctl.errors import IngestError, UsageError
+from ingestctl.scheduler.listing import crontab_block, schedule_rows
 
 app = typer.Typer(help="Configured schedules: next runs, last outcomes, crontab lines.",
                   no_args_is_help=True)
@@ -38,8 +39,6 @@ def list_schedules(
                                      help="Next runs after TIME (ISO 8601) instead of now."),
 ) -> None:
     """Each configured import: schedule, time zone, next run, last outcome, missed slots."""
-    from ingestctl.scheduler.listing import schedule_rows
-
     st = state(ctx)
     start = _after(after)
     rows = schedule_rows(st.config, st.store(), start, runs)
@@ -67,8 +66,6 @@ def list_schedules(
 @app.command("crontab")
 def crontab(ctx: typer.Context) -> None:
     """Crontab lines running the scheduled imports from system cron (`run NAME -q`)."""
-    from ingestctl.scheduler.listing import crontab_block
-
     st = state(ctx)
     config = st.config
     program = shutil.which("ingestctl") or "ingestctl"

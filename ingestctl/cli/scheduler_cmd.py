@@ -12,6 +12,8 @@ from ingestctl import clock
 from ingestctl.cli.output import message
 from ingestctl.cli.state import state
 from ingestctl.config import find_config_path, load_config
+from ingestctl.scheduler.daemon import SchedulerDaemon
+from ingestctl.scheduler.http import Endpoints, StatusServer, parse_address
 
 
 def scheduler(
@@ -26,8 +28,6 @@ def scheduler(
     imports within [scheduler] shutdown_grace, release the rest for retry, exit 0. SIGHUP:
     reload the config.
     """
-    from ingestctl.scheduler.daemon import SchedulerDaemon
-    from ingestctl.scheduler.http import Endpoints, StatusServer, parse_address
 
     st = state(ctx)
     config = st.config

@@ -50,6 +50,7 @@ class AppState:
     def events(self) -> EventBus:
         """The event bus for this process, with its subscribers: alerts (run, retry, worker,
         scheduler) and cron-monitor pings."""
+        # Start-up weight: read paths never build the bus (test_startup.py).
         from ingestctl.alerts.pings import subscribe_pings
 
         bus = EventBus()
@@ -61,6 +62,7 @@ class AppState:
     @cached_property
     def alerting(self) -> Alerting:
         """Events -> alerts through the outbox of this home's store."""
+        # Start-up weight: loaded when an alerting event happens (test_startup.py).
         from ingestctl.alerts.dispatch import Alerting
 
         return Alerting(self.store(), self.config, clock.SYSTEM)
@@ -79,6 +81,7 @@ class AppState:
             self.setup_logging()
             self._store = Store(self.home.database)
             if recover:
+                # Start-up weight: read paths never recover (test_startup.py).
                 from ingestctl.jobs.queue import JobQueue
 
                 JobQueue(self._store, self.config.jobs, clock.SYSTEM, self.events).recover()
@@ -86,6 +89,7 @@ class AppState:
 
     def runner(self, on_progress: ProgressCallback | None = None) -> Runner:
         """A runner on this home's store and circuit breakers."""
+        # Start-up weight: the runner brings the sources, httpx and tenacity (test_startup.py).
         from ingestctl.jobs.queue import process_owner
         from ingestctl.jobs.runner import Runner
         from ingestctl.resilience.breaker import BreakerBoard

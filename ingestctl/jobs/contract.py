@@ -103,6 +103,7 @@ class ImportContext:
         ``api`` labels ``ingestctl_api_requests_total``; it defaults to the job's source.
         The client is closed when the attempt ends.
         """
+        # Start-up weight: httpx and tenacity only when a source asks for HTTP (test_startup.py).
         from ingestctl.sources.http import HttpFetcher, build_client
 
         client = build_client(self.config.http)

@@ -11,6 +11,7 @@ from typing import Any
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import JobsConfig
 from ingestctl.errors import (
+    CrashedError,
     ErrorClass,
     ImportAlreadyRunning,
     IngestError,
@@ -196,8 +197,6 @@ class JobQueue:
         A job owned by a dead process on this host is recovered at once; one owned by
         another host only after its lease has expired.
         """
-        from ingestctl.errors import CrashedError
-
         moment, now = self._now()
         recovered: list[Job] = []
         for job in job_store.jobs_in_status(self.store, [JobStatus.PROCESSING]):

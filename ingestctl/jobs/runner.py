@@ -20,6 +20,7 @@ from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.contract import AttemptReport, ImportContext, ProgressCallback
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
+from ingestctl.quality.gate import check_quality
 from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
 from ingestctl.sources import get_source
 from ingestctl.store import Store
@@ -88,8 +89,6 @@ class Runner:
             try:
                 report = get_source(job.source).run(ctx)
                 # Quality after the source succeeded; it may fail the job (QualityFailedError).
-                from ingestctl.quality.gate import check_quality
-
                 check_quality(ctx, report)
             finally:
                 ctx.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import select
 import sys
+import termios
+import tty
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,7 +62,6 @@ def _styled(state: str) -> Text:
 @dataclass
 class Section:
     """One titled table of the dashboard; rows are already cells."""
-
     title: str
     columns: Sequence[tuple[str, dict[str, Any]]]
     rows: list[list[RenderableType]]
@@ -243,8 +244,6 @@ class TerminalKeys:
 
     def __enter__(self) -> TerminalKeys:
         if os.isatty(self.fd):
-            import termios
-            import tty
 
             self.saved = termios.tcgetattr(self.fd)
             tty.setcbreak(self.fd)
@@ -253,8 +252,6 @@ class TerminalKeys:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self.saved is not None:
-            import termios
-
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
             self.saved = None
 
@@ -273,7 +270,6 @@ class TerminalKeys:
 @dataclass
 class Watch:
     """The live view: one :meth:`step` draws a fresh frame, then waits for a key or a tick."""
-
     snapshot: Callable[[], StatusSnapshot]
     live: Live
     console: Console

@@ -15,6 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from ingestctl.clock import from_iso
 from ingestctl.config import Config
+from ingestctl.monitoring import status as m
+from ingestctl.monitoring.health.evaluate import (
+    HealthSnapshot,
+    ImportFreshness,
+    QualityRun,
+    QuotaUse,
+    SourceJobs,
+)
+from ingestctl.monitoring.status import BreakerRow, ScheduleRow, StatusSnapshot
+from ingestctl.resilience.breaker import load_states
+from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as q
@@ -37,9 +48,6 @@ _COUNTER_LABELS = {"retries_total": ("source", "error_class"),
 
 def breakers(path: Path) -> list[Breaker]:
     """The circuit breakers of ``breakers.json`` (none when the file does not exist)."""
-    # Start-up weight (guarded by tests/test_metrics.py): breaker.py is read only when asked.
-    from ingestctl.resilience.breaker import load_states
-
     return [(s.key, s.state.value, s.failures, s.open_until, s.last_error_class)
             for s in load_states(path)]
 
@@ -48,9 +56,6 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     """Quota use per api/scope in its current day (or as the API's own headers report it)."""
     if not {"quota_state", "quota_usage"} <= names:
         return []
-    # Start-up weight (guarded by tests/test_metrics.py): only stores with quota tables pay.
-    from ingestctl.resilience.quota import quota_lines
-
     out: list[Quota] = []
     for line in quota_lines(store, now):
         if line.day_limit > 0:
@@ -68,8 +73,6 @@ def _missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, 
 
 def quality_runs(store: Store) -> list[QualityRun]:
     """Quality errors and warnings of the last finished run of each import that has them."""
-    from ingestctl.monitoring.health.evaluate import QualityRun
-
     out = []
     for name, job_id, found in q.last_run_violations(store):
         errors = sum(1 for v in found if v.get("severity") == "error")
@@ -79,8 +82,6 @@ def quality_runs(store: Store) -> list[QualityRun]:
 
 
 def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
-    from ingestctl.monitoring.health.evaluate import ImportFreshness
-
     configured = [imp for imp in config.imports if imp.name]
     found = q.import_outcomes(store, [imp.name for imp in configured])
     return [ImportFreshness(imp.name, imp.freshness, *found.get(imp.name, (None, None)))
@@ -90,9 +91,6 @@ def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
 def health_snapshot(store: Store, config: Config, now: datetime,
                     breakers_path: Path) -> HealthSnapshot:
     """What the health checks need, from a few indexed queries and the breaker file."""
-    # Start-up weight: each command imports only the model it fills.
-    from ingestctl.monitoring.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
-
     names = q.tables(store)
     error = q.probe_writable(store)
     if error is not None:
@@ -121,7 +119,8 @@ def health_snapshot(store: Store, config: Config, now: datetime,
 def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
                      window: float = 86400.0) -> MetricsSnapshot:
     """The aggregates of every metric family, from job_stats, counters and a few indexes."""
-    # Start-up weight: prometheus_client comes with the collector, for `metrics` only.
+    # Start-up weight: prometheus_client comes with the collector, for `metrics` only
+    # (tests/test_monitoring_cli.py).
     from ingestctl.monitoring.metrics.collector import DurationHistogram, MetricsSnapshot
 
     snap = MetricsSnapshot(success_ratio_window=window)
@@ -171,8 +170,6 @@ def _int_or_none(value: Any) -> int | None:
 def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
                     limit: int = 50) -> StatusSnapshot:
     """Everything ``status`` shows; each list holds at most ``limit`` rows."""
-    from ingestctl.monitoring import status as m
-
     names = q.tables(store)
     since = q.window_start(now, config.health.window)
     snap = m.StatusSnapshot(generated_at=now, window=config.health.window,
@@ -228,8 +225,6 @@ def _delivery(total: int, sent: int) -> str:
 
 def _schedules(store: Store, config: Config, names: set[str], since: str
                ) -> list[ScheduleRow]:
-    from ingestctl.monitoring.status import ScheduleRow
-
     scheduled = [imp for imp in config.imports if imp.schedule]
     if not scheduled:
         return []
@@ -245,8 +240,6 @@ def _schedules(store: Store, config: Config, names: set[str], since: str
 def empty_status(config: Config, now: datetime, database: Path,
                  breakers_path: Path) -> StatusSnapshot:
     """The status of a home without a database yet: breakers and schedules only."""
-    from ingestctl.monitoring.status import BreakerRow, ScheduleRow, StatusSnapshot
-
     snap = StatusSnapshot(generated_at=now, window=config.health.window, database=str(database),
                           database_exists=False)
     snap.breakers = [BreakerRow(*b) for b in breakers(breakers_path)]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ingestctl.errors import ConfigError
+
 
 def iso(moment: datetime | None) -> str | None:
     """A time as JSON shows it: ISO 8601 UTC to the second, ``Z`` suffix."""
@@ -286,7 +288,7 @@ def fill_next_runs(snapshot: StatusSnapshot) -> None:
     Only the text view calls this: ``status --json`` must stay free of APScheduler, so it
     shows the next runs the scheduler daemon wrote to the store, or null.
     """
-    from ingestctl.errors import ConfigError
+    # Start-up weight: APScheduler stays out of `status --json` (tests/test_monitoring_cli.py).
     from ingestctl.scheduler.spec import parse_schedule
 
     for row in snapshot.schedules:

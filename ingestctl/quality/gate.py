@@ -13,15 +13,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ingestctl.events import Event, EventKind
-from ingestctl.quality import (
-    ImportSummary,
-    QualityFailedError,
-    Violation,
-    evaluate,
-    policy_for_import,
-    should_fail,
-    summarize,
-)
+from ingestctl.quality.model import Violation
+from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize
+from ingestctl.quality.rules import evaluate
+from ingestctl.quality.settings import policy_for_import
+from ingestctl.quality.summaries import ImportSummary
 from ingestctl.store import alerts as alert_store
 
 if TYPE_CHECKING:

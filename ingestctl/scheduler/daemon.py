@@ -27,6 +27,10 @@ from functools import partial
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor as FirePool
+from apscheduler.schedulers.background import BackgroundScheduler
+
 from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import CrashedError, IngestError
@@ -64,7 +68,6 @@ class SchedulerStopped(CrashedError):
 @dataclass
 class StepReport:
     """What one step did."""
-
     at: datetime
     fired: list[tuple[str, datetime]] = field(default_factory=list)
     dispatched: list[int] = field(default_factory=list)
@@ -74,7 +77,6 @@ class StepReport:
 @dataclass
 class StopReport:
     """How the daemon stopped: runs that finished in the grace time, jobs interrupted."""
-
     signal: str = ""
     waited_for: int = 0
     interrupted: list[int] = field(default_factory=list)
@@ -140,9 +142,6 @@ class SchedulerDaemon:
         self._instance.update(self.info())
 
     def _start_apscheduler(self) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.executors.pool import ThreadPoolExecutor as FirePool
-        from apscheduler.schedulers.background import BackgroundScheduler
 
         # APScheduler's own log lines would reach stderr unformatted; its events are logged here.
         logging.getLogger("apscheduler").propagate = False
@@ -158,8 +157,6 @@ class SchedulerDaemon:
         self._aps.add_job(self.fire, args=[item.name], **apscheduler_job_kwargs(item.config))
 
     def _aps_event(self, event: Any) -> None:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-
         what = {EVENT_JOB_MISSED: "its fire time was missed (later than misfire_grace)",
                 EVENT_JOB_MAX_INSTANCES: "the previous fire is still handing over"}.get(
                     event.code, f"error: {getattr(event, 'exception', '')}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -25,6 +26,16 @@ from typing import Any
 from ingestctl import __version__
 from ingestctl.config import Config
 from ingestctl.errors import IngestError, UsageError
+from ingestctl.monitoring.health import (
+    HEALTH_JSON_MEDIA_TYPE,
+    HealthSnapshot,
+    http_status,
+    overall,
+    render_json,
+    run_checks,
+)
+from ingestctl.monitoring.metrics import exposition
+from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot
 from ingestctl.paths import Home
 from ingestctl.store import Store
 
@@ -55,7 +66,6 @@ def parse_address(text: str) -> tuple[str, int]:
 @dataclass
 class Response:
     """What an endpoint answers."""
-
     status: int
     content_type: str
     body: bytes
@@ -104,16 +114,6 @@ class Endpoints:
 
     def healthz(self) -> Response:
         """The health checks as health+json."""
-        from ingestctl.monitoring.health import (
-            HEALTH_JSON_MEDIA_TYPE,
-            HealthSnapshot,
-            http_status,
-            overall,
-            render_json,
-            run_checks,
-        )
-        from ingestctl.monitoring.snapshots import health_snapshot
-
         now = self.now()
         config = self.config()
         try:
@@ -128,9 +128,6 @@ class Endpoints:
 
     def metrics(self) -> Response:
         """The Prometheus exposition."""
-        from ingestctl.monitoring.metrics import exposition
-        from ingestctl.monitoring.snapshots import metrics_snapshot
-
         try:
             with self._store() as store:
                 data = exposition(metrics_snapshot(store, self.now(), self.home.breakers))
@@ -170,8 +167,6 @@ class StatusServer:
 
         server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
         if family_v6:
-            import socket
-
             class V6Server(ThreadingHTTPServer):
                 address_family = socket.AF_INET6
 

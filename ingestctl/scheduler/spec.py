@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from tzlocal import get_localzone  # APScheduler 3 depends on tzlocal
 
 from ingestctl.errors import ConfigError
 from ingestctl.scheduler.trigger import CronScheduleTrigger, CronTimes
@@ -64,7 +65,6 @@ _NUMBER = re.compile(r"^\d+$")
 
 class ScheduleKind(StrEnum):
     """Whether a schedule is a cron expression or a fixed interval."""
-
     CRON = "cron"
     INTERVAL = "interval"
 
@@ -90,7 +90,6 @@ _FIELDS = (
 @dataclass(frozen=True)
 class CronField:
     """One parsed cron field: its text, the values it allows and whether it begins with ``*``."""
-
     name: str
     text: str
     values: frozenset[int]
@@ -201,8 +200,6 @@ def _parse_interval(text: str) -> int:
 def zone_named(name: str) -> tzinfo:
     """The time zone for an IANA name, ``UTC`` or ``local`` (the host's); ValueError if unknown."""
     if name == LOCAL:
-        from tzlocal import get_localzone  # APScheduler 3 depends on tzlocal
-
         zone: tzinfo = get_localzone()
         return zone
     try:
@@ -215,7 +212,6 @@ def zone_named(name: str) -> tzinfo:
 @dataclass(frozen=True)
 class Schedule:
     """A parsed schedule with its time zone and jitter; builds APScheduler triggers."""
-
     text: str
     kind: ScheduleKind
     timezone: str

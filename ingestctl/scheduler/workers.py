@@ -23,6 +23,7 @@ from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
+from ingestctl.resilience.breaker import BreakerBoard
 from ingestctl.scheduler.configured import ScheduledImport
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
@@ -35,7 +36,6 @@ Submit = Callable[[Callable[[], None]], None]
 @dataclass
 class Inflight:
     """One import running (or about to run) in this process."""
-
     key: str
     name: str
     kind: str  # scheduled | retry
@@ -174,8 +174,6 @@ class Workers:
     def runner(self) -> Runner:
         """This thread's runner, rebuilt after a config reload."""
         if getattr(self._local, "generation", None) != self.generation:
-            from ingestctl.resilience.breaker import BreakerBoard
-
             config = self.config()
             board = BreakerBoard(self.home.breakers, config.breaker, self.clock,
                                  owner=self.owner)

@@ -12,7 +12,7 @@ from typing import Any
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError
 from ingestctl.jobs.contract import AttemptReport, ImportContext
-from ingestctl.quality import MerchantStatsAccumulator
+from ingestctl.quality.merchant_stats import MerchantStatsAccumulator
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon
 from ingestctl.sources.google.merchant import (

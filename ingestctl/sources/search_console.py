@@ -14,7 +14,7 @@ from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.jobs.contract import AttemptReport, ImportContext
-from ingestctl.quality import SearchConsoleStatsAccumulator
+from ingestctl.quality.search_console_stats import SearchConsoleStatsAccumulator
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
 from ingestctl.sources.google.errors import PACIFIC, next_pacific_midnight
 from ingestctl.sources.google.options import search_console_options

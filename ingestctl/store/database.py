@@ -50,7 +50,9 @@ class Store:
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
-        """sqlite-utils over the same connection, imported on first use (it is slow to import)."""
+        """sqlite-utils over the same connection, imported on first use."""
+        # Start-up weight: sqlite-utils costs ~100 ms; only migrations and analysis need it
+        # (tests/test_monitoring_cli.py, tests/test_startup.py).
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn)

@@ -139,6 +139,7 @@ def human_value(result: CheckResult) -> str:
 
 def render_table(results: list[CheckResult]) -> Table:
     """A Rich table of the checks in their usual order, statuses coloured."""
+    # Start-up weight: Rich only for the table (tests/test_metrics.py).
     from rich.table import Table
     from rich.text import Text
 

@@ -22,6 +22,7 @@ import httpx
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import GoogleConfig
 from ingestctl.errors import AuthError, ConfigError, IngestError
+from ingestctl.resilience.quota import quota_level_events
 from ingestctl.sources.google.auth import (
     EnvTokenProvider,
     ServiceAccountTokenProvider,
@@ -155,7 +156,6 @@ class GoogleSession:
     def close(self) -> None:
         """Close the token client and report quota levels (alerts hang off those events)."""
         self._token_client.close()
-        from ingestctl.resilience.quota import quota_level_events
 
         health = self.ctx.config.health
         for event in quota_level_events(self.ctx.store, self.ctx.clock.now(), self.api,

@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 from ingestctl.clock import to_iso
 from ingestctl.errors import IngestError, NotFoundError, RateLimitedError, TransientError
 from ingestctl.jobs.contract import AttemptReport, ImportContext
-from ingestctl.quality import SitemapStatsAccumulator
+from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
 from ingestctl.sources.http import HttpFetcher
 from ingestctl.sources.sitemap.fetch import (
     Batch,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestctl.quality import SitemapStatsAccumulator, SitemapSummary
-from ingestctl.quality.summaries import keep_example
+from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
+from ingestctl.quality.summaries import SitemapSummary, keep_example
 from ingestctl.sources.sitemap.fetch import Batch, FileTask, Outcome
 from ingestctl.sources.sitemap.model import ChildSitemap, ProblemCode
 from ingestctl.store.sitemaps import SitemapFile, UrlBatch, UrlWriter
