@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from ingestctl.quality.model import Severity, Violation
+from ingestctl.quality.model import Violation
+from ingestctl.quality.model import ViolationSeverity as Severity
 from ingestctl.quality.rules import evaluate
 from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator, parse_lastmod
 from ingestctl.quality.summaries import ImportSummary, SitemapSummary

@@ -9,7 +9,8 @@ import pytest
 from ingestctl.config import load_config
 from ingestctl.errors import ConfigError
 from ingestctl.quality.catalog import DEFAULT_RULES, rules_table
-from ingestctl.quality.model import FailOn, RuleSettings, Severity, Violation
+from ingestctl.quality.model import FailOn, RuleSettings, Violation
+from ingestctl.quality.model import ViolationSeverity as Severity
 from ingestctl.quality.rules import evaluate
 from ingestctl.quality.settings import check_config, global_policy, policy_for_import, resolve_rules
 from ingestctl.quality.summaries import ImportSummary, SitemapSummary

@@ -9,7 +9,8 @@ import pytest
 
 from ingestctl.errors import DataError, ErrorClass
 from ingestctl.quality.merchant_stats import MerchantStatsAccumulator, gtin_valid
-from ingestctl.quality.model import FailOn, Severity, Violation
+from ingestctl.quality.model import FailOn, Violation
+from ingestctl.quality.model import ViolationSeverity as Severity
 from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize, worst_severity
 from ingestctl.quality.rules import evaluate
 from ingestctl.quality.search_console_stats import SearchConsoleStatsAccumulator

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ingestctl.quality.model import Kind, Number, RuleSettings, RuleSpec, Severity, Source
+from ingestctl.quality.model import (
+    Kind,
+    Number,
+    RuleScope,
+    RuleSettings,
+    RuleSpec,
+    ViolationSeverity,
+)
 
-W, E = Severity.WARNING, Severity.ERROR
-ALL, SM, MC, SC = Source.ALL, Source.SITEMAP, Source.MERCHANT, Source.SEARCH_CONSOLE
+W, E = ViolationSeverity.WARNING, ViolationSeverity.ERROR
+ALL, SM, MC, SC = RuleScope.ALL, RuleScope.SITEMAP, RuleScope.MERCHANT, RuleScope.SEARCH_CONSOLE
 
 _RULES: tuple[RuleSpec, ...] = (
     # All sources
@@ -88,7 +95,7 @@ def fmt_pct(share: float) -> str:
     return f"{share * 100:.3g}"
 
 
-def describe_limit(kind: Kind, severity: Severity, threshold: Number | None) -> str:
+def describe_limit(kind: Kind, severity: ViolationSeverity, threshold: Number | None) -> str:
     """How a threshold reads in a message: 'warning above 1 %', 'error at a drop of 50 %'."""
     if threshold is None or kind is Kind.NONE:
         return str(severity)

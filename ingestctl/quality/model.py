@@ -10,7 +10,7 @@ from typing import Any
 Number = float | int
 
 
-class Severity(StrEnum):
+class ViolationSeverity(StrEnum):
     """How bad a violation is; ``error`` can fail the import when ``fail_on = "error"``."""
 
     WARNING = "warning"
@@ -24,7 +24,7 @@ class FailOn(StrEnum):
     ERROR = "error"
 
 
-class Source(StrEnum):
+class RuleScope(StrEnum):
     """Which imports a rule looks at; ``all`` rules run on every import."""
 
     ALL = "all"
@@ -50,8 +50,8 @@ class RuleSpec:
     """One row of ``DEFAULT_RULES``: a rule's stable name and its defaults."""
 
     name: str
-    source: Source
-    severity: Severity
+    source: RuleScope
+    severity: ViolationSeverity
     kind: Kind
     threshold: Number | None
     description: str
@@ -62,7 +62,7 @@ class RuleSettings:
     """The effective settings of one rule for one import."""
 
     enabled: bool
-    severity: Severity
+    severity: ViolationSeverity
     threshold: Number | None
 
 
@@ -71,7 +71,7 @@ class Violation:
     """One rule that an import broke, with what was found and the limit it crossed."""
 
     rule: str
-    severity: Severity
+    severity: ViolationSeverity
     message: str
     observed: Number | str | None
     threshold: Number | None
@@ -86,6 +86,6 @@ class Violation:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Violation:
         """The inverse of :meth:`to_dict`."""
-        return cls(rule=str(data["rule"]), severity=Severity(data["severity"]),
+        return cls(rule=str(data["rule"]), severity=ViolationSeverity(data["severity"]),
                    message=str(data["message"]), observed=data.get("observed"),
                    threshold=data.get("threshold"), details=dict(data.get("details") or {}))

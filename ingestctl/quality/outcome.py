@@ -6,21 +6,21 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingestctl.errors import DataError
-from ingestctl.quality.model import FailOn, Severity, Violation
+from ingestctl.quality.model import FailOn, Violation, ViolationSeverity
 
 
 def should_fail(violations: Sequence[Violation], fail_on: FailOn | str) -> bool:
     """True when ``fail_on`` is ``error`` and any violation has error severity."""
     policy = FailOn(fail_on)
-    return policy is FailOn.ERROR and any(v.severity is Severity.ERROR for v in violations)
+    return policy is FailOn.ERROR and any(v.severity is ViolationSeverity.ERROR for v in violations)
 
 
-def worst_severity(violations: Sequence[Violation]) -> Severity | None:
+def worst_severity(violations: Sequence[Violation]) -> ViolationSeverity | None:
     """The highest severity among ``violations``; None when there are none."""
     severities = {v.severity for v in violations}
-    if Severity.ERROR in severities:
-        return Severity.ERROR
-    return Severity.WARNING if severities else None
+    if ViolationSeverity.ERROR in severities:
+        return ViolationSeverity.ERROR
+    return ViolationSeverity.WARNING if severities else None
 
 
 def summarize(violations: Sequence[Violation]) -> str:
@@ -29,7 +29,7 @@ def summarize(violations: Sequence[Violation]) -> str:
         return "no quality violations"
     parts = []
     counts = Counter(v.severity for v in violations)
-    for severity in (Severity.ERROR, Severity.WARNING):
+    for severity in (ViolationSeverity.ERROR, ViolationSeverity.WARNING):
         if counts[severity]:
             names = ", ".join(v.rule for v in violations if v.severity is severity)
             noun = str(severity) if counts[severity] == 1 else f"{severity}s"
@@ -42,7 +42,7 @@ class QualityFailedError(DataError):
 
     def __init__(self, violations: Sequence[Violation], *, url: str | None = None) -> None:
         self.violations = list(violations)
-        errors = [v for v in self.violations if v.severity is Severity.ERROR]
+        errors = [v for v in self.violations if v.severity is ViolationSeverity.ERROR]
         first = errors[0].message if errors else "quality rules failed"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"data quality: {first}{more}", url=url,

@@ -21,7 +21,7 @@ from typing import Any
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import ConfigError
 from ingestctl.quality.catalog import DEFAULT_RULES, default_settings
-from ingestctl.quality.model import FailOn, Kind, Number, RuleSettings, RuleSpec, Severity
+from ingestctl.quality.model import FailOn, Kind, Number, RuleSettings, RuleSpec, ViolationSeverity
 
 _OFF = ("off", "false", "no", "disabled")
 _ON = ("on", "true", "yes", "enabled")
@@ -90,8 +90,8 @@ def _apply(spec: RuleSpec, current: RuleSettings, value: Any, where: str,
         word = value.strip().lower()
         if word in _OFF or word in _ON:
             return replace(current, enabled=word in _ON)
-        if word in tuple(Severity):
-            return replace(current, severity=Severity(word))
+        if word in tuple(ViolationSeverity):
+            return replace(current, severity=ViolationSeverity(word))
     if isinstance(value, int | float | str):
         return replace(current, threshold=_threshold(spec, value, where, path))
     raise ConfigError(f"found {value!r}: expected a threshold, true/false, a severity or a "
@@ -106,9 +106,9 @@ def _enabled(value: Any, where: str, path: str | None) -> bool:
     raise ConfigError(f"found {value!r}: expected true or false", path=path, key=where)
 
 
-def _severity(value: Any, where: str, path: str | None) -> Severity:
-    if isinstance(value, str) and value.strip().lower() in tuple(Severity):
-        return Severity(value.strip().lower())
+def _severity(value: Any, where: str, path: str | None) -> ViolationSeverity:
+    if isinstance(value, str) and value.strip().lower() in tuple(ViolationSeverity):
+        return ViolationSeverity(value.strip().lower())
     raise ConfigError(f"found {value!r}: expected warning or error", path=path, key=where)
 
 

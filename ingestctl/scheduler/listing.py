@@ -18,7 +18,7 @@ from ingestctl.store import scheduling as sched_store
 
 
 @dataclass
-class ScheduleRow:
+class ScheduledImport:
     """One configured import with its schedule, next runs, last job and ledger summary."""
 
     config: ImportConfig
@@ -60,7 +60,7 @@ class ScheduleRow:
 
 
 def schedule_rows(config: Config, store: Store, after: datetime, runs: int = 1
-                  ) -> list[ScheduleRow]:
+                  ) -> list[ScheduledImport]:
     """A row per configured import; ConfigError when a schedule does not parse."""
     keys = {imp.name: spec_for_config(imp).import_key for imp in config.imports}
     jobs = sched_store.latest_jobs(store, keys.values())
@@ -69,7 +69,7 @@ def schedule_rows(config: Config, store: Store, after: datetime, runs: int = 1
     for index, imp in enumerate(config.imports):
         schedule = schedule_of(config, index)
         nexts = schedule.next_runs(after, runs) if schedule else []
-        rows.append(ScheduleRow(imp, schedule, nexts, jobs.get(keys[imp.name]),
+        rows.append(ScheduledImport(imp, schedule, nexts, jobs.get(keys[imp.name]),
                                 summaries.get(imp.name)))
     return rows
 
