@@ -382,7 +382,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def find_config_path(explicit: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
-    """The config file to read, by design §5's order; None when there is none (defaults)."""
+    """The config file to read (docs/reference/config.md); None when there is none (defaults)."""
     env = os.environ if environ is None else environ
     chosen = explicit or env.get("INGESTCTL_CONFIG")
     if chosen:

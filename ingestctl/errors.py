@@ -1,8 +1,8 @@
 """The one exception tree of ingestctl.
 
-Every error ingestctl expects carries an :class:`ErrorClass` (design §3), the data that
-explains it, and builds its own one-line message. The CLI maps ``exit_code`` to the process
-exit status in one place; no expected error prints a traceback::
+Every error ingestctl expects carries an :class:`ErrorClass` (docs/design.md, error classes),
+the data that explains it, and builds its own one-line message. The CLI maps ``exit_code`` to
+the process exit status in one place; no expected error prints a traceback::
 
     IngestError                      base: error_class, exit_code, message
     ├── UsageError                   bad arguments                      (config, exit 2)

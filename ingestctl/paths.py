@@ -12,7 +12,7 @@ from ingestctl.errors import StoreError
 
 @dataclass(frozen=True)
 class Home:
-    """The home directory and the files design §5 puts in it."""
+    """The home directory and the files in it (docs/reference/config.md, Files)."""
 
     root: Path
 

@@ -118,7 +118,7 @@ def test_families_types_and_help() -> None:
 def test_empty_snapshot() -> None:
     text = exposition(MetricsSnapshot()).decode()
     assert samples(text) == {("ingestctl_dead_letters", ()): 0}
-    # Every family of design §6 is announced even without samples, so dashboards see the names.
+    # Every family is announced even without samples, so dashboards see the names.
     assert "# TYPE ingestctl_jobs_total counter" in text
     assert "# TYPE ingestctl_job_duration_seconds histogram" in text
     assert "scheduler_heartbeat" not in text

@@ -68,7 +68,7 @@ def show_job(
         raise JobNotFound(job_id)
     attempts = job_store.attempts_of(store, job_id)
     if as_json:
-        # design §6: `jobs show --json` is the job object with `attempts` as the full list.
+        # The job object with `attempts` as the full list (docs/reference/json.md).
         emit_json({**job.to_json(), "attempts": [a.to_json() for a in attempts],
                    "quality": (job.result or {}).get("quality")})
         return

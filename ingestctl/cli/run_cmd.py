@@ -50,7 +50,7 @@ def run(
 
 
 def finish(job: Job, *, quiet: bool) -> None:
-    """Report how a job ended and exit with the code of design §5."""
+    """Report how a job ended and exit with its code (README, exit codes)."""
     if job.status is JobStatus.COMPLETED:
         if not quiet:
             message(f"job {job.id} completed: {job.items} items from {job.target} "

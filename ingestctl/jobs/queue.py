@@ -1,4 +1,4 @@
-"""The job lifecycle of design §2: submit, claim under a lease, heartbeat, finish, recover."""
+"""The job lifecycle (docs/design.md): submit, claim under a lease, heartbeat, finish, recover."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ _RANK = {Severity.RESOLVED: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.C
 
 
 class AlertKind(StrEnum):
-    """The events that raise alerts (issue 6)."""
+    """The events that raise alerts."""
 
     JOB_DEAD_LETTERED = "job_dead_lettered"
     JOB_RECOVERED = "job_recovered"

@@ -11,7 +11,7 @@ from ingestctl.clock import iso_out
 
 
 class JobStatus(StrEnum):
-    """The lifecycle states of design §2."""
+    """The lifecycle states (docs/design.md, job lifecycle)."""
 
     PENDING = "pending"
     PROCESSING = "processing"
@@ -61,7 +61,7 @@ class ErrorInfo:
     message: str
 
     def to_json(self) -> dict[str, str]:
-        """The ``error`` object of design §6."""
+        """The ``error`` object (docs/reference/json.md)."""
         return {"class": self.error_class, "type": self.type, "message": self.message}
 
 
@@ -128,7 +128,7 @@ class Job:
                        else "", self.options)
 
     def to_json(self) -> dict[str, Any]:
-        """The job object of design §6."""
+        """The job object (docs/reference/json.md)."""
         return {
             "id": self.id,
             "name": self.name,

@@ -2,7 +2,8 @@
 
 Two entry points: :func:`classify_exception` for what the transport or a parser raised, and
 :func:`classify_response` for an HTTP status. The error class then decides retry, defer or dead
-letter (design §3); nothing else in ingestctl inspects httpx exceptions or status codes.
+letter (docs/design.md, error classes); nothing else in ingestctl inspects httpx exceptions or
+status codes.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ _STATS_ROW = (f"SELECT NEW.source, NEW.status, {_BUCKET.format(d='d')}, 1, d, NE
               "ON CONFLICT(source, status, bucket) DO UPDATE SET jobs = jobs + 1, "
               "seconds = seconds + excluded.seconds, items = items + excluded.items")
 
-# Monitoring (issue 5): `health`, `metrics` and `status` answer from indexes and from
+# Monitoring: `health`, `metrics` and `status` answer from indexes and from
 # job_stats, a summary the store keeps by trigger whenever a job reaches completed or failed,
 # so they stay fast on millions of jobs. job_stats only grows: it backs Prometheus counters.
 # monitor_counts holds counts kept by trigger ('dead_letters_active').

@@ -1,4 +1,4 @@
-"""Health checks of design §6: model, evaluation on a store snapshot, and renderers.
+"""Health checks (docs/reference/health.md): model, evaluation on a snapshot, renderers.
 
 Light on purpose: `ingestctl health` must start fast, so nothing here imports httpx, lxml,
 APScheduler, tenacity, a source module or (outside ``render_table``) Rich.

@@ -1,4 +1,4 @@
-"""The health checks of design §6, evaluated on a plain snapshot of the store.
+"""The health checks (docs/reference/health.md), evaluated on a plain snapshot of the store.
 
 The store layer fills :class:`HealthSnapshot` with a few indexed queries; :func:`run_checks`
 is pure (no I/O, time passed in), so every status path is testable with crafted snapshots.

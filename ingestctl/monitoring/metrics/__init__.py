@@ -1,4 +1,4 @@
-"""Prometheus metrics of design §6: a custom collector over a store snapshot, and textfiles.
+"""Prometheus metrics (docs/reference/metrics.md): a collector over a store snapshot, textfiles.
 
 Imports prometheus_client (needed for the exposition) but nothing heavier: no httpx, lxml,
 APScheduler, tenacity or source module, so `ingestctl metrics` starts fast.

@@ -1,4 +1,4 @@
-"""Prometheus metrics of design §6 from a plain snapshot of the store.
+"""Prometheus metrics (docs/reference/metrics.md) from a plain snapshot of the store.
 
 The store is the source of truth: the lead's store layer fills :class:`MetricsSnapshot` with
 aggregate queries, and :class:`SnapshotCollector` turns it into metric families, so short-lived
@@ -106,7 +106,7 @@ class SnapshotCollector:
         self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        """Yield every metric family of design §6, with HELP text and sorted label values."""
+        """Yield every metric family, with HELP text and sorted label values."""
         s = self.snapshot
         yield _counter("ingestctl_jobs_total",
                        "Jobs that reached a terminal status (completed or failed).",
