@@ -41,7 +41,6 @@ class Store:
                                         check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not readonly:
-                self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.migrate()
@@ -51,7 +50,7 @@ class Store:
     @cached_property
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils over the same connection, imported on first use."""
-        # Start-up weight: sqlite-utils costs ~100 ms; only migrations and analysis need it
+        # Start-up weight: sqlite-utils costs ~100 ms; only migrations need it
         # (tests/test_monitoring_cli.py, tests/test_startup.py).
         import sqlite_utils
 
@@ -95,17 +94,27 @@ class Store:
         return int(self.scalar("PRAGMA user_version") or 0)
 
     def migrate(self) -> None:
-        """Apply the migrations this database has not seen yet, each in its own transaction."""
+        """Apply the migrations this database has not seen yet, each in its own transaction.
+
+        A database being created or upgraded is switched to WAL first (the mode is kept in
+        the file, so later opens need not ask again).
+        """
         version = self.schema_version
         if version > len(MIGRATIONS):
             raise StoreError(str(self.path), f"schema version {version} is newer than this "
                              f"ingestctl knows ({len(MIGRATIONS)}); upgrade ingestctl")
-        for number, (_name, script) in enumerate(MIGRATIONS[version:], start=version + 1):
+        if version == len(MIGRATIONS):
+            return
+        self.db.enable_wal()
+        for number, (_name, step) in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.write():
                 if self.schema_version >= number:  # another process got there first
                     continue
-                for statement in _statements(script):
-                    self.conn.execute(statement)
+                if isinstance(step, str):
+                    for statement in _statements(step):
+                        self.conn.execute(statement)
+                else:
+                    step(self.db)
                 self.conn.execute(f"PRAGMA user_version = {number}")
 
 

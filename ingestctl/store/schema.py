@@ -1,9 +1,20 @@
 """The schema, as an ordered list of migrations; ``PRAGMA user_version`` counts those applied.
 
-Never edit a released migration: append a new one, so older databases upgrade in place.
+Never edit a released migration: append a new one, so older databases upgrade in place. A
+migration is SQL or a function of a :class:`sqlite_utils.Database`: new tables, columns and
+indexes use sqlite-utils (``create``, ``add_column``, ``create_index``); what it has no API for
+stays SQL: ``WITHOUT ROWID`` tables, partial indexes, triggers and backfills.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+Migration = tuple[str, "str | Callable[[Database], None]"]
 
 _JOBS = """
 CREATE TABLE imports (
@@ -405,7 +416,13 @@ CREATE TRIGGER sitemap_urls_relisted AFTER UPDATE OF lastmod ON sitemap_urls
     ; END
 """
 
-MIGRATIONS: list[tuple[str, str]] = [
+def _schedule_missed_index(db: Database) -> None:
+    # health and status count missed slots of every import at once
+    db.table("schedule_slots").create_index(["outcome", "slot_at"],
+                                            index_name="schedule_slots_missed")
+
+
+MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
     ("google", _GOOGLE),
@@ -413,7 +430,5 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("scheduler", _SCHEDULER),
     ("alerts", _ALERTS),
     ("sitemap_extensions", _SITEMAP_EXTENSIONS),
-    # health and status count missed slots of every import at once
-    ("schedule_missed_index",
-     "CREATE INDEX schedule_slots_missed ON schedule_slots(outcome, slot_at)"),
+    ("schedule_missed_index", _schedule_missed_index),
 ]
