@@ -21,6 +21,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from ingestctl.alerts.render import dead_letter_alert
+from ingestctl.clock import to_iso
+from ingestctl.events import Event, EventKind
 from ingestctl.models.alerts import Alert, AttemptFacts, Backlog, JobFacts, OutboxItem, SentRecord
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -170,3 +172,19 @@ class MemoryOutboxStore:
     def state(self, item_id: int, channel: str) -> dict[str, Any]:
         """The delivery state of one pair (tests only)."""
         return self.rows[item_id - 1].channels[channel]
+
+
+def quota_level_event(at: datetime, api: str, scope: str, used: int, limit: int, level: str,
+                      threshold: float, resets_at: datetime | None = None) -> Event:
+    """The QUOTA_LEVEL event the quota tracker emits when a scope crosses a level."""
+    data: dict[str, Any] = {"api": api, "scope": scope, "used": used, "limit": limit,
+                            "level": level, "threshold": threshold,
+                            "resets_at": to_iso(resets_at)}
+    return Event(EventKind.QUOTA_LEVEL, at, data=data)
+
+
+def schedule_missed_event(at: datetime, import_name: str, slot: datetime,
+                          last_run_at: datetime | None = None) -> Event:
+    """The SCHEDULE_MISSED event the scheduler emits for a slot it could not run in time."""
+    return Event(EventKind.SCHEDULE_MISSED, at, import_key=import_name, data={
+        "import": import_name, "slot": to_iso(slot), "last_run_at": to_iso(last_run_at)})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.alerts.dispatch import Alerting, quota_level_event, schedule_missed_event
+from ingestctl.alerts.dispatch import Alerting
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.events import EventBus
@@ -22,6 +22,7 @@ from ingestctl.models.jobs import JobSpec, JobStatus
 from ingestctl.resilience.breaker import BreakerBoard
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
+from tests.alerts_helpers import quota_level_event, schedule_missed_event
 from tests.httpserver import LocalServer, Request, Response
 
 from .test_alerts_outbox import FakeChannel

@@ -21,7 +21,7 @@ from ingestctl.config import Config
 from ingestctl.events import EventBus
 from ingestctl.jobs.runner import Runner
 from ingestctl.models.jobs import JobSpec, JobStatus
-from ingestctl.resilience.quota import quota_lines, used_ratios
+from ingestctl.resilience.quota import quota_lines
 from ingestctl.sources.google.errors import next_utc_noon
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
@@ -101,8 +101,7 @@ def test_imports_every_product_with_its_fields_and_the_quota(env: Env) -> None:
     [line] = quota_lines(env.store, env.clock.now())
     assert (line.api, line.scope, line.minute_used, line.minute_limit, line.day_used,
             line.day_limit) == ("merchant", f"account:{ACCOUNT}", 11, 300, 11, 100000)
-    assert used_ratios(env.store, env.clock.now()) == {("merchant", f"account:{ACCOUNT}"):
-                                                       11 / 100000}
+    assert line.ratio == 11 / 100000
     groups = g_store.merchant_groups(env.store)
     assert [(g["name"].rsplit("/", 1)[1], g["usage"], g["daily_limit"]) for g in groups] == [
         ("inputs-write", 0, 50000), ("products-read", 120, 100000)]

@@ -11,7 +11,7 @@ from ingestctl.errors import DataError, ErrorClass
 from ingestctl.quality.merchant_stats import MerchantStatsAccumulator, gtin_valid
 from ingestctl.quality.model import FailOn, Violation
 from ingestctl.quality.model import ViolationSeverity as Severity
-from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize, worst_severity
+from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize
 from ingestctl.quality.rules import evaluate
 from ingestctl.quality.search_console_stats import SearchConsoleStatsAccumulator
 from ingestctl.quality.summaries import MerchantSummary
@@ -242,10 +242,7 @@ def test_should_fail() -> None:
         should_fail([ERR], "warning")
 
 
-def test_worst_severity_summary_and_failure_error() -> None:
-    assert worst_severity([]) is None
-    assert worst_severity([WARN]) is Severity.WARNING
-    assert worst_severity([WARN, ERR]) is Severity.ERROR
+def test_summary_and_failure_error() -> None:
     assert summarize([]) == "no quality violations"
     assert summarize([WARN, ERR, WARN]) == (
         "1 quality error (zero_items), 2 quality warnings (duplicate_keys, duplicate_keys)")

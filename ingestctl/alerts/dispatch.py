@@ -17,7 +17,6 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
 
 from ingestctl.alerts.outbox import Channel, DeliveryOutcome, Outbox, SubmitResult
 from ingestctl.alerts.render import (
@@ -32,7 +31,7 @@ from ingestctl.alerts.render import (
     quota_resolved_alert,
     schedule_missed_alert,
 )
-from ingestctl.clock import Clock, from_iso, to_iso
+from ingestctl.clock import Clock, from_iso
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError
 from ingestctl.events import ALERT_EVENTS, Event, EventBus, EventKind
@@ -53,7 +52,6 @@ from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
 
 log = logging.getLogger("ingestctl.alerting")
-
 
 
 class Alerting:
@@ -267,22 +265,6 @@ _HANDLERS: dict[EventKind, Callable[[Alerting, Event], list[Alert]]] = {
     EventKind.QUOTA_LEVEL: _quota,
     EventKind.SCHEDULE_MISSED: _schedule_missed,
 }
-
-
-def quota_level_event(at: datetime, api: str, scope: str, used: int, limit: int, level: str,
-                      threshold: float, resets_at: datetime | None = None) -> Event:
-    """The QUOTA_LEVEL event the quota tracker emits when a scope crosses a level."""
-    data: dict[str, Any] = {"api": api, "scope": scope, "used": used, "limit": limit,
-                            "level": level, "threshold": threshold,
-                            "resets_at": to_iso(resets_at)}
-    return Event(EventKind.QUOTA_LEVEL, at, data=data)
-
-
-def schedule_missed_event(at: datetime, import_name: str, slot: datetime,
-                          last_run_at: datetime | None = None) -> Event:
-    """The SCHEDULE_MISSED event the scheduler emits for a slot it could not run in time."""
-    return Event(EventKind.SCHEDULE_MISSED, at, import_key=import_name, data={
-        "import": import_name, "slot": to_iso(slot), "last_run_at": to_iso(last_run_at)})
 
 
 def check_alerts_config(config: Config) -> None:

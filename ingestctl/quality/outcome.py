@@ -15,14 +15,6 @@ def should_fail(violations: Sequence[Violation], fail_on: FailOn | str) -> bool:
     return policy is FailOn.ERROR and any(v.severity is ViolationSeverity.ERROR for v in violations)
 
 
-def worst_severity(violations: Sequence[Violation]) -> ViolationSeverity | None:
-    """The highest severity among ``violations``; None when there are none."""
-    severities = {v.severity for v in violations}
-    if ViolationSeverity.ERROR in severities:
-        return ViolationSeverity.ERROR
-    return ViolationSeverity.WARNING if severities else None
-
-
 def summarize(violations: Sequence[Violation]) -> str:
     """One line for logs and the CLI: '2 quality errors (zero_items, ...), 1 warning (...)'."""
     if not violations:

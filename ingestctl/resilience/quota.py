@@ -92,13 +92,6 @@ def quota_report(store: Store, now: datetime) -> dict[str, Any]:
             "merchant_quota_groups": groups}
 
 
-def used_ratios(store: Store, now: datetime) -> dict[tuple[str, str], float]:
-    """(api, scope) -> share of the limit used, for ``ingestctl_api_quota_used_ratio`` and
-    the ``quota:used_ratio`` health check; scopes without a limit are left out."""
-    return {(line.api, line.scope): ratio for line in quota_lines(store, now)
-            if (ratio := line.ratio) is not None}
-
-
 def quota_level_events(store: Store, now: datetime, api: str, warning: float,
                        critical: float) -> list[Event]:
     """A QUOTA_LEVEL event per scope of ``api`` with a known ratio: ok, warning or critical.

@@ -193,10 +193,6 @@ class SchedulerDaemon:
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload = True
 
-    def request_stop(self, reason: str = "stop") -> None:
-        """Ask :meth:`serve` to stop after its current step."""
-        self._stop_signal = reason
-
     def stop(self, grace: float | None = None) -> StopReport:
         """Take no new work, wait for running imports up to the grace time, then release the
         leases of those still running (their attempts end as crashed, so they are retried)."""

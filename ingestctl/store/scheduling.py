@@ -55,12 +55,6 @@ def write_heartbeat(store: Store, now: datetime, info: dict[str, Any] | None = N
                 "updated_at = excluded.updated_at", (key, value, stamp))
 
 
-def last_heartbeat(store: Store) -> datetime | None:
-    """The time of the scheduler's last heartbeat, if it ever beat."""
-    return from_iso(store.scalar("SELECT updated_at FROM scheduler_state WHERE key = ?",
-                                 (HEARTBEAT,)))
-
-
 def ledger_cursor(store: Store, name: str) -> datetime | None:
     """The time up to which the slots of import ``name`` are final."""
     return from_iso(get_state(store, CURSOR_PREFIX + name))
@@ -165,14 +159,6 @@ def slot_summaries(store: Store, since: datetime | None = None) -> dict[str, Slo
         summary = summaries.setdefault(row["import_name"], SlotSummary(row["import_name"]))
         summary.last_slot, summary.last_outcome = row["slot_at"], row["outcome"]
     return summaries
-
-
-def slots_of(store: Store, name: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The latest ledger rows of import ``name``, newest first."""
-    rows = store.query(
-        "SELECT slot_at, outcome, run_at, job_id, recorded_at FROM schedule_slots "
-        "WHERE import_name = ? ORDER BY slot_at DESC LIMIT ?", (name, limit))
-    return [dict(row) for row in rows]
 
 
 def missed_slots(store: Store, since: str) -> list[tuple[str, datetime]]:
