@@ -215,6 +215,26 @@ class StatusConfig:
     limit: int = _opt(_int(1), 50)
 
 
+def _zone(value: Any) -> str:
+    name = _str(value)
+    if name.upper() == "UTC" or name == "local":
+        return name
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Europe/Berlin, UTC or local") from None
+    return name
+
+
+@dataclass
+class DisplayConfig:
+    """How listings show times."""
+
+    tz: str = _opt(_zone, "UTC")
+
+
 @dataclass
 class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
@@ -304,6 +324,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     google: GoogleConfig = field(default_factory=GoogleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
