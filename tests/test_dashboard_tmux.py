@@ -168,13 +168,3 @@ def test_200x50_uses_two_columns_and_the_whole_height(
     assert max(len(line.rstrip()) for line in lines) > 150, shown  # the right half is used
     assert lines[-2].startswith("q quit"), shown
     assert "last 24h by hour" in shown  # room for the sources and their sparklines
-
-
-def test_watch_refuses_a_pipe(home: Path) -> None:
-    from tests.cli import run_cli
-
-    proc = run_cli(home, "status", "--watch")
-    assert (proc.returncode, proc.stdout) == (2, "")
-    assert proc.stderr == ("ingestctl: error: status --watch needs a terminal on stdout; use "
-                           "`ingestctl status` for one screen or `ingestctl status --json` "
-                           "for programs\n")
