@@ -18,7 +18,7 @@ from typing import Any
 
 from ingestctl import __version__
 from ingestctl.errors import ConfigError
-from ingestctl.units import parse_duration, parse_size
+from ingestctl.units import duration_text, parse_duration, parse_size
 
 Converter = Callable[[Any], Any]
 ENV_PREFIX = "INGESTCTL_"
@@ -215,6 +215,26 @@ class StatusConfig:
     limit: int = _opt(_int(1), 50)
 
 
+def _zone(value: Any) -> str:
+    name = _str(value)
+    if name.upper() == "UTC" or name == "local":
+        return name
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Europe/Berlin, UTC or local") from None
+    return name
+
+
+@dataclass
+class DisplayConfig:
+    """How listings show times."""
+
+    tz: str = _opt(_zone, "UTC")
+
+
 @dataclass
 class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
@@ -304,6 +324,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     google: GoogleConfig = field(default_factory=GoogleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -420,8 +441,9 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     return config
 
 
-def redacted(config: Config) -> dict[str, Any]:
-    """The effective config as plain data, with anything secret-looking masked."""
+def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, Any]:
+    """The effective config as plain data, with anything secret-looking masked; with
+    ``durations_as_text``, durations as a config file writes them (``"4h"``, not 14400.0)."""
     def walk(value: Any) -> Any:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             out: dict[str, Any] = {}
@@ -431,6 +453,10 @@ def redacted(config: Config) -> dict[str, Any]:
                 key = "from" if f.name == "from_addr" else f.name
                 item = getattr(value, f.name)
                 secret = key.endswith(_SECRET_SUFFIXES) and not key.endswith("_env")
+                if durations_as_text and f.metadata.get("conv") is parse_duration:
+                    item = duration_text(item)
+                elif durations_as_text and f.metadata.get("conv") is _durations:
+                    item = [duration_text(v) for v in item]
                 out[key] = "***" if secret and item else walk(item)
             return out
         if isinstance(value, list):

@@ -38,6 +38,18 @@ def parse_size(value: object) -> int:
     raise ValueError("expected a size such as \"50MB\" or a number of bytes")
 
 
+def duration_text(seconds: float) -> str:
+    """A duration as a config file writes it, in its largest whole unit (hours up to 72h, as
+    people write ``"24h"``): ``"4h"``, ``"90s"``, ``"500ms"``, ``"30d"``; :func:`parse_duration`
+    reads it back to the same number."""
+    units = ("h", "m", "s", "ms") if seconds < 72 * 3600 else ("d", "h", "m", "s", "ms")
+    for unit in units:
+        count = seconds / _DURATION_UNITS[unit]
+        if count >= 1 and abs(count - round(count)) < 1e-9:
+            return f"{round(count)}{unit}"
+    return f"{seconds:g}s"
+
+
 def format_duration(seconds: float) -> str:
     """A short human form of a duration: ``"1h 5m"``, ``"42s"``, ``"250ms"``."""
     if seconds < 1:

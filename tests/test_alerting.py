@@ -103,7 +103,8 @@ def test_dead_letter_alert_has_everything_to_act_on(world: World) -> None:
         "Dead letters total:  1", "  ingestctl jobs show 1", "  ingestctl retry 1",
     ]:
         assert expected in lines, (expected, alert.body)
-    assert alert.fields["attempts"][0]["error_class"] == "not_found"
+    assert alert.fields["attempts"] == 1
+    assert alert.fields["attempt_history"][0]["error_class"] == "not_found"
 
 
 def test_same_import_is_not_alerted_again_within_4h_then_resolved_once(world: World) -> None:

@@ -180,7 +180,8 @@ def test_webhook_receives_the_alert_json(home: Path, tmp_path: Path,
     assert (alert["key"], alert["kind"], alert["severity"], alert["subject"]) == (
         "dead_letter:shop-sitemap", "job_dead_lettered", "critical", subject)
     assert (alert["fields"]["job_id"], alert["fields"]["dead_letters_total"]) == (1, 1)
-    assert alert["fields"]["attempts"][0]["error_class"] == "not_found"
+    assert alert["fields"]["attempts"] == 1
+    assert alert["fields"]["attempt_history"][0]["error_class"] == "not_found"
 
 
 def test_alerts_test_reports_each_channel(home: Path, tmp_path: Path,

@@ -67,7 +67,7 @@ def test_dead_letter_alert_subject_key_and_body() -> None:
     assert alert.fields["job_id"] == 42
     assert alert.fields["host"] == "host1"
     assert alert.fields["dead_letters_total"] == 7
-    assert [a["number"] for a in alert.fields["attempts"]] == [1, 2, 3]
+    assert [a["number"] for a in alert.fields["attempt_history"]] == [1, 2, 3]
     assert "hunter2" not in json.dumps(alert.fields)
     assert "s3cr3t" not in json.dumps(alert.fields)
 

@@ -42,7 +42,8 @@ def test_posts_slack_compatible_json() -> None:
     fields = alert["fields"]
     assert fields["job_id"] == 42 and fields["import"] == "shop-sitemap"
     assert fields["dead_letters_total"] == 7
-    assert [a["error_class"] for a in fields["attempts"]] == ["transient", "transient", "data"]
+    history = [a["error_class"] for a in fields["attempt_history"]]
+    assert (fields["attempts"], history) == (3, ["transient", "transient", "data"])
     assert "hunter2" not in req.body.decode() and "s3cr3t" not in req.body.decode()
 
 

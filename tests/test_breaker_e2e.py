@@ -169,9 +169,9 @@ def test_open_breaker_defers_then_list_and_reset_through_the_cli(home: Path) -> 
         assert (entry["key"], entry["state"], entry["failures"], entry["last_error_class"]) == (
             key, "open", 3, "transient")
         table = run_cli(home, "breaker", "list")
+        # PROBE OWNER is left out while no breaker has one; times name their zone.
         assert table.stdout.split("\n")[0].split() == ["KEY", "STATE", "FAILURES", "OPEN",
-                                                       "UNTIL", "PROBE", "OWNER", "LAST",
-                                                       "ERROR"]
+                                                       "UNTIL", "(UTC)", "LAST", "ERROR"]
         assert key in table.stdout and "open" in table.stdout
 
         unknown = run_cli(home, "breaker", "reset", "sitemap:nowhere")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli import invoke, run_cli
 
 
@@ -37,11 +39,50 @@ def test_unsupported_scheme(home: Path) -> None:
                              "local file path\n")
 
 
-def test_unknown_option_is_exit_2_through_click(home: Path) -> None:
+def test_unknown_option_is_one_line_exit_2(home: Path) -> None:
     proc = run_cli(home, "run", "sitemap", "x.xml", "--bogus")
-    assert proc.returncode == 2
-    assert "No such option: --bogus" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ("ingestctl: error: no such option '--bogus' for 'run'; see "
+                           "`ingestctl run --help`\n")
+    assert not (home / "ingestctl.db").exists()
+
+
+def test_typos_in_a_real_process_say_what_was_meant(home: Path) -> None:
+    proc = run_cli(home, "jbos", "list")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "ingestctl: error: no such command 'jbos'; did you mean 'jobs'?\n"
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["jobs", "lsit"], "no such command 'jobs lsit'; did you mean 'jobs list'?"),
+    (["dlq", "retyr"], "no such command 'dlq retyr'; did you mean 'dlq retry'?"),
+    (["xyzzy"], "no such command 'xyzzy'; see `ingestctl --help`"),
+    (["jobs", "list", "--stauts", "failed"],
+     "no such option '--stauts' for 'jobs list'; did you mean '--status'?"),
+    (["--verbos", "jobs", "list"], "no such option '--verbos'; did you mean '--verbose'?"),
+    (["schedule", "list", "--rusn", "3"],
+     "no such option '--rusn' for 'schedule list'; did you mean '--runs'?"),
+    (["breaker", "list", "--bogus"],
+     "no such option '--bogus' for 'breaker list'; see `ingestctl breaker list --help`"),
+    (["jobs", "show"], "jobs show: missing argument 'job_id'; see `ingestctl jobs show --help`"),
+    (["jobs", "show", "abc"], "jobs show: invalid value for 'job_id': 'abc' is not a valid "
+                              "integer; see `ingestctl jobs show --help`"),
+    (["jobs", "list", "--status", "faild"], "jobs list: invalid value for '--status': 'faild' "
+     "is not one of 'pending', 'processing', 'completed', 'retrying', 'failed'; did you mean "
+     "'failed'?"),
+    (["jobs", "show", "1", "2"], "jobs show: got unexpected extra argument(s) (2); see "
+                                 "`ingestctl jobs show --help`"),
+])
+def test_every_usage_error_is_one_line_exit_2(home: Path, args: list[str], line: str) -> None:
+    result = invoke(*args)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"ingestctl: error: {line}\n"
+
+
+def test_a_bare_group_still_shows_its_help(home: Path) -> None:
+    result = invoke("jobs")
+    assert result.exit_code == 2
+    assert "Usage: root jobs [OPTIONS] COMMAND" in result.stdout  # CliRunner names it root
 
 
 def test_jobs_show_unknown_id_is_exit_1(home: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.config import load_config
+from ingestctl.config import load_config, redacted
 from ingestctl.errors import ConfigError
 from tests.cli import invoke
 
@@ -88,6 +88,26 @@ def test_config_show_redacts_secrets(home: Path, tmp_path: Path) -> None:
     assert data["alerts"]["email"]["password_env"] == "MY_PASS"
     assert "hunter2" not in result.stdout
     assert data["retry"]["attempts"] == 3
+
+
+def test_config_show_prints_durations_as_written_and_reads_back(home: Path,
+                                                              tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[alerts]\nrepeat_interval = "4h"\n[jobs]\n'
+                 'retry_delays = ["5s", "90s"]\n[status]\nwatch_interval = "500ms"\n'
+                 '[[imports]]\nname = "shop"\nurl = "https://e.com/s.xml"\n'
+                 'freshness = "36h"\n')
+    result = invoke("--config", str(path), "config", "show")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for line in ('repeat_interval = "4h"', 'retry_delays = ["5s", "90s"]',
+                 'watch_interval = "500ms"', 'freshness = "36h"', 'window = "24h"',
+                 'default_freshness = "48h"'):
+        assert line in lines, result.stdout
+    assert "14400" not in result.stdout
+    again = write(tmp_path / "again.toml", result.stdout)
+    assert redacted(load_config(again)) == redacted(load_config(path))
+    shown = json.loads(invoke("--config", str(path), "config", "show", "--json").stdout)
+    assert shown["alerts"]["repeat_interval"] == 14400  # JSON keeps seconds for programs
 
 
 def test_config_error_from_environment(home: Path) -> None:

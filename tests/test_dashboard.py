@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ingestctl.monitoring import snapshots as sq
-from ingestctl.monitoring.dashboard import Watch, render
+from ingestctl.monitoring.dashboard import render
 from ingestctl.monitoring.status import (
     BreakerRow,
     DeadLetterRow,
@@ -23,6 +23,7 @@ from ingestctl.monitoring.status import (
     StatusSnapshot,
     fill_next_runs,
 )
+from ingestctl.monitoring.watch import Watch
 from tests.monitoring_helpers import standard
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -63,31 +64,31 @@ def draw(snapshot: StatusSnapshot, width: int, height: int, live: bool = True) -
     return console.export_text().rstrip("\n").split("\n")
 
 
-def test_fits_80x24_with_every_section() -> None:
+def test_fits_80x24_urgent_sections_first_healthy_ones_folded() -> None:
     lines = draw(busy(), 80, 24)
     text = "\n".join(lines)
     assert len(lines) <= 23, text
     assert max(len(line) for line in lines) <= 80
-    assert lines[0].startswith("ingestctl status  2026-03-01 12:00:00Z")
-    for title in ("Sources, last 24h", "Running", "Retry queue", "Recent failures",
-                  "Circuit breakers", "Quota", "Schedules"):
-        assert title in text, title
+    assert lines[0].startswith("ingestctl status  2026-03-01 12:00:00 UTC")
+    titles = [line.split()[0].rstrip(",") for line in lines if line and line.split()[0] in (
+        "Running", "Recent", "Dead", "Retry", "Circuit", "Sources,")]
+    assert titles == ["Running", "Recent", "Dead", "Retry", "Circuit"], text
     assert "Dead letters (" in text and " of 400 shown)" in text
     assert "123,456" in text and "[42/120]" in text and "1m 35s" in text
     assert "in 20s" in text and "rate_limited: HTTP 429" in text
-    assert "Alerts: none" in text
+    assert "Alerts: none" in text and "Schedules: 1, all on time" in text
+    assert "Sources, last 24h: 2 not shown" in text  # no room left: one line says so
 
 
-def test_wide_terminal_uses_two_columns() -> None:
-    lines = draw(busy(), 160, 50)
+def test_wide_terminal_uses_two_columns_and_the_whole_height() -> None:
+    lines = draw(busy(), 200, 50)
     assert len(lines) <= 49
-    assert max(len(line) for line in lines) <= 160
-    titles = next(line for line in lines if "Sources, last 24h" in line)
-    assert "Dead letters (" in titles  # the right column starts on the same line
-    assert " of 400 shown)" in titles
+    assert max(len(line) for line in lines) <= 200
+    assert any(line.startswith("Running ") and "Recent failures" in line for line in lines)
     narrow = draw(busy(), 80, 24)
     shown = [line for line in lines if "malformed XML" in line]
     assert len(shown) > len([line for line in narrow if "malformed XML" in line])
+    assert len(shown) >= 40  # the dead letters fill the rest of the screen
 
 
 def test_plain_status_shows_every_row() -> None:
@@ -96,9 +97,35 @@ def test_plain_status_shows_every_row() -> None:
     assert "Dead letters (30 of 300 shown)" in "\n".join(lines)
 
 
-def test_empty_snapshot_is_one_quiet_line() -> None:
+def test_empty_snapshot_is_a_few_quiet_lines() -> None:
     lines = draw(StatusSnapshot(generated_at=NOW, database="x.db"), 80, 24)
-    assert lines[1].startswith("Sources: no jobs in the last 24h · Running: nothing")
+    assert lines[1].startswith("Running: nothing · Recent failures: none in 24h · Dead")
+    assert len(lines) == 5
+
+
+def test_closed_breakers_fold_and_failing_schedules_come_first() -> None:
+    snap = busy()
+    snap.breakers = [BreakerRow("merchant:1", "closed", 0, None, None)]
+    snap.schedules = [
+        ScheduleRow("a-fine", "sitemap", "0 2 * * *", "UTC", NOW + timedelta(hours=1), NOW),
+        ScheduleRow("b-fine", "sitemap", "0 3 * * *", "UTC", NOW + timedelta(hours=2), NOW),
+        ScheduleRow("z-broken", "sitemap", "0 4 * * *", "UTC", NOW + timedelta(hours=3),
+                    NOW - timedelta(days=2), NOW - timedelta(hours=1))]
+    text = "\n".join(draw(snap, 80, 24))
+    assert "Circuit breakers: 1, all closed" in text
+    assert "Schedules (2 of 3 shown)" in text
+    assert text.index("z-broken") < text.index("a-fine")
+
+
+def test_sparkline_and_stalled_job() -> None:
+    snap = busy()
+    snap.sources[0].hourly_completed = [0] * 20 + [1, 4, 8, 8]
+    snap.sources[0].hourly_failed = [0] * 22 + [2, 0]
+    snap.running[0].current = None
+    snap.running[0].files_total = None
+    text = "\n".join(draw(snap, 120, 40))
+    assert "····················▁▄█▇" in text  # hour 22: 8 done + 2 failed, the top
+    assert "no progress reported yet (heartbeat now)" in text
 
 
 def test_real_store_rendered_with_next_runs(tmp_path: Path) -> None:

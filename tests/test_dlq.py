@@ -127,9 +127,10 @@ def test_list_filters_show_and_usage_errors(home: Path, clock: FakeClock,
     assert ids("--since", "1h") == [1, 2]
     clock.advance(7200)
     assert ids("--since", "1h") == []
-    table = invoke("dlq", "list")
-    assert table.stdout.split("\n")[0].split() == ["ID", "JOB", "SOURCE", "TARGET", "CLASS",
-                                                   "ATTEMPTS", "SINCE", "ERROR"]
+    table = invoke("dlq", "list", env={"COLUMNS": "400"})
+    assert table.stdout.split("\n")[0].split() == ["ID", "JOB", "NAME", "SOURCE", "TARGET",
+                                                   "CLASS", "ATTEMPTS", "SINCE", "(UTC)",
+                                                   "ERROR"]
 
     shown = invoke("dlq", "show", "1")
     assert shown.exit_code == 0
@@ -140,7 +141,8 @@ def test_list_filters_show_and_usage_errors(home: Path, clock: FakeClock,
     assert text.count("Traceback (most recent call last):") == 3
     detail = json.loads(invoke("dlq", "show", "2", "--json").stdout)
     assert (detail["id"], detail["job"]["id"], detail["job"]["status"]) == (2, 2, "failed")
-    assert [a["error"]["class"] for a in detail["attempts"]] == ["data"]
+    assert [a["error"]["class"] for a in detail["attempt_history"]] == ["data"]
+    assert detail["attempts"] == 1 and detail["job"]["attempts"] == 1
 
     for args, code, line in [
         (("show", "9"), 1, "no dead-letter entry with id 9; see `ingestctl dlq list`; "

@@ -143,8 +143,10 @@ def test_fault_ends_where_it_should(home: Path, clock: FakeClock,
         requests_per_attempt - 1 if fault.error_class == "transient" else 0)
     # The traceback of every attempt is kept for `dlq show`.
     shown = json.loads(invoke("dlq", "show", "1", "--json").stdout)
-    assert [a["error"]["class"] for a in shown["attempts"]] == [fault.error_class] * fault.attempts
-    assert all(a["traceback"].startswith("Traceback") for a in shown["attempts"])
+    history = shown["attempt_history"]
+    assert [a["error"]["class"] for a in history] == [fault.error_class] * fault.attempts
+    assert all(a["traceback"].startswith("Traceback") for a in shown["attempt_history"])
+    assert shown["attempts"] == fault.attempts  # a count, as in `dlq list --json`
 
 
 def test_429_retry_after_seconds_is_waited_exactly(home: Path, clock: FakeClock,

@@ -120,7 +120,7 @@ def test_merchant_and_search_console_end_to_end_then_quota(home: Path,
         f"accounts/{ACCOUNT}/quotas/inputs-write", f"accounts/{ACCOUNT}/quotas/products-read"]
     table = invoke("quota")
     assert table.exit_code == 0
-    assert f"account:{ACCOUNT}" in table.stdout and "12/100000" in table.stdout
+    assert f"account:{ACCOUNT}" in table.stdout and "12/100,000" in table.stdout
     # The token is a secret: never in output or the log.
     log = (home / "logs" / "ingestctl.jsonl").read_text()
     assert "static-token" not in log + table.stdout + result.stdout

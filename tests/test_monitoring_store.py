@@ -92,11 +92,17 @@ def test_status_snapshot(tmp_path: Path) -> None:
     c = standard(tmp_path / "home")
     now = c.clock.now()
     snap = sq.status_snapshot(c.store, config(), now, c.breakers)
-    assert [s.to_json() for s in snap.sources] == [
+    shown = [s.to_json() for s in snap.sources]
+    hourly = [s.pop("hourly") for s in shown]
+    assert shown == [
         {"source": "merchant", "completed": 1, "failed": 0, "pending": 0, "processing": 0,
          "retrying": 0, "success_rate": 1.0},
         {"source": "sitemap", "completed": 3, "failed": 1, "pending": 0, "processing": 1,
          "retrying": 1, "success_rate": 0.75}]
+    # Per hour, the current hour last: every job finished within the last 24 hours.
+    assert [sum(h["completed"]) for h in hourly] == [1, 3]
+    assert [sum(h["failed"]) for h in hourly] == [0, 1]
+    assert all(len(h["completed"]) == len(h["failed"]) == 24 for h in hourly)
     (running,) = snap.running
     assert (running.name, running.items, running.current, running.attempt) == (
         "news", 42, "https://news.example/s-2.xml", 1)

@@ -149,3 +149,11 @@ def test_running_import_progress_seen_from_another_process(home: Path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+def test_watch_refuses_a_pipe(home: Path) -> None:
+    proc = run_cli(home, "status", "--watch")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ("ingestctl: error: status --watch needs a terminal on stdout; use "
+                           "`ingestctl status` for one screen or `ingestctl status --json` "
+                           "for programs\n")

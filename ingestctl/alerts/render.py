@@ -174,7 +174,8 @@ def dead_letter_alert(
     ]
     fields = {
         **_job_fields(job),
-        "attempts": [
+        "attempts": len(attempts),  # a count, as in every JSON shape; the list follows
+        "attempt_history": [
             {"number": a.number, "error_class": a.error_class, "error_type": a.error_type,
              "message": redact_text(a.message) if a.message else None}
             for a in attempts

@@ -79,6 +79,12 @@ class ErrorMappingGroup(TyperGroup):
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """As click's, but every usage error is one line with what was meant (cli/usage.py)."""
+        from ingestctl.cli.usage import run
+
+        return run(super().main, *args, **kwargs)
+
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the command; turn IngestErrors into their exit codes."""
         try:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from ingestctl import clock
 from ingestctl.alerts.render import probe_alert
 from ingestctl.cli.output import emit_json, error, message, stdout
 from ingestctl.cli.state import state
+from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
 from ingestctl.errors import EXIT_FAILED, DeliveryError
 from ingestctl.store import alerts as alert_store
+
+_SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "resolved": "green"}
 
 app = typer.Typer(help="Alert history, a test alert, and resending undelivered alerts.",
                   no_args_is_help=True)
@@ -21,27 +24,35 @@ def list_alerts(
     ctx: typer.Context,
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many alerts."),
     as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+    tz: str | None = TZ_OPTION,
 ) -> None:
     """List alerts, newest first, with each channel's delivery state."""
-    records = alert_store.history(state(ctx).store(), limit)
+    st = state(ctx)
+    records = alert_store.history(st.store(), limit)
     if as_json:
         emit_json([record.to_json() for record in records])
         return
     if not records:
         stdout.print("no alerts")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "CREATED", "SEVERITY", "SUBJECT", "DELIVERY"):
-        table.add_column(column, overflow="fold")
+    shown_in = zone(tz, st.config.display.tz)
+    listing = Listing([
+        Column("ID", cut="never", justify="right"),
+        Column(shown_in.header("CREATED"), priority=1, cut="never"),
+        Column("SEVERITY", cut="never"),
+        Column("TITLE", cut="middle", min_width=24, want=48),
+        Column("DELIVERY", priority=2, min_width=16, want=30),
+    ])
     for record in records:
-        data = record.to_json()
         delivery = ", ".join(
             f"{d.channel} {d.state}" + (f" ({d.attempts} failed: {d.last_error})"
                                         if d.state != "sent" and d.attempts else "")
             for d in record.deliveries) or "log only"
-        table.add_row(str(record.id), data["created_at"] or "", data["severity"],
-                      record.alert.subject, delivery)
-    stdout.print(table)
+        severity = record.to_json()["severity"]
+        listing.add(str(record.id), shown_in.short(record.stored_at),
+                    Text(severity, style=_SEVERITY_STYLE.get(severity, "")),
+                    record.alert.title, " ".join(delivery.split()))
+    print_listing(listing)
 
 
 @app.command("test")

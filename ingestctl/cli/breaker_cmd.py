@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from ingestctl.cli.output import emit_json, message, stdout
 from ingestctl.cli.state import state
-from ingestctl.clock import iso_out, to_iso
+from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
 from ingestctl.errors import UsageError
 from ingestctl.events import Event, EventKind
 from ingestctl.resilience.admin import list_breakers, reset_all_breakers, reset_breaker
@@ -29,6 +27,7 @@ _STYLE = {"closed": "green", "open": "red", "half_open": "yellow"}
 def list_cmd(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+    tz: str | None = TZ_OPTION,
 ) -> None:
     """List every circuit breaker with its state, failures, reopen time and probe owner."""
     st = state(ctx)
@@ -40,17 +39,21 @@ def list_cmd(
     if not states:
         stdout.print("no circuit breakers")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("KEY", "STATE", "FAILURES", "OPEN UNTIL", "PROBE OWNER", "LAST ERROR"):
-        table.add_column(column, overflow="fold")
+    shown_in = zone(tz, st.config.display.tz)
+    # KEY is copied into `breaker reset`: it is never cut (other columns drop first).
+    listing = Listing([
+        Column("KEY", cut="never"),
+        Column("STATE", cut="never"),
+        Column("FAILURES", priority=3, cut="never", justify="right"),
+        Column(shown_in.header("OPEN UNTIL"), priority=2, cut="never", hide_empty=True),
+        Column("PROBE OWNER", priority=4, cut="middle", hide_empty=True),
+        Column("LAST ERROR", priority=1, cut="never", hide_empty=True),
+    ])
     for s in states:
-        style = _STYLE.get(s.state.value, "")
-        table.add_row(s.key, f"[{style}]{s.state.value}[/]", str(s.failures),
-                      iso_out(to_iso(s.open_until)) or "", s.probe_owner or "",
-                      s.last_error_class or "")
-    # Keys are copied into `breaker reset`: into a pipe, long lines rather than folded keys.
-    wide = stdout if stdout.is_terminal else Console(file=sys.stdout, width=200, soft_wrap=True)
-    wide.print(table)
+        listing.add(s.key, Text(s.state.value, style=_STYLE.get(s.state.value, "")),
+                    str(s.failures), shown_in.short(s.open_until), s.probe_owner,
+                    s.last_error_class)
+    print_listing(listing)
 
 
 @app.command("reset")

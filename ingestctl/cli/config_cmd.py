@@ -33,14 +33,15 @@ def check(ctx: typer.Context) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="JSON instead of TOML-like text."),
+    as_json: bool = typer.Option(False, "--json", help="JSON (durations in seconds) instead "
+                                 "of TOML-like text."),
 ) -> None:
     """Show the effective config with secrets redacted."""
     config = state(ctx).config
-    data = redacted(config)
     if as_json:
-        emit_json(data)
+        emit_json(redacted(config))  # durations in seconds, for programs
         return
+    data = redacted(config, durations_as_text=True)
     message(f"# effective config from {config.path or 'defaults'}")
     for section, values in data.items():
         if section == "imports":

@@ -16,11 +16,12 @@ from ingestctl.cli.jobs_cmd import since_option
 from ingestctl.cli.output import emit_json, error, message, stderr, stdout
 from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.state import AppState, state
+from ingestctl.cli.tables import TZ_OPTION, Column, Listing, Zone, print_listing, zone
 from ingestctl.errors import ErrorClass, UsageError
 from ingestctl.jobs.dead_letters import DeadLetterQueue, LetterDetail, RetryItem, RetryOutcome
 from ingestctl.jobs.dead_letters import Progress as OnProgress
 from ingestctl.jobs.queue import JobQueue
-from ingestctl.store.dead_letters import LetterFilter
+from ingestctl.store.dead_letters import DeadLetter, LetterFilter
 from ingestctl.units import parse_duration
 
 app = typer.Typer(help="The dead-letter queue: jobs that failed for good.", no_args_is_help=True)
@@ -52,6 +53,7 @@ def list_cmd(
     since: str | None = _SINCE,
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many entries."),
     as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+    tz: str | None = TZ_OPTION,
 ) -> None:
     """List the entries waiting for a human, oldest first."""
     st = state(ctx)
@@ -62,15 +64,27 @@ def list_cmd(
     if not letters:
         stdout.print("the dead-letter queue is empty")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "JOB", "SOURCE", "TARGET", "CLASS", "ATTEMPTS", "SINCE", "ERROR"):
-        table.add_column(column, overflow="fold")
+    print_listing(_listing(letters, zone(tz, st.config.display.tz)))
+
+
+def _listing(letters: list[DeadLetter], shown_in: Zone) -> Listing:
+    listing = Listing([
+        Column("ID", cut="never", justify="right"),
+        Column("JOB", priority=3, cut="never", justify="right"),
+        Column("NAME", cut="middle", min_width=20, want=32),
+        Column("SOURCE", priority=7, cut="never"),
+        Column("TARGET", priority=6, cut="middle", min_width=20),
+        Column("CLASS", cut="never"),
+        Column("ATTEMPTS", priority=5, cut="never", justify="right"),
+        Column(shown_in.header("SINCE"), priority=1, cut="never"),
+        Column("ERROR", priority=2, min_width=16, want=40),
+    ])
     for letter in letters:
-        data = letter.to_json()
-        table.add_row(str(letter.id), str(letter.job_id), letter.source, letter.target,
-                      letter.error_class, str(letter.attempts), data["updated_at"] or "",
-                      (letter.error_message or "")[:80])
-    stdout.print(table)
+        listing.add(str(letter.id), str(letter.job_id), letter.name, letter.source,
+                    letter.target, Text(letter.error_class, style="red"), str(letter.attempts),
+                    shown_in.short(letter.updated_at),
+                    " ".join((letter.error_message or "").split()))
+    return listing
 
 
 @app.command("show")

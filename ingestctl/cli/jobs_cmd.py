@@ -8,8 +8,9 @@ import typer
 
 from ingestctl import clock
 from ingestctl.cli.job_view import render_job
-from ingestctl.cli.output import emit_json, jobs_table, stdout
+from ingestctl.cli.output import emit_json, jobs_listing, stdout
 from ingestctl.cli.state import state
+from ingestctl.cli.tables import TZ_OPTION, print_listing, zone
 from ingestctl.errors import JobNotFound, UsageError
 from ingestctl.models.jobs import JobStatus
 from ingestctl.store import jobs as job_store
@@ -41,16 +42,18 @@ def list_jobs(
     since: str | None = typer.Option(None, "--since", help="Created within (24h) or after a date."),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many jobs."),
     as_json: bool = typer.Option(False, "--json", help="JSON array on stdout."),
+    tz: str | None = TZ_OPTION,
 ) -> None:
     """List jobs, newest first."""
     st = state(ctx)
+    shown_in = zone(tz, st.config.display.tz)
     flt = job_store.JobFilter(status=status.value if status else None, source=source,
                               since=since_option(since), limit=limit)
     jobs = job_store.list_jobs(st.store(), flt)
     if as_json:
         emit_json([job.to_json() for job in jobs])
     elif jobs:
-        stdout.print(jobs_table(jobs))
+        print_listing(jobs_listing(jobs, shown_in))
     else:
         stdout.print("no jobs")
 
@@ -68,8 +71,8 @@ def show_job(
         raise JobNotFound(job_id)
     attempts = job_store.attempts_of(store, job_id)
     if as_json:
-        # The job object with `attempts` as the full list (docs/reference/json.md).
-        emit_json({**job.to_json(), "attempts": [a.to_json() for a in attempts],
+        # `attempts` stays the count of the job object; the attempts are `attempt_history`.
+        emit_json({**job.to_json(), "attempt_history": [a.to_json() for a in attempts],
                    "quality": (job.result or {}).get("quality")})
         return
 

@@ -186,31 +186,49 @@ def _interval(text: str | None, default: float) -> float:
 def status(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="The same data as JSON."),
-    watch: bool = typer.Option(False, "--watch", help="Live view; q or Ctrl-C quits."),
+    watch: bool = typer.Option(False, "--watch", help="Live view on a terminal; q quits."),
     interval: str | None = typer.Option(None, "--interval", metavar="DURATION",
                                         help="Redraw interval of --watch (default 2s)."),
+    tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
+                                  help="Show times in ZONE (IANA name, UTC or local; "
+                                       "default: [display] tz, else UTC)."),
 ) -> None:
     """Jobs per source, running imports, retry queue, dead letters, breakers, quota, alerts."""
     st = state(ctx)
     if as_json and watch:
         raise UsageError("--json and --watch cannot be combined")
     every = _interval(interval, st.config.status.watch_interval)
+    if watch and not sys.stdout.isatty():
+        raise UsageError("status --watch needs a terminal on stdout; use `ingestctl status` "
+                         "for one screen or `ingestctl status --json` for programs")
     if as_json:
         emit_json(status_snapshot(st).to_json())
         return
     # Start-up weight: Rich and APScheduler for the text view only; --json stays light.
     from rich.console import Console
 
+    from ingestctl.cli.tables import output_width, zone
     from ingestctl.monitoring import dashboard
     from ingestctl.monitoring.status import fill_next_runs
+
+    shown_in = zone(tz, st.config.display.tz)
 
     def snapshot() -> StatusSnapshot:
         snap = status_snapshot(st)
         fill_next_runs(snap)
         return snap
 
-    console = Console()
     if not watch:
-        console.print(dashboard.render(snapshot(), width=console.width))
+        width = output_width() or 100
+        snap = snapshot()
+        top = dashboard.header(snap, shown_in.name, shown_in.tz)
+        Console(width=width).print(dashboard.render_frame(snap, width, top=top).body)
         return
-    dashboard.watch(snapshot, console, every)
+    from ingestctl.monitoring.watch import job_view
+    from ingestctl.monitoring.watch import watch as live
+
+    def open_job(job_id: int) -> Any:
+        store = _open(st)
+        return None if store is None else job_view(store, job_id, shown_in.short)
+
+    live(snapshot, Console(), every, open_job=open_job, zone=(shown_in.name, shown_in.tz))

@@ -1,4 +1,4 @@
-"""Rendering shared by commands: JSON to stdout, messages to stderr, job tables."""
+"""Rendering shared by commands: JSON to stdout, messages to stderr, the jobs listing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
+    from ingestctl.cli.tables import Listing, Zone
     from ingestctl.models.jobs import Job
 
     stdout: Console
@@ -49,26 +49,26 @@ def error(text: str) -> None:
     sys.stderr.write(f"ingestctl: error: {text}\n")
 
 
-def jobs_table(jobs: list[Job]) -> Table:
-    """A table of jobs for ``jobs list``."""
-    from rich.table import Table
+def jobs_listing(jobs: list[Job], zone: Zone) -> Listing:
+    """The ``jobs list`` table: ID, name and status always; the rest as the width allows."""
+    from rich.text import Text
 
-    table = Table(box=None, header_style="bold")
-    table.add_column("ID", justify="right", no_wrap=True)
-    table.add_column("NAME", overflow="ellipsis", no_wrap=True, max_width=32)
-    for column in ("SOURCE", "STATUS", "ATTEMPTS"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("ITEMS", justify="right", no_wrap=True)
-    table.add_column("CREATED", no_wrap=True)
-    show_errors = any(job.error for job in jobs)
-    if show_errors:
-        table.add_column("ERROR", overflow="ellipsis", no_wrap=True, max_width=60)
+    from ingestctl.cli.tables import Column, Listing
+
+    listing = Listing([
+        Column("ID", cut="never", justify="right"),
+        Column("NAME", cut="middle", min_width=24, want=32),
+        Column("SOURCE", priority=5, cut="never"),
+        Column("STATUS", cut="never"),
+        Column("ATTEMPTS", priority=3, cut="never"),
+        Column("ITEMS", priority=4, cut="never", justify="right"),
+        Column(zone.header("CREATED"), priority=1, cut="never"),
+        Column("ERROR", priority=2, min_width=16, want=40, hide_empty=True),
+    ])
     for job in jobs:
-        created = (job.to_json()["created_at"] or "").replace("T", " ")[:16]
-        style = STATUS_STYLE.get(job.status.value, "")
-        row = [str(job.id), job.name, job.source, f"[{style}]{job.status.value}[/]",
-               f"{job.attempts}/{job.max_attempts}", str(job.items), created]
-        if show_errors:
-            row.append(f"{job.error.error_class}: {job.error.message}" if job.error else "")
-        table.add_row(*row)
-    return table
+        listing.add(str(job.id), job.name, job.source,
+                    Text(job.status.value, style=STATUS_STYLE.get(job.status.value, "")),
+                    f"{job.attempts}/{job.max_attempts}", f"{job.items:,}",
+                    zone.short(job.created_at),
+                    f"{job.error.error_class}: {job.error.message}" if job.error else "")
+    return listing

@@ -5,27 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from ingestctl import clock
 from ingestctl.cli.output import emit_json, stdout
 from ingestctl.cli.state import state
+from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
 from ingestctl.resilience.quota import quota_report
 
 
-def _bar(part: dict[str, Any]) -> Table | Text:
+def _bar(part: dict[str, Any]) -> Text:
     used, limit = part["used"], part["limit"]
     if not limit:
-        return Text(f"{used} (no limit)")
+        return Text(f"{used:,} (no limit)")
     ratio = min(1.0, used / limit)
     style = "red" if ratio >= 0.95 else "yellow" if ratio >= 0.8 else "green"
-    grid = Table.grid(padding=(0, 1))
-    grid.add_row(ProgressBar(total=limit, completed=min(used, limit), width=10,
-                             complete_style=style, finished_style=style),
-                 Text(f"{used}/{limit} ({ratio:.0%})"))
-    return grid
+    full = round(ratio * 10)
+    return Text.assemble(("█" * full, style), ("░" * (10 - full), "dim"),
+                         f" {used:,}/{limit:,} ({used / limit:.0%})")
 
 
 def _headers(line: dict[str, Any]) -> str:
@@ -42,6 +39,7 @@ def _headers(line: dict[str, Any]) -> str:
 def quota(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
+    tz: str | None = TZ_OPTION,
 ) -> None:
     """Show API quota use against limits, per API and scope (this minute and quota day)."""
     st = state(ctx)
@@ -52,15 +50,19 @@ def quota(
     if not report["quotas"]:
         stdout.print("no API requests recorded yet")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("API / SCOPE", "THIS MINUTE", "THIS QUOTA DAY", "RESETS", "LAST"):
-        table.add_column(column, overflow="fold")
+    shown_in = zone(tz, st.config.display.tz)
+    listing = Listing([
+        Column("API", cut="never"),
+        Column("SCOPE", cut="middle", min_width=12),
+        Column("THIS MINUTE", priority=3, cut="never"),
+        Column("THIS QUOTA DAY", priority=1, cut="never"),
+        Column(shown_in.header("RESETS"), priority=2, cut="never"),
+        Column("LAST", priority=4, cut="never", hide_empty=True),
+    ])
     for line in report["quotas"]:
-        resets = line["day"]["resets_at"] or ""
-        table.add_row(f"{line['api']}\n{line['scope']}", _bar(line["minute"]),
-                      _bar(line["day"]), resets[5:16].replace("T", " ") + "Z" if resets else "",
-                      str(line["last_status"] or ""))
-    stdout.print(table)
+        listing.add(line["api"], line["scope"], _bar(line["minute"]), _bar(line["day"]),
+                    shown_in.short(line["day"]["resets_at"]), str(line["last_status"] or ""))
+    print_listing(listing)
     for line in report["quotas"]:
         if seen := _headers(line):
             stdout.print(f"last rate-limit headers of {line['api']} {line['scope']}: {seen}")

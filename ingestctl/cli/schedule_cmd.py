@@ -7,11 +7,12 @@ import sys
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from ingestctl import clock
-from ingestctl.cli.output import STATUS_STYLE, emit_json, stdout
+from ingestctl.cli.output import STATUS_STYLE, emit_json
 from ingestctl.cli.state import state
+from ingestctl.cli.tables import Column, Listing, in_own_zone, print_listing, zone
 from ingestctl.errors import IngestError, UsageError
 from ingestctl.scheduler.listing import crontab_block, schedule_rows
 
@@ -37,6 +38,9 @@ def list_schedules(
     runs: int = typer.Option(1, "--runs", min=1, max=100, help="How many next runs to show."),
     after: str | None = typer.Option(None, "--after", metavar="TIME",
                                      help="Next runs after TIME (ISO 8601) instead of now."),
+    tz: str | None = typer.Option(None, "--tz", metavar="ZONE",
+                                  help="Show next runs in ZONE (IANA name, UTC or local) "
+                                       "instead of each import's own zone."),
 ) -> None:
     """Each configured import: schedule, time zone, next run, last outcome, missed slots."""
     st = state(ctx)
@@ -45,22 +49,28 @@ def list_schedules(
     if as_json:
         emit_json([row.to_json() for row in rows])
         return
-    table = Table(box=None, header_style="bold")
-    table.add_column("NAME", no_wrap=True)
-    table.add_column("SCHEDULE", overflow="fold")
-    for column in ("NEXT RUN", "LAST", "MISSED"):
-        table.add_column(column, no_wrap=True)
+    # Next runs are in each import's own zone (named in every time) unless --tz asks for one.
+    shown_in = zone(tz) if tz else None
+    listing = Listing([
+        Column("NAME", cut="middle", min_width=16, want=24),
+        Column("SCHEDULE", priority=3, min_width=12, want=24),
+        Column(shown_in.header("NEXT RUN") if shown_in else "NEXT RUN", priority=1,
+               cut="never"),
+        Column("LAST", priority=2, cut="never"),
+        Column("MISSED", priority=4, cut="never", justify="right"),
+    ])
     for row in rows:
         data = row.to_json()
-        nexts = "\n".join(m.strftime("%Y-%m-%d %H:%M %Z") for m in row.next_runs) or "-"
+        nexts = "\n".join(shown_in.short(m) if shown_in else in_own_zone(m)
+                          for m in row.next_runs) or "-"
         job = row.last_job
-        last = "-"
+        last = Text("-")
         if job is not None:
-            style = STATUS_STYLE.get(job.status.value, "")
-            last = f"[{style}]{job.status.value}[/] (job {job.id})"
-        table.add_row(row.config.name, data["description"] or "manual only",
-                      nexts, last, str(data["missed"]))
-    stdout.print(table)
+            last = Text.assemble((job.status.value, STATUS_STYLE.get(job.status.value, "")),
+                                 f" (job {job.id})")
+        listing.add(row.config.name, data["description"] or "manual only", nexts, last,
+                    str(data["missed"]))
+    print_listing(listing)
 
 
 @app.command("crontab")

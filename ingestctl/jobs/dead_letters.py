@@ -129,9 +129,9 @@ class LetterDetail:
     attempts: list[Attempt]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``dlq show --json`` shape."""
+        """The ``dlq show --json`` shape: ``attempts`` is a count, the list ``attempt_history``."""
         return {**self.letter.to_json(), "job": self.job.to_json(),
-                "attempts": [a.to_json() for a in self.attempts]}
+                "attempt_history": [a.to_json() for a in self.attempts]}
 
 
 #: Called after each entry with (entries done, entries in all, the item).

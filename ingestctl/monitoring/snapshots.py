@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingestctl.clock import from_iso
+from ingestctl.clock import from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.monitoring import status as m
 from ingestctl.monitoring.health.evaluate import (
@@ -34,7 +34,7 @@ from ingestctl.store import scheduling as sched_store
 if TYPE_CHECKING:
     from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
     from ingestctl.monitoring.metrics.collector import MetricsSnapshot
-    from ingestctl.monitoring.status import ScheduleRow, StatusSnapshot
+    from ingestctl.monitoring.status import ScheduleRow, SourceSummary, StatusSnapshot
 
 # (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
 Quota = tuple[str, str, int, int, str]
@@ -179,6 +179,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
                for source, counts in q.finished_by_source(store, since).items()}
     for (source, status), count in q.unfinished_by_source(store).items():
         setattr(sources.setdefault(source, m.SourceSummary(source)), status, count)
+    _hourly(store, now, sources)
     snap.sources = [sources[s] for s in sorted(sources)]
     for r in q.running_jobs(store):
         progress = _progress(r["progress"])
@@ -219,6 +220,22 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
     return snap
 
 
+def _hourly(store: Store, now: datetime, sources: dict[str, SourceSummary]) -> None:
+    """Jobs completed and failed per source in each of the last 24 hours (oldest first)."""
+    from ingestctl.monitoring.status import HOURS, SourceSummary
+
+    top = now.replace(minute=0, second=0, microsecond=0)
+    first = top - timedelta(hours=HOURS - 1)
+    for source, hour, status, count in q.hourly_outcomes(store, to_iso(first) or ""):
+        moment = from_iso(f"{hour}:00:00Z")
+        if moment is None:
+            continue
+        index = int((moment - first).total_seconds() // 3600)
+        if 0 <= index < HOURS:
+            row = sources.setdefault(source, SourceSummary(source))
+            (row.hourly_completed if status == "completed" else row.hourly_failed)[index] += count
+
+
 def _delivery(total: int, sent: int) -> str:
     return "none" if not total else "sent" if sent == total else f"waiting ({sent}/{total} sent)"
 
@@ -229,11 +246,10 @@ def _schedules(store: Store, config: Config, names: set[str], since: str
     if not scheduled:
         return []
     known = q.published_next_runs(store)
-    success = {key: outcome[0] for key, outcome in
-               q.import_outcomes(store, [imp.name for imp in scheduled]).items()}
+    outcomes = q.import_outcomes(store, [imp.name for imp in scheduled])
     missed = Counter(name for name, _ in _missed_slots(store, names, since))
     return [ScheduleRow(imp.name, imp.source, imp.schedule, imp.timezone, known.get(imp.name),
-                        success.get(imp.name), missed=missed.get(imp.name, 0))
+                        *outcomes.get(imp.name, (None, None)), missed=missed.get(imp.name, 0))
             for imp in scheduled]
 
 

@@ -1,8 +1,8 @@
 """What ``ingestctl status`` shows: a plain snapshot of the store, and its JSON form.
 
-``ingestctl.store.monitoring.status_snapshot`` fills :class:`StatusSnapshot` with a few indexed
-queries; ``ingestctl.dashboard`` renders it with Rich and ``status --json`` prints
-:meth:`StatusSnapshot.to_json`, so both show the same data. Nothing here imports Rich.
+``ingestctl.monitoring.snapshots.status_snapshot`` fills :class:`StatusSnapshot` with a few
+indexed queries; ``ingestctl.monitoring.dashboard`` renders it with Rich and ``status --json``
+prints :meth:`StatusSnapshot.to_json`, so both show the same data. Nothing here imports Rich.
 """
 
 from __future__ import annotations
@@ -19,9 +19,17 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+HOURS = 24  # the hourly history of each source
+
+
+def _hours() -> list[int]:
+    return [0] * HOURS
+
+
 @dataclass
 class SourceSummary:
-    """One source: jobs finished in the window by outcome, and jobs unfinished now."""
+    """One source: jobs finished in the window by outcome, jobs unfinished now, and the jobs
+    completed and failed in each of the last 24 hours (oldest first, the current hour last)."""
 
     source: str
     completed: int = 0
@@ -29,6 +37,8 @@ class SourceSummary:
     pending: int = 0
     processing: int = 0
     retrying: int = 0
+    hourly_completed: list[int] = field(default_factory=_hours)
+    hourly_failed: list[int] = field(default_factory=_hours)
 
     @property
     def success_rate(self) -> float | None:
@@ -42,7 +52,8 @@ class SourceSummary:
         return {"source": self.source, "completed": self.completed, "failed": self.failed,
                 "pending": self.pending, "processing": self.processing,
                 "retrying": self.retrying,
-                "success_rate": None if rate is None else round(rate, 4)}
+                "success_rate": None if rate is None else round(rate, 4),
+                "hourly": {"completed": self.hourly_completed, "failed": self.hourly_failed}}
 
 
 @dataclass
@@ -209,14 +220,23 @@ class ScheduleRow:
     timezone: str
     next_run: datetime | None = None
     last_success: datetime | None = None
+    last_failure: datetime | None = None
     error: str | None = None
     missed: int = 0  # slots missed inside the status window
+
+    @property
+    def failing(self) -> bool:
+        """Its last finished run failed, a slot was missed, or its schedule is invalid."""
+        failed_last = self.last_failure is not None and (
+            self.last_success is None or self.last_failure > self.last_success)
+        return failed_last or bool(self.missed) or self.error is not None
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {"name": self.name, "source": self.source, "schedule": self.schedule,
                 "timezone": self.timezone, "next_run": iso(self.next_run),
-                "last_success": iso(self.last_success), "missed": self.missed,
+                "last_success": iso(self.last_success),
+                "last_failure": iso(self.last_failure), "missed": self.missed,
                 "error": self.error}
 
 

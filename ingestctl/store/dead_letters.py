@@ -113,6 +113,12 @@ def get_letter(store: Store, letter_id: int) -> DeadLetter | None:
     return _letter(rows[0]) if rows else None
 
 
+def active_entry_of(store: Store, job_id: int) -> int | None:
+    """The id of the job's active dead-letter entry, if it has one."""
+    value = store.scalar("SELECT id FROM dead_letters WHERE job_id = ? AND active = 1", (job_id,))
+    return int(value) if value is not None else None
+
+
 def count_active(store: Store) -> int:
     """How many dead letters wait for a human, from the count the store keeps by trigger."""
     return int(store.scalar("SELECT value FROM monitor_counts "

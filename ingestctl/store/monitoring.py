@@ -73,6 +73,15 @@ def finished_by_source(store: Store, since: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def hourly_outcomes(store: Store, since: str) -> list[tuple[str, str, str, int]]:
+    """(source, hour ``YYYY-MM-DDTHH``, status, jobs) of jobs finished since ``since``."""
+    return [(source, hour, status, int(count)) for source, hour, status, count in
+            store.conn.execute(
+                "SELECT source, substr(finished_at, 1, 13), status, count(*) FROM jobs "
+                "WHERE finished_at >= ? GROUP BY 1, 2, 3", (since,))
+            if status in ("completed", "failed")]
+
+
 def unfinished_by_source(store: Store) -> dict[tuple[str, str], int]:
     """Jobs pending, processing or retrying now: (source, status) -> count."""
     return {(source, status): int(count) for source, status, count in store.conn.execute(
