@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import select
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -262,13 +263,24 @@ class Watch:
 
 
 class TerminalKeys:
-    """Keys from a terminal in cbreak mode (no echo, no line buffering); restores it on exit."""
+    """Keys from a terminal in cbreak mode (no echo, no line buffering); restores it on exit.
+
+    Ctrl-C (SIGINT) reads as ``q``: the handler only writes to a pipe that :meth:`wait` watches,
+    so the interrupt never lands in the middle of a redraw (where a KeyboardInterrupt could
+    leave Rich's lock held and the terminal in cbreak mode).
+    """
 
     def __init__(self, fd: int | None = None) -> None:
         self.fd = sys.stdin.fileno() if fd is None else fd
         self.saved: list[Any] | None = None
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        self.previous_sigint: Any = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        os.write(self.wakeup_w, b"q")
 
     def __enter__(self) -> TerminalKeys:
+        self.previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         if os.isatty(self.fd):
             import termios
             import tty
@@ -284,13 +296,16 @@ class TerminalKeys:
 
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
             self.saved = None
+        signal.signal(signal.SIGINT, self.previous_sigint)
+        os.close(self.wakeup_r)
+        os.close(self.wakeup_w)
 
     def wait(self, timeout: float) -> str:
         """Keys typed within ``timeout`` seconds ('' when none; sleeps when not a terminal)."""
-        if self.saved is None:
-            select.select([], [], [], timeout)
-            return ""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
+        watched = [self.wakeup_r] if self.saved is None else [self.fd, self.wakeup_r]
+        ready, _, _ = select.select(watched, [], [], timeout)
+        if self.wakeup_r in ready:
+            return "q"
         if not ready:
             return ""
         data = os.read(self.fd, 64)
