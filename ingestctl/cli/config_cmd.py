@@ -23,9 +23,11 @@ def check(ctx: typer.Context) -> None:
     scheduled_imports(config)  # a bad schedule exits 78 naming the file and key
     from ingestctl.alerting import check_alerts_config
     from ingestctl.quality import check_config
+    from ingestctl.retention import check_config as check_retention_config
 
     check_config(config)
     check_alerts_config(config)
+    check_retention_config(config)
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:
         message(f"config OK: {where}; {len(config.imports)} import(s)")

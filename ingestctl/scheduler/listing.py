@@ -16,6 +16,8 @@ from ingestctl.schedule.spec import Schedule
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
 
+RETENTION_ENTRY = "prune (retention)"
+
 
 @dataclass
 class ScheduleRow:
@@ -84,4 +86,12 @@ def crontab_block(config: Config, *, program: str, config_path: str | None,
             continue
         command = crontab_command(imp.name, config=config_path, home=home, program=program)
         entries.append(CrontabEntry(imp.name, schedule, command))
-    return crontab(entries), len(entries)
+    count = len(entries)
+    if count and config.retention.enabled:
+        from ingestctl.retention import check_config, retention_schedule
+
+        check_config(config)
+        command = crontab_command("", config=config_path, home=home, program=program,
+                                  args=["prune", "-q"])
+        entries.append(CrontabEntry(RETENTION_ENTRY, retention_schedule(config), command))
+    return crontab(entries), count
