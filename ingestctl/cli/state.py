@@ -65,12 +65,16 @@ class AppState:
         return Alerting(self.store(), self.config, clock.SYSTEM)
 
     def setup_logging(self) -> None:
-        """Send the structured log to the home directory and, with --json-logs, to stderr."""
+        """Send the structured log to the home directory and, with --json-logs or
+        ``[logging] output``, to stderr."""
         self.home.ensure()
-        level = "debug" if self.verbose else self.config.logging.level
+        settings = self.config.logging
+        level = "debug" if self.verbose else settings.level
         stderr_level = "error" if self.quiet else ("info" if self.verbose else "warning")
-        log.configure(self.home.log_file, level=level, json_stderr=self.json_logs,
-                      stderr_level=stderr_level)
+        log.configure(None if settings.output == "stderr" else self.home.log_file, level=level,
+                      json_stderr=self.json_logs or settings.output != "file",
+                      stderr_level=stderr_level, rotation=settings.rotation,
+                      max_bytes=settings.max_bytes, backups=settings.backups)
 
     def store(self, *, recover: bool = True) -> Store:
         """The store, opened once; processing jobs of dead processes are recovered first."""
