@@ -28,6 +28,10 @@ def check(ctx: typer.Context) -> None:
     check_config(config)
     check_alerts_config(config)
     check_retention_config(config)
+    if config.sentry.dsn_env.strip():
+        from ingestctl.sentry import dsn_from
+
+        dsn_from(config)  # the SDK is installed and the variable is set
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:
         message(f"config OK: {where}; {len(config.imports)} import(s)")

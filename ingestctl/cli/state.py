@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ingestctl.alerting import Alerting
     from ingestctl.pinging import PingSubscriber
     from ingestctl.runner import ProgressCallback, Runner
+    from ingestctl.sentry import SentrySubscriber
 
 
 @dataclass
@@ -33,6 +34,7 @@ class AppState:
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
     pings: PingSubscriber | None = field(default=None, repr=False)
+    sentry: SentrySubscriber | None = field(default=None, repr=False)
 
     @cached_property
     def config(self) -> Config:
@@ -48,13 +50,17 @@ class AppState:
     @cached_property
     def events(self) -> EventBus:
         """The event bus for this process, with its subscribers: alerts (run, retry, worker,
-        scheduler) and cron-monitor pings."""
+        scheduler), cron-monitor pings and, with ``[sentry] dsn_env``, Sentry."""
         from ingestctl.pinging import subscribe_pings
 
         bus = EventBus()
         # The alerting code loads only when an alerting event happens: `jobs list` stays light.
         bus.subscribe(lambda event: self.alerting.handle(event), ALERT_EVENTS)
         self.pings = subscribe_pings(bus, self.config)
+        if self.config.sentry.dsn_env.strip():
+            from ingestctl.sentry import subscribe_sentry
+
+            self.sentry = subscribe_sentry(bus, self.config)
         return bus
 
     @cached_property
@@ -99,10 +105,12 @@ class AppState:
                       on_progress=on_progress, owner=owner, breakers=board)
 
     def close(self) -> None:
-        """Close what was opened."""
+        """Close what was opened; send what Sentry still queues."""
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self.sentry is not None:
+            self.sentry.flush()
 
     @property
     def interactive(self) -> bool:
