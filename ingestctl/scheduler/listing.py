@@ -11,8 +11,9 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.imports import spec_for_config
 from ingestctl.models import Job
 from ingestctl.schedule.configured import schedule_of
-from ingestctl.schedule.crontab import CrontabEntry, crontab, crontab_command
+from ingestctl.schedule.crontab import CrontabEntry, cli_words, crontab, crontab_command
 from ingestctl.schedule.spec import Schedule
+from ingestctl.schedule.systemd import UnitFile
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
 
@@ -95,3 +96,28 @@ def crontab_block(config: Config, *, program: str, config_path: str | None,
                                   args=["prune", "-q"])
         entries.append(CrontabEntry(RETENTION_ENTRY, retention_schedule(config), command))
     return crontab(entries), count
+
+
+def systemd_units(config: Config, *, program: list[str], config_path: str | None, home: str,
+                  user: str | None) -> list[UnitFile]:
+    """A ``.service``/``.timer`` pair per scheduled import, and one for the daily prune;
+    ``program`` is the command that starts ingestctl, as words."""
+    from ingestctl.schedule.systemd import exec_line, unit_pair
+
+    units: list[UnitFile] = []
+    for index, imp in enumerate(config.imports):
+        schedule = schedule_of(config, index)
+        if schedule is None:
+            continue
+        words = [*program, *cli_words(["run", imp.name, "-q"], config=config_path)[1:]]
+        units += unit_pair(f"ingestctl-import-{imp.name}",
+                           f"ingestctl import {imp.name} ({imp.source})", exec_line(words),
+                           schedule, user=user, home=home)
+    if units and config.retention.enabled:
+        from ingestctl.retention import check_config, retention_schedule
+
+        check_config(config)
+        words = [*program, *cli_words(["prune", "-q"], config=config_path)[1:]]
+        units += unit_pair("ingestctl-prune", "ingestctl prune (retention)", exec_line(words),
+                           retention_schedule(config), user=user, home=home)
+    return units
