@@ -279,10 +279,19 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
         moment = from_iso(success)
         if moment is not None:
             snap.last_success_timestamp[name] = moment.timestamp()
+    for name, failure in store.conn.execute(
+            "SELECT i.name, (SELECT max(finished_at) FROM jobs WHERE import_id = i.id "
+            "AND status = 'failed') FROM imports i"):
+        moment = from_iso(failure)
+        if moment is not None:
+            snap.last_failure_timestamp[name] = moment.timestamp()
+    since = window_start(now, window)
+    for name, _slot in missed_slots(store, tables(store), since):
+        snap.schedule_missed_slots[name] = snap.schedule_missed_slots.get(name, 0) + 1
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
     snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
                                  in quotas(store, tables(store), now)}
-    for source, counts_ in finished_by_source(store, window_start(now, window)).items():
+    for source, counts_ in finished_by_source(store, since).items():
         finished = counts_.get("completed", 0) + counts_.get("failed", 0)
         if finished:
             snap.success_ratio[source] = counts_.get("completed", 0) / finished
