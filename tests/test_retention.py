@@ -322,3 +322,19 @@ def test_schedule_crontab_offers_the_prune_line(home: Path, tmp_path: Path) -> N
     assert lines[lines.index(prune_line) - 1].startswith("# prune (retention): ")
     path.write_text(CONFIG + "[retention]\nenabled = false\n")
     assert "prune" not in invoke("--config", str(path), "schedule", "crontab").stdout
+
+
+def test_small_batches_delete_the_same_rows(year_store: tuple[Path, Year],
+                                            tmp_path: Path) -> None:
+    from ingestctl.store import retention as retention_store
+
+    year = _copy(year_store[1], tmp_path)
+    cutoff = to_iso(datetime.now(UTC) - timedelta(days=90)) or ""
+    with Store(year.home / "ingestctl.db") as store:
+        expected = retention_store.count_old(store, cutoff)
+        calls: list[int] = []
+        removed = retention_store.delete_old(store, cutoff, batch=37,
+                                             between_batches=lambda: calls.append(1))
+        assert removed == expected and removed.jobs > 500
+        assert len(calls) == removed.jobs // 37 + 1  # every batch, and the short last one
+        assert retention_store.count_old(store, cutoff).total == 0
