@@ -267,9 +267,32 @@ class GoogleConfig:
 
 @dataclass
 class LoggingConfig:
-    """The structured log in the home directory."""
+    """The structured log: where it goes and how the file is rotated."""
 
     level: str = _opt(_choice("debug", "info", "warning", "error"), "info")
+    output: str = _opt(_choice("file", "stderr", "both"), "file")
+    rotation: str = _opt(_choice("size", "logrotate"), "size")
+    max_bytes: int = _opt(parse_size, 10 * 1000 * 1000)
+    backups: int = _opt(_int(0), 5)
+
+
+@dataclass
+class RetentionConfig:
+    """How long finished history stays in the store (``ingestctl prune``)."""
+
+    enabled: bool = _opt(_bool, True)
+    older_than: float = _opt(parse_duration, 90 * 86400.0)
+    schedule: str = _opt(_str, "30 3 * * *")
+
+
+@dataclass
+class SentryConfig:
+    """Error tracking and cron monitoring in Sentry (the ``ingestctl[sentry]`` extra)."""
+
+    dsn_env: str = _opt(_str, "")
+    environment: str = _opt(_str, "")
+    crons: bool = _opt(_bool, True)
+    max_runtime: float = _opt(parse_duration, 3600.0)
 
 
 @dataclass
@@ -329,6 +352,8 @@ class Config:
     google: GoogleConfig = field(default_factory=GoogleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    sentry: SentryConfig = field(default_factory=SentryConfig)
     imports: list[ImportConfig] = field(default_factory=list)
     path: Path | None = None
 

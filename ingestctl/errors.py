@@ -75,6 +75,9 @@ class IngestError(Exception):
     error_class: ErrorClass = ErrorClass.TRANSIENT
     exit_code: int = EXIT_FAILED
     hint: str = ""
+    # The bug (an exception that is not an IngestError) behind an error the runner made of it,
+    # for error tracking; None for every expected error.
+    unexpected: BaseException | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message

@@ -17,6 +17,8 @@ class EventKind(StrEnum):
 
     JOB_STARTED = "job_started"
     JOB_COMPLETED = "job_completed"
+    # job_retrying, job_deferred, job_dead_lettered data: error_class, error_type, message,
+    # next_attempt_at, attempt, source, and unexpected (the exception) when a bug failed it
     JOB_RETRYING = "job_retrying"
     JOB_DEFERRED = "job_deferred"
     JOB_DEAD_LETTERED = "job_dead_lettered"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,9 +46,63 @@ class _PrivateFileHandler(logging.FileHandler):
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
 
+class _PrivateWatchedFileHandler(logging.handlers.WatchedFileHandler):
+    """Reopens the file when logrotate moved it (``rotation = "logrotate"``); mode 0600."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
+
+
+def _file_handler(path: Path, rotation: str, max_bytes: int, backups: int) -> logging.Handler:
+    if rotation == "logrotate":
+        return _PrivateWatchedFileHandler(path, encoding="utf-8", delay=True)
+    if max_bytes <= 0:
+        return _PrivateFileHandler(path, encoding="utf-8", delay=True)
+    # concurrent-log-handler takes a lock file (.__ingestctl.jsonl.lock) around every write
+    # and rotation, so any number of processes share one size-rotated log without losing or
+    # mixing lines; the stdlib RotatingFileHandler is safe within one process only.
+    from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+    return ConcurrentRotatingFileHandler(str(path), "a", maxBytes=max_bytes,
+                                         backupCount=backups, encoding="utf-8", umask=0o077)
+
+
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
+               (logging.INFO, 6))
+
+
+class JournalFormatter(JsonFormatter):
+    """JSON lines with the ``<N>`` syslog-priority prefix journald reads from a service's
+    stderr, so ``journalctl -p warning`` filters ingestctl's lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """``<priority>`` and the JSON line."""
+        priority = next((p for level, p in _PRIORITIES if record.levelno >= level), 7)
+        return f"<{priority}>{super().format(record)}"
+
+
+def stderr_is_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """True when stderr is the journal stream systemd names in ``JOURNAL_STREAM``."""
+    device, _, inode = (environ if environ is not None else os.environ).get(
+        "JOURNAL_STREAM", "").partition(":")
+    try:
+        found = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (device.isdigit() and inode.isdigit()
+            and (found.st_dev, found.st_ino) == (int(device), int(inode)))
+
+
 def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool = False,
-              stderr_level: str = "warning") -> None:
-    """Send ingestctl's log records to the JSON file and, if asked, JSON lines on stderr."""
+              stderr_level: str = "warning", rotation: str = "size", max_bytes: int = 0,
+              backups: int = 0) -> None:
+    """Send ingestctl's log records to the JSON file and, if asked, JSON lines on stderr.
+
+    ``log_file`` None writes no file (``[logging] output = "stderr"``). The file rotates at
+    ``max_bytes`` keeping ``backups`` old files, or with ``rotation = "logrotate"`` is reopened
+    whenever logrotate has moved it.
+    """
     root = logging.getLogger("ingestctl")
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -55,14 +111,14 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
     formatter = JsonFormatter()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = _PrivateFileHandler(log_file, encoding="utf-8", delay=True)
+        file_handler = _file_handler(log_file, rotation, max_bytes, backups)
         file_handler.setLevel(level.upper())
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
     if json_stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(level.upper())
-        err.setFormatter(formatter)
+        err.setFormatter(JournalFormatter() if stderr_is_journal() else formatter)
         root.addHandler(err)
     else:
         root.addHandler(_quiet_stderr(stderr_level))

@@ -171,6 +171,7 @@ def test_metrics_exact_values_from_the_store(home: Path) -> None:
     c.breaker("sitemap:shop.example", "open")
     shop = c.jobs["shop_ok"].finished_at
     feed = c.jobs["feed"].finished_at
+    failed = c.jobs["shop_failed"].finished_at
     c.store.close()
     result = invoke("metrics")
     assert result.exit_code == 0, result.stderr
@@ -201,6 +202,8 @@ def test_metrics_exact_values_from_the_store(home: Path) -> None:
             from_iso(shop).timestamp(),  # type: ignore[union-attr]
         ("ingestctl_last_success_timestamp_seconds", (("import", "feed"),)):
             from_iso(feed).timestamp(),  # type: ignore[union-attr]
+        ("ingestctl_last_failure_timestamp_seconds", (("import", "shop"),)):
+            from_iso(failed).timestamp(),  # type: ignore[union-attr]
         ("ingestctl_circuit_breaker_open", (("key", "sitemap:shop.example"),)): 1,
         ("ingestctl_api_requests_total", (("api", "merchant"), ("code", "200"))): 40,
         ("ingestctl_api_requests_total", (("api", "merchant"), ("code", "429"))): 2,

@@ -55,6 +55,10 @@ def test_metrics_snapshot_exact(tmp_path: Path) -> None:
             c.jobs["shop_ok"].finished_at).timestamp(),  # type: ignore[union-attr]
         "feed": mon.from_iso(c.jobs["feed"].finished_at).timestamp(),  # type: ignore[union-attr]
     }
+    failed = mon.from_iso(c.jobs["shop_failed"].finished_at)
+    assert failed is not None  # the ad-hoc import is retrying, not failed
+    assert snap.last_failure_timestamp == {"shop": failed.timestamp()}
+    assert snap.schedule_missed_slots == {}
     assert snap.circuit_breaker_open == {"sitemap:shop.example": True, "merchant:123": False}
     assert snap.success_ratio == {"sitemap": 0.75, "merchant": 1.0}
     assert snap.api_quota_used_ratio == {}
@@ -281,3 +285,20 @@ def test_queries_use_indexes(tmp_path: Path, name: str) -> None:
     plan = " | ".join(mon.explain(c.store, sql, [1] * sql.count("?")))
     assert index in plan, plan
     assert "SCAN jobs" not in plan and "SCAN dead_letters" not in plan, plan
+
+
+def test_missed_slots_in_the_window_are_a_gauge_per_import(tmp_path: Path) -> None:
+    from ingestctl.store import scheduling as sched_store
+
+    c = standard(tmp_path / "home")
+    now = c.clock.now()
+    old, recent = now - timedelta(days=3), now - timedelta(hours=2)
+    sched_store.record_outcomes(c.store, "shop", [(old, "missed", None),
+                                                  (recent, "missed", None),
+                                                  (recent - timedelta(hours=1), "coalesced",
+                                                   None)], now)
+    sched_store.record_outcomes(c.store, "feed", [(recent, "missed", None)], now)
+    snap = mon.metrics_snapshot(c.store, now, c.breakers)
+    assert snap.schedule_missed_slots == {"shop": 1, "feed": 1}
+    assert mon.metrics_snapshot(c.store, now, c.breakers, window=7 * 86400
+                                ).schedule_missed_slots == {"shop": 2, "feed": 1}

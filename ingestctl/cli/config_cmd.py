@@ -10,6 +10,7 @@ from ingestctl.alerts.dispatch import check_alerts_config
 from ingestctl.cli.output import emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.config import redacted
+from ingestctl.jobs.retention import check_config as check_retention_config
 from ingestctl.quality.settings import check_config
 from ingestctl.scheduler.configured import scheduled_imports
 
@@ -25,6 +26,11 @@ def check(ctx: typer.Context) -> None:
 
     check_config(config)
     check_alerts_config(config)
+    check_retention_config(config)
+    if config.sentry.dsn_env.strip():
+        from ingestctl.alerts.sentry import dsn_from
+
+        dsn_from(config)  # the SDK is installed and the variable is set
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:
         message(f"config OK: {where}; {len(config.imports)} import(s)")

@@ -1,22 +1,24 @@
-"""``ingestctl schedule list`` and ``ingestctl schedule crontab``."""
+"""``ingestctl schedule list``, ``schedule crontab`` and ``schedule systemd``."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from rich.text import Text
 
 from ingestctl import clock
-from ingestctl.cli.output import STATUS_STYLE, emit_json
+from ingestctl.cli.output import STATUS_STYLE, emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.cli.tables import Column, Listing, in_own_zone, print_listing, zone
 from ingestctl.errors import IngestError, UsageError
 from ingestctl.scheduler.listing import crontab_block, schedule_rows
 
-app = typer.Typer(help="Configured schedules: next runs, last outcomes, crontab lines.",
+app = typer.Typer(help="Configured schedules: next runs, last outcomes, crontab lines, "
+                  "systemd timers.",
                   no_args_is_help=True)
 
 
@@ -88,3 +90,53 @@ def crontab(ctx: typer.Context) -> None:
         raise IngestError(f"no import in {where} has a schedule",
                           hint='add schedule = "0 2 * * *" to an [[imports]] table')
     sys.stdout.write(block)
+
+
+@app.command("systemd")
+def systemd(
+    ctx: typer.Context,
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", metavar="DIR", help="Write the unit files into DIR instead of "
+        "printing them (e.g. /etc/systemd/system)."),
+    user_units: bool = typer.Option(
+        False, "--user", help="Units for `systemctl --user` (no User=, no sandboxing)."),
+) -> None:
+    """A .service/.timer pair per scheduled import (and one for the daily prune): the cron
+    alternative on systemd hosts."""
+    import getpass
+
+    from ingestctl.scheduler.listing import systemd_units
+
+    st = state(ctx)
+    config = st.config
+    found = shutil.which("ingestctl")
+    program = [found] if found else [sys.executable, "-m", "ingestctl"]
+    config_path = str(config.path.resolve()) if config.path else None
+    units = systemd_units(config, program=program, config_path=config_path,
+                          home=str(st.home.root.resolve()),
+                          user=None if user_units else getpass.getuser())
+    if not units:
+        where = str(config.path) if config.path else "the config (none found)"
+        raise IngestError(f"no import in {where} has a schedule",
+                          hint='add schedule = "0 2 * * *" to an [[imports]] table')
+    timers = " ".join(u.name for u in units if u.name.endswith(".timer"))
+    systemctl = "systemctl --user" if user_units else "systemctl"
+    if output_dir is None:
+        where = "~/.config/systemd/user" if user_units else "/etc/systemd/system"
+        for unit in units:
+            sys.stdout.write(f"# {where}/{unit.name}\n{unit.text}\n")
+        sys.stdout.write(f"# then: {systemctl} daemon-reload && {systemctl} enable --now "
+                         f"{timers}\n")
+        return
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for unit in units:
+            path = output_dir / unit.name
+            path.write_text(unit.text, encoding="utf-8")
+            path.chmod(0o644)
+    except OSError as exc:
+        raise UsageError(f"--output-dir {output_dir}: {exc.strerror or exc}") from None
+    if not st.quiet:
+        for unit in units:
+            message(str(output_dir / unit.name))
+        message(f"then: {systemctl} daemon-reload && {systemctl} enable --now {timers}")

@@ -35,7 +35,8 @@ def scheduler(
     address = parse_address(listen) if listen else None
     st.setup_logging()
     events = st.events
-    hooks = [st.pings.configure] if st.pings is not None else []
+    hooks = [subscriber.configure for subscriber in (st.pings, st.sentry)
+             if subscriber is not None]
     daemon = SchedulerDaemon(
         st.home, config, events,
         config_loader=lambda: load_config(find_config_path(st.config_option)), on_config=hooks)
@@ -65,6 +66,7 @@ def scheduler(
     if report.abandoned:
         # Imports still running past the grace time have been released for retry; do not
         # wait for their threads (the interpreter would join them at exit).
+        st.close()
         sys.stdout.flush()
         sys.stderr.flush()
         logging.shutdown()

@@ -19,6 +19,7 @@ from ingestctl.store import Store
 if TYPE_CHECKING:
     from ingestctl.alerts.dispatch import Alerting
     from ingestctl.alerts.pings import PingSubscriber
+    from ingestctl.alerts.sentry import SentrySubscriber
     from ingestctl.jobs.contract import ProgressCallback
     from ingestctl.jobs.runner import Runner
 
@@ -34,6 +35,7 @@ class AppState:
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
     pings: PingSubscriber | None = field(default=None, repr=False)
+    sentry: SentrySubscriber | None = field(default=None, repr=False)
 
     @cached_property
     def config(self) -> Config:
@@ -49,7 +51,7 @@ class AppState:
     @cached_property
     def events(self) -> EventBus:
         """The event bus for this process, with its subscribers: alerts (run, retry, worker,
-        scheduler) and cron-monitor pings."""
+        scheduler), cron-monitor pings and, with ``[sentry] dsn_env``, Sentry."""
         # Start-up weight: read paths never build the bus (test_startup.py).
         from ingestctl.alerts.pings import subscribe_pings
 
@@ -57,6 +59,10 @@ class AppState:
         # The alerting code loads only when an alerting event happens: `jobs list` stays light.
         bus.subscribe(lambda event: self.alerting.handle(event), ALERT_EVENTS)
         self.pings = subscribe_pings(bus, self.config)
+        if self.config.sentry.dsn_env.strip():
+            from ingestctl.alerts.sentry import subscribe_sentry
+
+            self.sentry = subscribe_sentry(bus, self.config)
         return bus
 
     @cached_property
@@ -68,12 +74,16 @@ class AppState:
         return Alerting(self.store(), self.config, clock.SYSTEM)
 
     def setup_logging(self) -> None:
-        """Send the structured log to the home directory and, with --json-logs, to stderr."""
+        """Send the structured log to the home directory and, with --json-logs or
+        ``[logging] output``, to stderr."""
         self.home.ensure()
-        level = "debug" if self.verbose else self.config.logging.level
+        settings = self.config.logging
+        level = "debug" if self.verbose else settings.level
         stderr_level = "error" if self.quiet else ("info" if self.verbose else "warning")
-        log.configure(self.home.log_file, level=level, json_stderr=self.json_logs,
-                      stderr_level=stderr_level)
+        log.configure(None if settings.output == "stderr" else self.home.log_file, level=level,
+                      json_stderr=self.json_logs or settings.output != "file",
+                      stderr_level=stderr_level, rotation=settings.rotation,
+                      max_bytes=settings.max_bytes, backups=settings.backups)
 
     def store(self, *, recover: bool = True) -> Store:
         """The store, opened once; processing jobs of dead processes are recovered first."""
@@ -100,10 +110,12 @@ class AppState:
                       on_progress=on_progress, owner=owner, breakers=board)
 
     def close(self) -> None:
-        """Close what was opened."""
+        """Close what was opened; send what Sentry still queues."""
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self.sentry is not None:
+            self.sentry.flush()
 
     @property
     def interactive(self) -> bool:

@@ -170,10 +170,13 @@ class JobQueue:
         done = self.get(job.id)
         kind = (EventKind.JOB_DEAD_LETTERED if status is JobStatus.FAILED else
                 EventKind.JOB_DEFERRED if refund else EventKind.JOB_RETRYING)
-        self.events.emit(Event(kind, moment, job.id, job.import_key, {
+        data: dict[str, Any] = {
             "error_class": cls.value, "error_type": info.type, "message": info.message,
             "next_attempt_at": done.next_attempt_at, "attempt": job.attempts,
-            "source": job.source}))
+            "source": job.source}
+        if error.unexpected is not None:
+            data["unexpected"] = error.unexpected
+        self.events.emit(Event(kind, moment, job.id, job.import_key, data))
         return done
 
     def defer(self, job: Job, until: datetime, error: IngestError) -> Job:

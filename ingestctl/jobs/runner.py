@@ -103,6 +103,7 @@ class Runner:
             raise
         except Exception as exc:  # a bug must still leave the job retried or dead-lettered
             error = TransientError(f"unexpected {type(exc).__name__}: {exc}")
+            error.unexpected = exc
             return self._failed(job, error, ctx, traceback.format_exc())
         self._breaker_result(key, None)
         report.requests = max(report.requests, ctx.requests)

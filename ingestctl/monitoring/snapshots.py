@@ -143,10 +143,16 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.dead_letters = dl_store.count_active(store)
     snap.last_success_timestamp = {name: moment.timestamp()
                                    for name, moment in q.last_successes(store).items()}
+    snap.last_failure_timestamp = {name: moment.timestamp()
+                                   for name, moment in q.last_failures(store).items()}
+    names = q.tables(store)
+    since = q.window_start(now, window)
+    snap.schedule_missed_slots = dict(Counter(name for name, _ in
+                                              _missed_slots(store, names, since)))
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
     snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
-                                 in quotas(store, q.tables(store), now)}
-    for source, counts_ in q.finished_by_source(store, q.window_start(now, window)).items():
+                                 in quotas(store, names, now)}
+    for source, counts_ in q.finished_by_source(store, since).items():
         finished = counts_.get("completed", 0) + counts_.get("failed", 0)
         if finished:
             snap.success_ratio[source] = counts_.get("completed", 0) / finished

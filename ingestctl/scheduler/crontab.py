@@ -26,19 +26,25 @@ HEADER = ("# ingestctl imports for system cron (from `ingestctl schedule crontab
           "without CRON_TZ run in the cron daemon's time zone")
 
 
-def crontab_command(name: str, *, config: str | None = None, home: str | None = None,
-                    program: str = "ingestctl") -> str:
-    """``ingestctl [--config PATH] [--home DIR] run NAME -q``, shell-quoted, ``%`` escaped.
+def cli_words(args: list[str], *, config: str | None = None, home: str | None = None,
+              program: str = "ingestctl") -> list[str]:
+    """``ingestctl [--config PATH] [--home DIR] ARGS...`` as words: global options first.
 
-    The global options come before the subcommand; ``program`` may be an absolute path, since
-    cron's PATH is short. Cron turns a bare ``%`` into a newline, hence ``\\%``.
+    ``program`` may be an absolute path, since cron's (and systemd's) PATH is short.
     """
     words = [program]
     if config:
         words += ["--config", config]
     if home:
         words += ["--home", home]
-    words += ["run", name, "-q"]
+    return words + args
+
+
+def crontab_command(name: str, *, config: str | None = None, home: str | None = None,
+                    program: str = "ingestctl", args: list[str] | None = None) -> str:
+    """``ingestctl [--config PATH] [--home DIR] run NAME -q`` (or ``ARGS``), shell-quoted,
+    ``%`` escaped: cron turns a bare ``%`` into a newline, hence ``\\%``."""
+    words = cli_words(args or ["run", name, "-q"], config=config, home=home, program=program)
     return " ".join(shlex.quote(word) for word in words).replace("%", "\\%")
 
 

@@ -8,6 +8,10 @@ first step, catch-up of slots missed while stopped), dispatch of due retries, re
 processes' jobs and hooks such as the alert outbox. :meth:`step` takes ``now``, so tests drive
 the ledger with an injected clock and run work inline (``submit=``).
 
+Under systemd (``Type=notify``) the daemon reports READY, WATCHDOG, RELOADING and STOPPING
+through :class:`~ingestctl.scheduler.sdnotify.Notifier`; the watchdog is fed from the main
+loop and between the pieces of a step, so a hung loop gets the daemon restarted.
+
 The same import never runs twice at once: this process keeps one entry per import in flight,
 and the job store refuses a second active job anyway (ImportAlreadyRunning: the slot is
 recorded as ``skipped``, never a crash).
@@ -45,6 +49,7 @@ from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
 from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock
 from ingestctl.scheduler.misfire import apscheduler_job_kwargs, latest_slot
+from ingestctl.scheduler.sdnotify import Notifier
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
@@ -91,7 +96,8 @@ class SchedulerDaemon:
                  config_loader: Callable[[], Config] | None = None,
                  on_config: Sequence[Callable[[Config], None]] = (),
                  hooks: Sequence[Hook] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 notifier: Notifier | None = None) -> None:
         self.home = home
         self.config = config
         self.events = SerialBus(events)
@@ -105,6 +111,7 @@ class SchedulerDaemon:
         self._on_config = list(on_config)
         self._hooks = list(default_hooks(clock) if hooks is None else hooks)
         self._sleep = sleep
+        self.notifier = notifier or Notifier()
         self.workers = Workers(home, self.owner, clock, self.events, lambda: self.config,
                                self._main_store, submit)
         self._aps: Any = None
@@ -171,10 +178,14 @@ class SchedulerDaemon:
                 previous[signum] = signal.signal(signum, handler)
         try:
             due = 0.0
+            self.notifier.ready(self.status_line())
             while not self._stop_signal:
+                self.notifier.keepalive()
                 if self._reload:
                     self._reload = False
+                    self.notifier.reloading()
                     self.reload()
+                    self.notifier.ready(self.status_line())
                 if time.monotonic() >= due:
                     self.step()
                     due = time.monotonic() + max(0.1, self.config.scheduler.poll_interval)
@@ -183,6 +194,11 @@ class SchedulerDaemon:
         finally:
             for number, old in previous.items():
                 signal.signal(number, old)
+
+    def status_line(self) -> str:
+        """One line for ``systemctl status``: what is scheduled and what runs."""
+        return (f"{len(self.imports)} scheduled import(s), {len(self.workers.running())} "
+                "running")
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         # Only flags here: a signal handler must not take locks the main thread may hold.
@@ -199,6 +215,8 @@ class SchedulerDaemon:
         grace = self.config.scheduler.shutdown_grace if grace is None else grace
         self._stopping = True
         self.running = False
+        self.notifier.stopping(f"stopping ({self._stop_signal or 'stop'}): "
+                               f"{len(self.workers.running())} import(s) running")
         report = StopReport(self._stop_signal)
         if self._aps is not None:
             self._aps.shutdown(wait=False)
@@ -208,6 +226,7 @@ class SchedulerDaemon:
                  report.signal or "stop", format_duration(grace), report.waited_for)
         deadline = time.monotonic() + grace
         while self.workers.running() and time.monotonic() < deadline and not self._force:
+            self.notifier.keepalive()
             self._sleep(0.05)
         left = self.workers.running()
         queue = self._queue()
@@ -275,6 +294,7 @@ class SchedulerDaemon:
         sched_store.set_state(store, f"next_run:{item.name}", to_iso(upcoming) or "", now)
 
     def _guard(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
+        self.notifier.keepalive()  # between each piece of a long step, for WatchdogSec
         try:
             return func(*args)
         except Exception as exc:  # the daemon must outlive a locked database or a bad hook

@@ -69,5 +69,8 @@ class AlertOutboxHook:
 
 
 def default_hooks(clock: Clock) -> list[Hook]:
-    """The hooks a scheduler runs each step unless told otherwise."""
-    return [AlertOutboxHook(clock)]
+    """The hooks a scheduler runs each step unless told otherwise: the alert outbox and the
+    daily prune of ``[retention]``."""
+    from ingestctl.jobs.retention import RetentionHook
+
+    return [AlertOutboxHook(clock), RetentionHook()]

@@ -11,10 +11,13 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
 from ingestctl.scheduler.configured import schedule_of
-from ingestctl.scheduler.crontab import CrontabEntry, crontab, crontab_command
+from ingestctl.scheduler.crontab import CrontabEntry, cli_words, crontab, crontab_command
 from ingestctl.scheduler.spec import Schedule
+from ingestctl.scheduler.systemd import UnitFile
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
+
+RETENTION_ENTRY = "prune (retention)"
 
 
 @dataclass
@@ -84,4 +87,37 @@ def crontab_block(config: Config, *, program: str, config_path: str | None,
             continue
         command = crontab_command(imp.name, config=config_path, home=home, program=program)
         entries.append(CrontabEntry(imp.name, schedule, command))
-    return crontab(entries), len(entries)
+    count = len(entries)
+    if count and config.retention.enabled:
+        from ingestctl.jobs.retention import check_config, retention_schedule
+
+        check_config(config)
+        command = crontab_command("", config=config_path, home=home, program=program,
+                                  args=["prune", "-q"])
+        entries.append(CrontabEntry(RETENTION_ENTRY, retention_schedule(config), command))
+    return crontab(entries), count
+
+
+def systemd_units(config: Config, *, program: list[str], config_path: str | None, home: str,
+                  user: str | None) -> list[UnitFile]:
+    """A ``.service``/``.timer`` pair per scheduled import, and one for the daily prune;
+    ``program`` is the command that starts ingestctl, as words."""
+    from ingestctl.scheduler.systemd import exec_line, unit_pair
+
+    units: list[UnitFile] = []
+    for index, imp in enumerate(config.imports):
+        schedule = schedule_of(config, index)
+        if schedule is None:
+            continue
+        words = [*program, *cli_words(["run", imp.name, "-q"], config=config_path)[1:]]
+        units += unit_pair(f"ingestctl-import-{imp.name}",
+                           f"ingestctl import {imp.name} ({imp.source})", exec_line(words),
+                           schedule, user=user, home=home)
+    if units and config.retention.enabled:
+        from ingestctl.jobs.retention import check_config, retention_schedule
+
+        check_config(config)
+        words = [*program, *cli_words(["prune", "-q"], config=config_path)[1:]]
+        units += unit_pair("ingestctl-prune", "ingestctl prune (retention)", exec_line(words),
+                           retention_schedule(config), user=user, home=home)
+    return units

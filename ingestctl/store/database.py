@@ -41,6 +41,10 @@ class Store:
                                         check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not readonly:
+                if path.stat().st_size == 0:
+                    # Only an empty file takes this (before WAL writes the header): `prune`
+                    # can then hand freed pages back to the file system.
+                    self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.migrate()

@@ -182,6 +182,18 @@ def last_successes(store: Store) -> dict[str, datetime]:
     return out
 
 
+def last_failures(store: Store) -> dict[str, datetime]:
+    """Import name -> when its last job failed (was dead-lettered), for imports that ever did."""
+    out = {}
+    for name, failure in store.conn.execute(
+            "SELECT i.name, (SELECT max(finished_at) FROM jobs WHERE import_id = i.id "
+            "AND status = 'failed') FROM imports i"):
+        moment = from_iso(failure)
+        if moment is not None:
+            out[name] = moment
+    return out
+
+
 def running_jobs(store: Store) -> list[sqlite3.Row]:
     """Jobs in ``processing`` with their lease and last published progress, by id."""
     return store.query("SELECT id, name, source, target, attempts, max_attempts, started_at, "

@@ -67,6 +67,8 @@ class MetricsSnapshot:
     retries_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, class)
     dead_letters: int = 0
     last_success_timestamp: dict[str, float] = field(default_factory=dict)  # import -> unix s
+    last_failure_timestamp: dict[str, float] = field(default_factory=dict)  # import -> unix s
+    schedule_missed_slots: dict[str, int] = field(default_factory=dict)  # import, in the window
     circuit_breaker_open: dict[str, bool] = field(default_factory=dict)  # key
     api_requests_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (api, code)
     api_quota_used_ratio: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -132,6 +134,9 @@ class SnapshotCollector:
         yield _gauge("ingestctl_last_success_timestamp_seconds",
                      "Unix time of the last successful run of each import.",
                      ["import"], s.last_success_timestamp)
+        yield _gauge("ingestctl_last_failure_timestamp_seconds",
+                     "Unix time of the last failed (dead-lettered) run of each import.",
+                     ["import"], s.last_failure_timestamp)
         yield _gauge("ingestctl_circuit_breaker_open",
                      "1 while the circuit breaker of the key is not closed, else 0.",
                      ["key"], {k: float(v) for k, v in s.circuit_breaker_open.items()})
@@ -148,6 +153,9 @@ class SnapshotCollector:
         yield _gauge("ingestctl_job_success_ratio",
                      f"Completed / finished jobs of each source over the last {window}.",
                      ["source"], s.success_ratio)
+        yield _gauge("ingestctl_schedule_missed_slots",
+                     f"Scheduled runs of each import missed over the last {window}.",
+                     ["import"], s.schedule_missed_slots)
         if s.scheduler_heartbeat_timestamp is not None:
             yield GaugeMetricFamily("ingestctl_scheduler_heartbeat_timestamp_seconds",
                                     "Unix time of the scheduler daemon's last heartbeat.",
