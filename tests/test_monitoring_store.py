@@ -298,7 +298,7 @@ def test_missed_slots_in_the_window_are_a_gauge_per_import(tmp_path: Path) -> No
                                                   (recent - timedelta(hours=1), "coalesced",
                                                    None)], now)
     sched_store.record_outcomes(c.store, "feed", [(recent, "missed", None)], now)
-    snap = mon.metrics_snapshot(c.store, now, c.breakers)
+    snap = snaps.metrics_snapshot(c.store, now, c.breakers)
     assert snap.schedule_missed_slots == {"shop": 1, "feed": 1}
-    assert mon.metrics_snapshot(c.store, now, c.breakers, window=7 * 86400
+    assert snaps.metrics_snapshot(c.store, now, c.breakers, window=7 * 86400
                                 ).schedule_missed_slots == {"shop": 2, "feed": 1}

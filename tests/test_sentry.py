@@ -108,11 +108,11 @@ def test_a_bug_in_an_import_is_sent_with_its_traceback(
     inject.mkdir()
     # Loaded at interpreter start (site's sitecustomize hook): every source now divides by 0.
     (inject / "sitecustomize.py").write_text(
-        "import ingestctl.runner\n"
+        "import ingestctl.jobs.runner\n"
         "class Broken:\n"
         "    def run(self, ctx):\n"
         "        return 1 / 0\n"
-        "ingestctl.runner.get_source = lambda name: Broken()\n")
+        "ingestctl.jobs.runner.get_source = lambda name: Broken()\n")
     config = write_config(tmp_path, site.url("/sitemap.xml"))
     proc = run_cli(home, "--config", str(config), "run", "shop", TEST_SENTRY_DSN=sentry.dsn,
                    PYTHONPATH=f"{inject}:{REPO}")
