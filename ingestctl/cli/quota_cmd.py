@@ -12,7 +12,7 @@ from rich.text import Text
 from ingestctl import clock
 from ingestctl.cli.output import emit_json, stdout
 from ingestctl.cli.state import state
-from ingestctl.quota import quota_report
+from ingestctl.quota import INGESTCTL, quota_report
 
 
 def _bar(part: dict[str, Any]) -> Table | Text:
@@ -22,9 +22,12 @@ def _bar(part: dict[str, Any]) -> Table | Text:
     ratio = min(1.0, used / limit)
     style = "red" if ratio >= 0.95 else "yellow" if ratio >= 0.8 else "green"
     grid = Table.grid(padding=(0, 1))
+    # Whose count it is when the API's own quota service reported more than ingestctl made.
+    by = part.get("counted_by")
     grid.add_row(ProgressBar(total=limit, completed=min(used, limit), width=10,
                              complete_style=style, finished_style=style),
-                 Text(f"{used}/{limit} ({ratio:.0%})"))
+                 Text(f"{used}/{limit} ({ratio:.0%})"
+                      + (f" per {by}" if by and by != INGESTCTL else "")))
     return grid
 
 

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from ingestctl.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
     from ingestctl.metrics.collector import MetricsSnapshot
 
-# (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
-Quota = tuple[str, str, int, int, str]
+# (api, scope, used, limit, period, counted_by) of one quota;
+# (key, state, failures, open_until, class).
+Quota = tuple[str, str, int, int, str, str]
 Breaker = tuple[str, str, int, datetime | None, str | None]
 
 COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
@@ -116,11 +117,13 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     out: list[Quota] = []
     for line in quota_lines(store, now):
         if line.day_limit > 0:
-            out.append((line.api, line.scope, line.day_used, line.day_limit, "day"))
+            out.append((line.api, line.scope, line.day_used, line.day_limit, "day",
+                        line.counted_by))
         elif line.ratio is not None and line.headers:
             limit = int(line.headers["x_ratelimit_limit"])
             remaining = int(line.headers["x_ratelimit_remaining"])
-            out.append((line.api, line.scope, limit - remaining, limit, "remote"))
+            out.append((line.api, line.scope, limit - remaining, limit, "remote",
+                        "API's rate-limit headers"))
     return out
 
 
@@ -216,7 +219,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
         expired_leases=int(store.scalar("SELECT count(*) FROM jobs WHERE status = 'processing' "
                                         "AND lease_expires_at < ?", (_iso(now),)) or 0),
-        quotas=[QuotaUse(api, scope, used / limit) for api, scope, used, limit, _ in
+        quotas=[QuotaUse(api, scope, used / limit, by) for api, scope, used, limit, _, by in
                 quotas(store, names, now)],
         scheduler_heartbeat=scheduler_heartbeat(store),
         undelivered_alerts=undelivered,
@@ -280,8 +283,9 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
         if moment is not None:
             snap.last_success_timestamp[name] = moment.timestamp()
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
-    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
-                                 in quotas(store, tables(store), now)}
+    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6)
+                                 for api, scope, used, limit, _, _ in
+                                 quotas(store, tables(store), now)}
     for source, counts_ in finished_by_source(store, window_start(now, window)).items():
         finished = counts_.get("completed", 0) + counts_.get("failed", 0)
         if finished:

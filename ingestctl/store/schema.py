@@ -404,6 +404,75 @@ CREATE TRIGGER sitemap_urls_relisted AFTER UPDATE OF lastmod ON sitemap_urls
     ; END
 """
 
+# Merchant: the attributes users query, per-destination status, the raw product and removal.
+_MERCHANT_DETAILS = """
+ALTER TABLE merchant_products ADD COLUMN data_source TEXT;
+ALTER TABLE merchant_products ADD COLUMN description TEXT;
+ALTER TABLE merchant_products ADD COLUMN sale_price_micros INTEGER;
+ALTER TABLE merchant_products ADD COLUMN sale_currency TEXT;
+ALTER TABLE merchant_products ADD COLUMN product_types TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE merchant_products ADD COLUMN item_group_id TEXT;
+ALTER TABLE merchant_products ADD COLUMN mpn TEXT;
+ALTER TABLE merchant_products ADD COLUMN custom_attributes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE merchant_products ADD COLUMN destination_statuses TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE merchant_products ADD COLUMN creation_date TEXT;
+ALTER TABLE merchant_products ADD COLUMN last_update_date TEXT;
+ALTER TABLE merchant_products ADD COLUMN google_expiration_date TEXT;
+ALTER TABLE merchant_products ADD COLUMN raw TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE merchant_products ADD COLUMN removed_at TEXT;
+ALTER TABLE merchant_products ADD COLUMN removed_job_id INTEGER
+"""
+
+# Search Console: rows keyed by their dimension set (detail rows, property totals, search
+# appearance) and the state of every (day, dimension set) loaded, so incremental runs fetch
+# only the days not final yet. Existing rows are the five-dimension set.
+_SEARCH_CONSOLE_SETS = """
+CREATE TABLE search_analytics_sets (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    search_type TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    date TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    page TEXT NOT NULL DEFAULT '',
+    country TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    search_appearance TEXT NOT NULL DEFAULT '',
+    clicks REAL NOT NULL,
+    impressions REAL NOT NULL,
+    ctr REAL NOT NULL,
+    position REAL,
+    data_state TEXT NOT NULL,
+    last_job_id INTEGER,
+    UNIQUE (import_id, search_type, dimensions, date, query, page, country, device,
+            search_appearance)
+);
+INSERT INTO search_analytics_sets (import_id, search_type, dimensions, date, query, page,
+    country, device, clicks, impressions, ctr, position, data_state, last_job_id)
+    SELECT import_id, search_type, 'date,query,page,country,device', date, query, page,
+    country, device, clicks, impressions, ctr, position, data_state, last_job_id
+    FROM search_analytics;
+DROP TABLE search_analytics;
+ALTER TABLE search_analytics_sets RENAME TO search_analytics;
+CREATE INDEX search_analytics_job ON search_analytics(import_id, last_job_id);
+CREATE TABLE search_console_days (
+    import_id INTEGER NOT NULL,
+    search_type TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    date TEXT NOT NULL,
+    data_state TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    job_id INTEGER,
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (import_id, search_type, dimensions, date)
+) WITHOUT ROWID;
+INSERT INTO search_console_days (import_id, search_type, dimensions, date, data_state, rows,
+    job_id, fetched_at)
+    SELECT import_id, search_type, dimensions, date,
+    CASE WHEN sum(data_state <> 'final') > 0 THEN 'all' ELSE 'final' END, count(*),
+    max(last_job_id), '' FROM search_analytics GROUP BY import_id, search_type, dimensions, date
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -415,4 +484,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     # health and status count missed slots of every import at once
     ("schedule_missed_index",
      "CREATE INDEX schedule_slots_missed ON schedule_slots(outcome, slot_at)"),
+    ("merchant_details", _MERCHANT_DETAILS),
+    ("search_console_sets", _SEARCH_CONSOLE_SETS),
 ]
