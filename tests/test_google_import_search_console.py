@@ -157,8 +157,9 @@ def test_incremental_runs_fetch_what_is_not_final_and_refresh_provisional_days(
 def test_explicit_dates_load_every_day_final_or_provisional_by_google(env: Env) -> None:
     job = env.run(start_date="2026-01-05", end_date="2026-01-09")
     assert (job.status, job.items) == (JobStatus.COMPLETED, 5 * 31)
+    # The probe reaches today, so Google says where its incomplete data begins.
     assert (env.apis.bodies[0]["startDate"], env.apis.bodies[0]["endDate"]) == (
-        "2026-01-05", "2026-01-09")
+        "2026-01-05", "2026-01-10")
     assert env.states() == {"2026-01-05": "final", "2026-01-06": "final",
                             "2026-01-07": "final", "2026-01-08": "all", "2026-01-09": "all"}
     # The same range again replaces the same rows.

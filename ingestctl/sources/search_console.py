@@ -111,18 +111,19 @@ class SearchConsoleSource:
               opts: SearchConsoleOptions) -> tuple[Plan, Probe]:
         keys = [set_key(s) for s in opts.dimension_sets]
         states = sc_store.day_states(ctx.store, ctx.job.import_id, opts.search_type)
+        # Search Console days are Pacific days.
+        today = ctx.clock.now().astimezone(PACIFIC).date()
         if opts.start_date is not None and opts.end_date is not None:
-            window = (opts.start_date, opts.end_date)
+            # Up to today at least, so Google says where its incomplete data begins.
+            window = (opts.start_date, max(opts.end_date, today))
         else:
-            # Search Console days are Pacific days.
-            today = ctx.clock.now().astimezone(PACIFIC).date()
             window = probe_range(states, keys, today,
                                  ctx.config.google.search_console_first_run_days)
         found = probe(session.client, ctx.config.google.search_console_base_url, ctx.job.target,
                       session.tokens, window[0], window[1], search_type=opts.search_type,
                       options=session.options)
-        if opts.start_date is not None:
-            return explicit_plan(found, window[0], window[1], keys), found
+        if opts.start_date is not None and opts.end_date is not None:
+            return explicit_plan(found, opts.start_date, opts.end_date, keys), found
         return incremental_plan(
             found, states, keys, window, provisional=opts.provisional,
             first_run_days=ctx.config.google.search_console_first_run_days), found

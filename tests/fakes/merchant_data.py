@@ -108,3 +108,10 @@ class Listing:
         if end < len(self.products):
             body["nextPageToken"] = _token(end, index + 1, size)
         return index, body
+
+
+def page_index(path: str) -> int:
+    """The listing page a products.list request path asks for (0 without a token)."""
+    token = path.partition("pageToken=")[2].split("&")[0]
+    state = _untoken(token) if token else None
+    return state["p"] if state else 0

@@ -63,9 +63,9 @@ TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", 
 _DAILY_WORDS = re.compile(r"per ?day|daily|perday", re.IGNORECASE)
 _MINUTE_WORDS = re.compile(r"per ?minute|perminute|per ?second|persecond", re.IGNORECASE)
 _SECRETS = (
+    (re.compile(r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)"
+                r"(?:[A-Za-z][\w-]*\s+)?[^\s,;\"']+"), r"\1\2[redacted]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), "Bearer [redacted]"),
-    (re.compile(r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)(?!bearer\b)\S+"),
-     r"\1\2[redacted]"),
     (re.compile(r"(?i)\b(access_token|refresh_token|id_token|assertion|client_secret|key|"
                 r"oauth_token)(=|\"\s*:\s*\")[^&\s\"']+"), r"\1\2[redacted]"),
     (re.compile(r"\bya29\.[A-Za-z0-9\-._~+/]+"), "[redacted]"),

@@ -191,19 +191,25 @@ class Probe:
 
     rows: dict[str, AnalyticsRow]
     first_incomplete: date | None
+    end: date
 
     @property
-    def last_final_day(self) -> date | None:
-        """The day before the first incomplete one; without one, the newest day with data."""
+    def last_final_day(self) -> date:
+        """The day before the first incomplete one. Google sends ``firstIncompleteDate``
+        whenever "the requested date range contains incomplete data points": without it,
+        every day of the range is complete."""
         if self.first_incomplete is not None:
-            return self.first_incomplete - timedelta(days=1)
-        return date.fromisoformat(max(self.rows)) if self.rows else None
+            return min(self.end, self.first_incomplete - timedelta(days=1))
+        return self.end
 
 
 def probe(client: httpx.Client, base_url: str, site: str, token_provider: TokenProvider,
           start: date, end: date, *, search_type: str,
           options: CallOptions | None = None) -> Probe:
-    """Totals by date for ``start``..``end`` (Google's way to learn which days have data)."""
+    """Totals by date for ``start``..``end`` (Google's way to learn which days have data).
+
+    ``end`` should be today or later, so the answer says where incomplete data begins.
+    """
     rows: dict[str, AnalyticsRow] = {}
     incomplete: date | None = None
     for page in iter_analytics_pages(client, base_url, site, token_provider, start, end,
@@ -211,7 +217,7 @@ def probe(client: httpx.Client, base_url: str, site: str, token_provider: TokenP
         for row in page.rows:
             rows[row.date] = row
         incomplete = page.first_incomplete or incomplete
-    return Probe(rows, incomplete)
+    return Probe(rows, incomplete, end)
 
 
 def days_between(start: date, end: date) -> list[date]:

@@ -3,7 +3,8 @@
 A plan starts from a probe (property totals by date over a range, ``dataState`` ALL): its
 ``metadata.firstIncompleteDate`` says which days are final, its rows which days have data
 (Google's own advice for both: developers.google.com/webmaster-tools/v1/searchanalytics/query).
-Days up to the last final day are loaded as ``final``, later ones as ``all`` (provisional).
+Days up to the last final day (the day before ``firstIncompleteDate``; without it, the whole
+range is complete) are loaded as ``final``, later ones as ``all`` (provisional).
 
 * Explicit dates load every day of the range.
 * Incremental (no dates) loads the days not final in the store for every dimension set, from
@@ -82,10 +83,10 @@ def _final_everywhere(states: Mapping[str, Mapping[str, str]], keys: Sequence[st
 def explicit_plan(probe: Probe, start: date, end: date, keys: Sequence[str]) -> Plan:
     """Every day of ``start``..``end`` with data, or final; final up to the last final day."""
     last = probe.last_final_day
-    plan = Plan(last_final_day=last.isoformat() if last else None)
+    plan = Plan(last_final_day=last.isoformat())
     for day in days_between(start, end):
         text = day.isoformat()
-        final = last is not None and day <= last
+        final = day <= last
         if final or text in probe.rows:
             plan.days.append(PlannedDay(text, FINAL if final else PROVISIONAL, list(keys),
                                         text in probe.rows))
@@ -97,19 +98,16 @@ def incremental_plan(probe: Probe, states: Mapping[str, Mapping[str, str]],
                      provisional: bool) -> Plan:
     """The days not final in the store up to the last final day, then provisional days."""
     last = probe.last_final_day
-    plan = Plan(last_final_day=last.isoformat() if last else None)
+    plan = Plan(last_final_day=last.isoformat())
     tracked = any(states.get(key) for key in keys)
-    start = window[0] if tracked or last is None else \
-        max(window[0], last - timedelta(days=first_run_days - 1))
-    if last is not None:
-        for day in days_between(start, last):
-            text = day.isoformat()
-            missing = [k for k in keys if states.get(k, {}).get(text) != FINAL]
-            if missing:
-                plan.days.append(PlannedDay(text, FINAL, missing, text in probe.rows))
+    start = window[0] if tracked else max(window[0], last - timedelta(days=first_run_days - 1))
+    for day in days_between(start, last):
+        text = day.isoformat()
+        missing = [k for k in keys if states.get(k, {}).get(text) != FINAL]
+        if missing:
+            plan.days.append(PlannedDay(text, FINAL, missing, text in probe.rows))
     if provisional:
-        after = last + timedelta(days=1) if last is not None else window[0]
-        for day in days_between(after, window[1]):
+        for day in days_between(last + timedelta(days=1), window[1]):
             if day.isoformat() in probe.rows:
                 plan.days.append(PlannedDay(day.isoformat(), PROVISIONAL, list(keys), True))
     return plan
