@@ -15,7 +15,6 @@ from typing import Any
 
 from ingestctl.clock import from_iso, iso_out, to_iso
 from ingestctl.events import Event, EventKind
-from ingestctl.sources.google.errors import last_utc_noon
 from ingestctl.store import Store
 from ingestctl.store import google as g_store
 
@@ -74,33 +73,30 @@ class QuotaLine:
         }
 
 
-def service_usage(store: Store, now: datetime) -> dict[str, int]:
-    """``account:ID`` -> use of its ``products.list`` group the quota service reported today."""
-    since = last_utc_noon(now)
-    found: dict[str, int] = {}
+def service_usage(store: Store) -> dict[str, tuple[int, str]]:
+    """``account:ID`` -> (use of its ``products.list`` group, when) the quota service said."""
+    found: dict[str, tuple[int, str]] = {}
     for group in g_store.merchant_groups(store):
-        fetched = from_iso(group["fetched_at"])
-        if fetched is None or fetched < since or not any(
-                m == PRODUCTS_LIST or m.endswith(("." + PRODUCTS_LIST, "/" + PRODUCTS_LIST))
-                for m in group["methods"]):
-            continue
-        scope = f"account:{group['account']}"
-        found[scope] = max(found.get(scope, 0), int(group["usage"]))
+        if any(m == PRODUCTS_LIST or m.endswith(("." + PRODUCTS_LIST, "/" + PRODUCTS_LIST))
+               for m in group["methods"]):
+            found[f"account:{group['account']}"] = (int(group["usage"]), group["fetched_at"])
     return found
 
 
 def quota_lines(store: Store, now: datetime) -> list[QuotaLine]:
     """Every API and scope that made requests, with its current use."""
     minute = to_iso(now.replace(second=0, microsecond=0)) or ""
-    remote = service_usage(store, now)
+    remote = service_usage(store)
     lines = []
     for row in g_store.quota_states(store, minute):
         reset = from_iso(row["day_reset"])
         day_used = int(row["day_used"]) if reset is not None and now < reset else 0
         own, counted_by = day_used, INGESTCTL
         reported = remote.get(row["scope"]) if row["api"] == "merchant" else None
-        if reported is not None and reported > day_used:
-            day_used, counted_by = reported, QUOTA_SERVICE
+        # Only a figure of the current quota day counts (read since the day started).
+        if reported is not None and reset is not None and now < reset and \
+                reported[1] >= (row["day_start"] or "") and reported[0] > day_used:
+            day_used, counted_by = reported[0], QUOTA_SERVICE
         headers = None
         if row["headers_at"]:
             headers = {"seen_at": iso_out(row["headers_at"]), "retry_after": row["retry_after"],
