@@ -119,8 +119,7 @@ class EnvTokenProvider:
 
 def _config_error(path: Path, problem: str) -> ConfigError:
     return ConfigError(problem, path=str(path), key="google.service_account_file",
-                       hint="download a JSON key for the service account "
-                            "(see docs/guide/google.md)")
+                       hint="download a JSON key for the service account (docs/guide/google.md)")
 
 
 def load_service_account(path: Path) -> dict[str, Any]:
