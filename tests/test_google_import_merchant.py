@@ -20,7 +20,7 @@ from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import Config
 from ingestctl.events import EventBus
 from ingestctl.models import JobSpec, JobStatus
-from ingestctl.quota import quota_lines, used_ratios
+from ingestctl.quota import quota_lines
 from ingestctl.runner import Runner
 from ingestctl.sources.google.errors import next_utc_noon
 from ingestctl.store import Store
@@ -108,8 +108,7 @@ def test_imports_every_product_with_its_fields_and_the_quota(env: Env) -> None:
     assert (line.api, line.scope, line.minute_used, line.minute_limit, line.day_used,
             line.day_limit, line.counted_by) == (
         "merchant", f"account:{ACCOUNT}", 11, 300, 120, 100000, "Merchant quota service")
-    assert used_ratios(env.store, env.clock.now()) == {("merchant", f"account:{ACCOUNT}"):
-                                                       120 / 100000}
+    assert line.ratio == 120 / 100000
     groups = g_store.merchant_groups(env.store)
     assert [(g["name"].rsplit("/", 1)[1], g["usage"], g["daily_limit"]) for g in groups] == [
         ("inputs-write", 0, 50000), ("products-read", 120, 100000)]

@@ -230,3 +230,17 @@ def test_every_request_is_counted_per_site_and_project(env: Env) -> None:
     scopes = {q.scope: (q.day_used, q.minute_limit, q.day_limit)
               for q in quota_lines(env.store, env.clock.now())}
     assert scopes == {f"site:{SITE}": (8, 1200, 0), "project:proj-1": (8, 40000, 30_000_000)}
+
+
+def test_a_cursor_left_by_an_older_ingestctl_is_planned_again(env: Env) -> None:
+    from ingestctl.store import google as g_store
+
+    runner = env.runner()
+    job, _ = runner.queue.submit(JobSpec("search-console", SITE,
+                                         options={"start_date": "2026-01-05",
+                                                  "end_date": "2026-01-06"}))
+    old = {"plan": [{"start": "2026-01-05", "end": "2026-01-06", "data_state": "final",
+                     "search_type": "web"}], "segment": 0, "start_row": 40}
+    g_store.put_cursor(env.store, job.id, old, "2026-01-10T15:00:00.000000Z")
+    done = runner.run_to_end(job)
+    assert (done.status, done.items) == (JobStatus.COMPLETED, 2 * 31)

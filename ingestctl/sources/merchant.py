@@ -67,7 +67,7 @@ class MerchantSource:
         return AttemptReport(items=items, job_items=items,
                              result={"pages": pages, "products": items, "removed": removed},
                              summaries=[stats.summary()] if stats is not None else [],
-                             duplicate_keys=received - items)
+                             duplicate_keys=max(0, received - items))
 
     def _read_quota(self, ctx: ImportContext, session: GoogleSession, account: str) -> None:
         try:

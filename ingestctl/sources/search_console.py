@@ -85,7 +85,8 @@ class SearchConsoleSource:
         requests_before = ctx.requests
         try:
             cursor = g_store.load_cursor(ctx.store, job.id)
-            if cursor is None:
+            if cursor is None or not isinstance(cursor.get("plan"), dict):
+                # None, or the cursor of an older ingestctl: plan (again) from the store.
                 plan, found = self._plan(ctx, session, opts)
                 stats = SearchConsoleStatsAccumulator(
                     expected_days=[date.fromisoformat(d) for d in plan.final_days])
@@ -105,7 +106,7 @@ class SearchConsoleSource:
             "provisional_days": sum(1 for d in days if d[1] == PROVISIONAL),
             "last_final_day": cursor.get("plan", {}).get("last_final_day"),
             "rows": items}, summaries=[stats.summary()] if stats is not None else [],
-            duplicate_keys=int(cursor.get("received", 0)) - items)
+            duplicate_keys=max(0, int(cursor.get("received", 0)) - items))
 
     def _plan(self, ctx: ImportContext, session: GoogleSession,
               opts: SearchConsoleOptions) -> tuple[Plan, Probe]:
