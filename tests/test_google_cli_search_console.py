@@ -104,8 +104,10 @@ def test_every_import_kind_through_run(home: Path, tmp_path: Path,
     for name, items in expected.items():
         result = invoke("--config", str(config), "run", name, env=env)
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.startswith(f"job {list(expected).index(name) + 1} completed: "
-                                        f"{items} items from {SITE} ({name})")
+        job_id = list(expected).index(name) + 1
+        assert result.stdout.startswith(f"job {job_id} completed: {items} items from {SITE} "
+                                        f"({name})")
+        assert show(job_id)["quality"] == []  # clean data: every rule stays quiet
     rows = dict(((imp, kind, dims), n) for imp, kind, dims, n in query(
         home, "SELECT i.name, s.search_type, s.dimensions, count(*) FROM search_analytics s "
               "JOIN imports i ON i.id = s.import_id GROUP BY 1, 2, 3"))
