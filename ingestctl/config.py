@@ -23,16 +23,21 @@ from ingestctl.units import duration_text, parse_duration, parse_size
 Converter = Callable[[Any], Any]
 ENV_PREFIX = "INGESTCTL_"
 SOURCES = ("sitemap", "merchant", "search-console")
+#: Search Console's ``type`` values (spelled as its reference documents them).
+SEARCH_TYPES = ("web", "image", "video", "news", "discover", "googleNews")
+#: Search Console dimensions an import may group by, in the order rows are keyed.
+SEARCH_CONSOLE_DIMENSIONS = ("date", "query", "page", "country", "device", "searchAppearance")
 
 
-def _int(minimum: int = 0) -> Converter:
+def _int(minimum: int = 0, maximum: int | None = None) -> Converter:
     def convert(value: Any) -> int:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("expected a whole number")
-        if value < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}")
+        if value < minimum or (maximum is not None and value > maximum):
+            wanted = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"expected a whole number {wanted}")
         return value
     return convert
 
@@ -87,6 +92,36 @@ def _durations(value: Any) -> list[float]:
     if not isinstance(value, list) or not value:
         raise ValueError("expected a non-empty list of durations such as [\"5s\", \"10s\"]")
     return [parse_duration(v) for v in value]
+
+
+def _dimension_sets(value: Any) -> list[str]:
+    # An environment variable separates sets with ";" (each set is "date,query,...").
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(";") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('expected a list of dimension sets such as ["date,query,page", "date"]')
+    return list(value)
+
+
+def parse_dimension_set(text: str, search_type: str) -> tuple[str, ...]:
+    """A Search Console dimension set ("query,page") as dimensions in key order, date first.
+
+    Every set is grouped by date (one request per day). Raises ValueError naming the problem.
+    """
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if name not in SEARCH_CONSOLE_DIMENSIONS:
+            raise ValueError(f"unknown dimension {name!r} in {text!r} (one of "
+                             f"{', '.join(SEARCH_CONSOLE_DIMENSIONS)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a dimension is repeated in {text!r}")
+    dims = ("date", *(d for d in SEARCH_CONSOLE_DIMENSIONS[1:] if d in names))
+    if "searchAppearance" in dims and len(dims) > 2:
+        raise ValueError(f"{text!r}: searchAppearance is grouped alone (with date only); "
+                         "Google answers it in a separate query")
+    if search_type in ("discover", "googleNews") and "query" in dims:
+        raise ValueError(f"{text!r}: {search_type} data has no query dimension")
+    return dims
 
 
 def _opt(conv: Converter, default: Any) -> Any:
@@ -251,14 +286,15 @@ class GoogleConfig:
     service_account_file: str = _opt(_str, "")
     access_token_env: str = _opt(_str, "")
     merchant_base_url: str = _opt(_str, "https://merchantapi.googleapis.com")
-    search_console_base_url: str = _opt(_str, "https://www.googleapis.com")
+    search_console_base_url: str = _opt(_str, "https://searchconsole.googleapis.com")
     token_uri: str = _opt(_str, "")
     project_id: str = _opt(_str, "")
-    merchant_page_size: int = _opt(_int(1), 250)
+    merchant_page_size: int = _opt(_int(1, 1000), 1000)
     merchant_qpm: int = _opt(_int(0), 60)
     merchant_qpd: int = _opt(_int(0), 0)
-    search_console_row_limit: int = _opt(_int(1), 25000)
-    search_console_first_run_days: int = _opt(_int(1), 28)
+    search_console_row_limit: int = _opt(_int(1, 25000), 25000)
+    search_console_first_run_days: int = _opt(_int(1, 486), 28)
+    search_console_load_quota_wait: float = _opt(parse_duration, 900.0)
     search_console_qpm_site: int = _opt(_int(0), 1200)
     search_console_qpm_user: int = _opt(_int(0), 1200)
     search_console_qpm_project: int = _opt(_int(0), 40000)
@@ -324,8 +360,9 @@ class ImportConfig:
     coalesce: bool = _opt(_bool, True)
     freshness: float = _opt(parse_duration, 0.0)
     ping_url: str = _opt(_str, "")
-    search_type: str = _opt(_str, "web")
-    provisional: bool = _opt(_bool, False)
+    search_type: str = _opt(_choice(*SEARCH_TYPES), "web")
+    provisional: bool = _opt(_bool, True)
+    dimensions: list[str] = _opt_list(_dimension_sets, [])
     quality: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
     @property
@@ -409,6 +446,14 @@ def _parse_imports(raw: Any, path: str | None) -> list[ImportConfig]:
             needed = {"sitemap": "url", "merchant": "account", "search-console": "site"}
             raise ConfigError(f"a {imp.source} import needs {needed[imp.source]}", path=path,
                               key=where)
+        if imp.dimensions and imp.source != "search-console":
+            raise ConfigError("dimensions apply to search-console imports only", path=path,
+                              key=f"{where}.dimensions")
+        for text in imp.dimensions:
+            try:
+                parse_dimension_set(text, imp.search_type)
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=path, key=f"{where}.dimensions") from None
         imports.append(imp)
     return imports
 

@@ -20,7 +20,13 @@ from ingestctl.sources.google.auth import (
     MemoryTokenCache,
     ServiceAccountTokenProvider,
 )
-from tests.fakes.google_token import CLIENT_EMAIL, FakeTokenServer, new_key, write_key_file
+from tests.fakes.google_token import (
+    CLIENT_EMAIL,
+    FakeTokenServer,
+    new_key,
+    token_error,
+    write_key_file,
+)
 from tests.httpserver import Response
 
 
@@ -107,7 +113,8 @@ def test_exchange_signs_a_jwt_the_server_verifies(tmp_path: Path, key: rsa.RSAPr
                                      client, clock, None)
     assert sa.token() == "tok-1"
     claims = tokens.claims[0]
-    assert claims["iss"] == CLIENT_EMAIL and claims["aud"] == tokens.token_uri
+    # google-auth's audience, whatever URL the key file names.
+    assert claims["iss"] == CLIENT_EMAIL and claims["aud"] == "https://oauth2.googleapis.com/token"
     assert claims["scope"] == f"{MERCHANT_SCOPE} {SEARCH_CONSOLE_SCOPE}"
     assert claims["exp"] == int(clock.now().timestamp()) + 3600
 
@@ -157,13 +164,41 @@ def test_wrong_key_is_invalid_grant_auth_error(tmp_path: Path, clock: FakeClock,
     assert "invalid_grant" in str(info.value) and info.value.status_code == 400
 
 
-def test_token_endpoint_outage_is_transient(tmp_path: Path, key: rsa.RSAPrivateKey,
-                                            clock: FakeClock, tokens: FakeTokenServer,
-                                            client: httpx.Client) -> None:
-    sa = provider(write_key_file(tmp_path / "sa.json", key, tokens.token_uri), client, clock)
-    tokens.refuse = Response(503, b"busy")
-    with pytest.raises(TransientError, match="HTTP 503"):
+@pytest.mark.parametrize("answer", [
+    Response(408, b""),
+    token_error(400, "temporarily_unavailable"),
+    token_error(400, "invalid_request", "server_error"),
+    Response(503, b"busy"),
+    Response(429, b""),
+])
+def test_answers_google_auth_retries_are_retried_after_1_then_2_seconds(
+        tmp_path: Path, key: rsa.RSAPrivateKey, clock: FakeClock, tokens: FakeTokenServer,
+        client: httpx.Client, answer: Response) -> None:
+    sa = ServiceAccountTokenProvider(write_key_file(tmp_path / "sa.json", key,
+                                                    tokens.token_uri),
+                                     [MERCHANT_SCOPE], None, client, clock, rng=lambda: 0.5)
+    tokens.answers = [answer, answer]
+    assert sa.token() == "tok-1"
+    assert clock.sleeps == [1.0, 2.0] and len(tokens.server.requests) == 3
+    # Each attempt signs a fresh assertion for its own time.
+    assert [c["iat"] for c in tokens.claims] == [int(clock.now().timestamp())]
+
+
+def test_token_endpoint_outage_is_transient_after_three_attempts(
+        tmp_path: Path, key: rsa.RSAPrivateKey, clock: FakeClock, tokens: FakeTokenServer,
+        client: httpx.Client) -> None:
+    sa = ServiceAccountTokenProvider(write_key_file(tmp_path / "sa.json", key,
+                                                    tokens.token_uri),
+                                     [MERCHANT_SCOPE], None, client, clock, rng=lambda: 0.0)
+    tokens.refuse = token_error(400, "temporarily_unavailable", "try later")
+    with pytest.raises(TransientError, match="HTTP 400: temporarily_unavailable: try later"):
         sa.token()
+    assert clock.sleeps == [0.9, 1.8] and len(tokens.server.requests) == 3
+    tokens.refuse = token_error(400, "invalid_grant", "Bad Request")
+    clock.sleeps.clear()
+    with pytest.raises(AuthError, match="invalid_grant"):
+        sa.token()
+    assert clock.sleeps == []  # refused for good: not retried
     dead = write_key_file(tmp_path / "dead.json", key, "http://127.0.0.1:9/token")
     with pytest.raises(TransientError, match="unreachable"):
         provider(dead, client, clock).token()

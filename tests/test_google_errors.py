@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,13 +23,19 @@ from ingestctl.sources.google.errors import (
     next_utc_noon,
     parse_rate_limit_headers,
     parse_retry_after,
+    scrub_secrets,
     status_error,
 )
 from tests.fakes.google_apis import (
+    JSON,
     daily_quota_403,
     daily_quota_429,
+    daily_quota_failure,
+    echoing_error,
     forbidden,
     google_body,
+    load_quota,
+    minute_quota_failure,
     rate_limited,
     server_error,
     unauthorized,
@@ -44,18 +50,63 @@ def classify(status: int, body: bytes, headers: dict[str, str] | None = None):  
 
 
 def test_rate_limited_prefers_retry_info_over_retry_after() -> None:
-    resp = rate_limited(retry_after=7, retry_delay="30s")
-    err = classify(resp.status, resp.body, resp.headers)
+    resp = rate_limited(retry_delay="30s")
+    err = classify(resp.status, resp.body, {"Retry-After": "7"})
     assert isinstance(err, RateLimitedError)
     assert err.retry_after == 30.0
     assert err.status_code == 429
     assert "RESOURCE_EXHAUSTED" in err.message and "RATE_LIMIT_EXCEEDED" in err.message
 
 
-def test_rate_limited_falls_back_to_retry_after_header() -> None:
-    resp = rate_limited(retry_after=7)
-    err = classify(resp.status, resp.body, resp.headers)
-    assert isinstance(err, RateLimitedError) and err.retry_after == 7.0
+def test_a_retry_after_header_is_honoured_if_a_server_sends_one() -> None:
+    resp = rate_limited()
+    assert resp.headers == JSON  # Google's quota errors carry no such header...
+    err = classify(resp.status, resp.body, {"Retry-After": "7"})
+    assert isinstance(err, RateLimitedError) and err.retry_after == 7.0  # ...a proxy might
+    err = classify(resp.status, resp.body)
+    assert isinstance(err, RateLimitedError) and err.retry_after is None
+
+
+def test_quota_failure_alone_says_daily_or_per_minute() -> None:
+    daily = daily_quota_failure()
+    err = classify(daily.status, daily.body)
+    assert isinstance(err, QuotaExhaustedError)
+    assert err.reset_at == datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+    merchant = google_error(daily.status, {}, daily.body, url=URL, now=NOW,
+                            daily_reset=next_utc_noon)
+    assert isinstance(merchant, QuotaExhaustedError)
+    assert merchant.reset_at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    minute = minute_quota_failure()
+    assert isinstance(classify(minute.status, minute.body), RateLimitedError)
+
+
+def test_a_quota_error_naming_no_window_is_search_consoles_load_quota() -> None:
+    body = load_quota().body
+    err = google_error(429, {}, body, url=URL, now=NOW, load_quota=timedelta(minutes=15))
+    assert isinstance(err, QuotaExhaustedError)
+    assert err.reset_at == NOW + timedelta(minutes=15)
+    assert str(err).startswith("load quota exceeded: HTTP 429 RESOURCE_EXHAUSTED "
+                               "(quotaExceeded): Quota exceeded.; Google asks to wait 15 "
+                               "minutes")
+    # Without a load quota (Merchant) the same answer is a rate limit; a named window wins.
+    assert isinstance(classify(429, body), RateLimitedError)
+    per_minute = rate_limited().body
+    assert isinstance(google_error(429, {}, per_minute, url=URL, now=NOW,
+                                   load_quota=timedelta(minutes=15)), RateLimitedError)
+
+
+def test_bearer_tokens_echoed_in_an_error_never_reach_its_message() -> None:
+    resp = echoing_error("ya29.SECRET-token_1")
+    err = classify(resp.status, resp.body)
+    assert isinstance(err, DataError)
+    assert "SECRET" not in str(err) and "ya29" not in str(err)
+    assert "Authorization: [redacted]" in str(err)
+    assert "access_token=[redacted]" in str(err)
+    assert scrub_secrets("Authorization: Basic dXNlcjpwYXNz, key=AIzaXYZ&x=1") == (
+        "Authorization: [redacted], key=[redacted]&x=1")
+    assert scrub_secrets('{"access_token": "abc"} and bearer xyz') == (
+        '{"access_token": "[redacted]"} and Bearer [redacted]')
+    assert scrub_secrets("token abc in text", "abc") == "token [redacted] in text"
 
 
 @pytest.mark.parametrize("reason", ["rateLimitExceeded", "userRateLimitExceeded"])

@@ -1,4 +1,5 @@
-"""Merchant API paging against a fake server: exact counts, faults, resume, token refresh."""
+"""Merchant API paging against the enforcing fake: exact counts, short pages, faults, resume,
+token refresh."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from ingestctl.sources.google.quota import (
 from ingestctl.sources.google.transport import CallOptions, Observation
 from tests.fakes.google_apis import (
     FakeGoogleApis,
-    daily_quota_429,
+    daily_quota_failure,
     forbidden,
     malformed,
     rate_limited,
@@ -112,7 +113,7 @@ def run_until_done(importer: Importer) -> list[SourceError]:
 
 def test_pages_through_every_product(client: httpx.Client, clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=95)
-    with apis.server:
+    with apis:
         imp = Importer(apis, client, STATIC, CallOptions(clock=clock))
         imp.run()
     assert len(imp.store) == 95 and len(imp.received) == 95
@@ -120,27 +121,63 @@ def test_pages_through_every_product(client: httpx.Client, clock: FakeClock) -> 
     first = apis.server.requests[0]
     assert first.path == f"/products/v1/accounts/{ACCOUNT}/products?pageSize=10"
     assert first.headers["authorization"] == "Bearer static-token"
-    assert apis.server.requests[1].path.endswith("pageSize=10&pageToken=o10")
+    assert "pageSize=10&pageToken=" in apis.server.requests[1].path
+
+
+def test_page_size_defaults_to_the_1000_maximum(client: httpx.Client, clock: FakeClock) -> None:
+    apis = FakeGoogleApis(products=1001)
+    with apis:
+        pages = list(iter_product_pages(client, apis.base, ACCOUNT, STATIC,
+                                        options=CallOptions(clock=clock)))
+        capped = list(iter_product_pages(client, apis.base, ACCOUNT, STATIC, page_size=5000,
+                                         options=CallOptions(clock=clock)))
+    assert [len(p.products) for p in pages] == [1000, 1]
+    assert apis.server.paths()[0].endswith("?pageSize=1000")
+    assert apis.server.paths()[2].endswith("?pageSize=1000")  # never more than allowed
+    assert [len(p.products) for p in capped] == [1000, 1]
+
+
+def test_short_and_empty_pages_do_not_end_the_listing(client: httpx.Client,
+                                                      clock: FakeClock) -> None:
+    apis = FakeGoogleApis(products=45)
+    apis.listing(ACCOUNT).short = {0: 3, 1: 0, 2: 7}  # "might contain fewer items"
+    with apis:
+        imp = Importer(apis, client, STATIC, CallOptions(clock=clock))
+        imp.run()
+    assert len(imp.received) == 45 and len(imp.store) == 45
+    assert apis.count("/products") == 7  # 3, 0, 7, 10, 10, 10, 5
 
 
 def test_product_fields_are_parsed(client: httpx.Client, clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=3)
-    with apis.server:
+    with apis:
         pages = list(iter_product_pages(client, apis.base, ACCOUNT, STATIC,
                                         options=CallOptions(clock=clock)))
     assert len(pages) == 1 and pages[0].next_page_token is None
     p0 = pages[0].products[0]
     assert p0.name == f"accounts/{ACCOUNT}/products/en~US~sku0000"
     assert (p0.offer_id, p0.content_language, p0.feed_label) == ("sku0000", "en", "US")
-    assert (p0.title, p0.link, p0.image_link) == (
-        "Product 0", "https://shop.example/p/0", "https://shop.example/i/0.jpg")
-    assert (p0.price_micros, p0.currency) == (1_000_000, "EUR")
-    assert (p0.availability, p0.condition, p0.brand) == ("IN_STOCK", "NEW", "Acme")
-    assert p0.gtins == ["4000000000000"]
-    assert p0.issues == [{"code": "missing_shipping", "severity": "DISAPPROVED",
-                          "attribute": "shipping", "reportingContext": "SHOPPING_ADS"}]
+    assert (p0.title, p0.link, p0.image_link, p0.description) == (
+        "Product 0", "https://shop.example/p/0", "https://shop.example/i/0.jpg",
+        "The 0th product.")
+    assert (p0.price_micros, p0.currency, p0.sale_price_micros, p0.sale_currency) == (
+        1_000_000, "EUR", 900_000, "EUR")
+    assert (p0.availability, p0.condition, p0.brand, p0.mpn, p0.item_group_id) == (
+        "IN_STOCK", "NEW", "Acme", "MPN-0", "group-0")
+    assert p0.gtins == ["4000000000006"]
+    assert p0.product_types == ["Home > Kitchen", "Home > Kitchen > Type 0"]
+    assert p0.data_source == f"accounts/{ACCOUNT}/dataSources/10"
+    assert p0.custom_attributes[0] == {"name": "season", "value": "winter"}
+    assert p0.destination_statuses == [
+        {"reportingContext": "SHOPPING_ADS", "approvedCountries": [], "pendingCountries": [],
+         "disapprovedCountries": ["US"]},
+        {"reportingContext": "FREE_LISTINGS", "approvedCountries": ["US", "CA"],
+         "pendingCountries": [], "disapprovedCountries": []}]
+    assert (p0.creation_date, p0.last_update_date, p0.google_expiration_date) == (
+        "2025-11-01T08:00:00Z", "2026-01-01T10:30:00Z", "2026-02-01T08:00:00Z")
+    assert [i["code"] for i in p0.issues] == ["missing_shipping"]
     assert pages[0].products[1].issues == []
-    assert p0.raw["dataSource"] == f"accounts/{ACCOUNT}/dataSources/1"
+    assert p0.raw["versionNumber"] == "1"
 
 
 def test_v1beta_attributes_shape_is_accepted() -> None:
@@ -157,9 +194,10 @@ def test_v1beta_attributes_shape_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(("fault", "error_class"), [
-    (rate_limited(retry_after=7), RateLimitedError),
+    (rate_limited(retry_delay="7s"), RateLimitedError),
     (server_error(500), TransientError),
-    (Response(502, b"<html>bad gateway</html>"), TransientError),
+    (Response(502, b"<html>bad gateway</html>", {"Content-Type": "text/html"}),
+     TransientError),
     (malformed(), DataError),
 ])
 def test_fault_mid_paging_resumes_from_failed_page(client: httpx.Client, clock: FakeClock,
@@ -167,7 +205,7 @@ def test_fault_mid_paging_resumes_from_failed_page(client: httpx.Client, clock: 
                                                    error_class: type[SourceError]) -> None:
     apis = FakeGoogleApis(products=95)
     apis.fail("merchant", 4, fault)
-    with apis.server:
+    with apis:
         imp = Importer(apis, client, STATIC, CallOptions(clock=clock))
         errors = run_until_done(imp)
     assert [type(e) for e in errors] == [error_class]
@@ -178,16 +216,16 @@ def test_fault_mid_paging_resumes_from_failed_page(client: httpx.Client, clock: 
         assert errors[0].retry_after == 7.0  # type: ignore[attr-defined]
 
 
-def test_daily_quota_error_defers_until_noon_utc(client: httpx.Client,
-                                                 clock: FakeClock) -> None:
+def test_daily_quota_failure_defers_until_noon_utc(client: httpx.Client,
+                                                   clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=50)
-    apis.fail("merchant", 2, daily_quota_429())
-    with apis.server:
+    apis.fail("merchant", 2, daily_quota_failure())
+    with apis:
         imp = Importer(apis, client, STATIC, CallOptions(clock=clock))
         with pytest.raises(QuotaExhaustedError) as info:
             imp.run()
         assert info.value.reset_at == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-        assert len(imp.store) == 20 and imp.page_token == "o20"
+        assert len(imp.store) == 20 and imp.page_token is not None
         imp.run()
     assert len(imp.received) == 50 and len(imp.store) == 50
 
@@ -196,7 +234,7 @@ def test_403_forbidden_is_auth_and_401_twice_is_auth(client: httpx.Client,
                                                      clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=5)
     apis.fail("merchant", 0, forbidden())
-    with apis.server:
+    with apis:
         with pytest.raises(AuthError):
             list(iter_product_pages(client, apis.base, ACCOUNT, STATIC,
                                     options=CallOptions(clock=clock)))
@@ -225,8 +263,8 @@ def test_token_expiring_during_a_long_import_is_refreshed_ahead(
         tmp_path: Path, key: rsa.RSAPrivateKey, clock: FakeClock,
         token_server: FakeTokenServer, client: httpx.Client) -> None:
     sa = sa_tokens(tmp_path, key, token_server, client, clock)
-    apis = FakeGoogleApis(products=100, token_ok=token_server.valid)
-    with apis.server:
+    apis = FakeGoogleApis(products=100, tokens=token_server.scopes)
+    with apis:
         imp = Importer(apis, client, sa, CallOptions(clock=clock))
         imp.run(between_pages=100)  # ten pages over 1000 s; tokens live 600 s
     assert len(imp.store) == 100
@@ -242,8 +280,8 @@ def test_401_mid_import_refreshes_the_token_and_continues(
         tmp_path: Path, key: rsa.RSAPrivateKey, clock: FakeClock,
         token_server: FakeTokenServer, client: httpx.Client) -> None:
     sa = sa_tokens(tmp_path, key, token_server, client, clock)
-    apis = FakeGoogleApis(products=50, token_ok=token_server.valid)
-    with apis.server:
+    apis = FakeGoogleApis(products=50, tokens=token_server.scopes)
+    with apis:
         pages = iter_product_pages(client, apis.base, ACCOUNT, sa, page_size=10,
                                    options=CallOptions(clock=clock))
         names = [p.name for p in next(pages).products]
@@ -261,28 +299,28 @@ def test_injected_401_once_is_retried_with_same_provider(client: httpx.Client,
                                                          clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=30)
     apis.fail("merchant", 1, unauthorized())
-    with apis.server:
+    with apis:
         imp = Importer(apis, client, STATIC, CallOptions(clock=clock))
         imp.run()
     assert len(imp.received) == 30 and apis.count("/products") == 4
 
 
-def test_limiter_counts_requests_and_observer_records_headers(client: httpx.Client,
-                                                              clock: FakeClock) -> None:
+def test_limiter_counts_requests_and_the_observer_sees_no_invented_headers(
+        client: httpx.Client, clock: FakeClock) -> None:
     apis = FakeGoogleApis(products=30)
-    apis.fail("merchant", 1, rate_limited(retry_after=7))
+    apis.fail("merchant", 1, rate_limited(retry_delay="7s"))
     counter = MemoryQuotaCounter()
     limiter = ClientRateLimiter(counter, QuotaLimits.from_config(GoogleConfig()), clock,
                                 clock.sleep)
     seen: list[Observation] = []
     options = CallOptions(clock=clock, limiter=limiter, observe=seen.append)
-    with apis.server:
+    with apis:
         imp = Importer(apis, client, STATIC, options)
         errors = run_until_done(imp)
     assert [type(e) for e in errors] == [RateLimitedError]
-    assert [(o.status, o.headers.remaining) for o in seen] == [
-        (200, None), (429, 0), (200, None), (200, None)]
-    assert seen[1].headers.retry_after == 7.0 and seen[1].headers.limit == 60
+    assert errors[0].retry_after == 7.0  # type: ignore[attr-defined]  # from RetryInfo
+    assert [o.status for o in seen] == [200, 429, 200, 200]
+    assert all(o.headers.empty for o in seen)  # Google sends no rate-limit headers
     assert seen[0].scopes == {"account": ACCOUNT}
     minute, day = counter.count(MERCHANT, f"account:{ACCOUNT}", clock.now(), clock.now())
     assert (minute, day) == (4, 4)
@@ -290,14 +328,15 @@ def test_limiter_counts_requests_and_observer_records_headers(client: httpx.Clie
 
 def test_quota_service_is_parsed_into_limits(client: httpx.Client, clock: FakeClock) -> None:
     apis = FakeGoogleApis()
-    with apis.server:
+    with apis:
         groups = fetch_merchant_quota(client, apis.base, ACCOUNT, STATIC,
                                       options=CallOptions(clock=clock))
         assert apis.server.paths() == [f"/quota/v1/accounts/{ACCOUNT}/quotas?pageSize=1000"]
         apis.quota_answer = server_error(503)
-        assert fetch_merchant_quota(client, apis.base, ACCOUNT, STATIC,
-                                    options=CallOptions(clock=clock)) is None
-    assert groups is not None and len(groups) == 2
+        with pytest.raises(TransientError):
+            fetch_merchant_quota(client, apis.base, ACCOUNT, STATIC,
+                                 options=CallOptions(clock=clock))
+    assert len(groups) == 2
     group = group_for_method(groups)
     assert group is not None
     assert (group.name, group.usage, group.daily_limit, group.minute_limit, group.remaining) == (

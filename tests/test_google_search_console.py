@@ -1,43 +1,37 @@
-"""Search Console analytics: request shape, startRow paging, faults, resume and date ranges."""
+"""Search Console analytics against the enforcing fake: request shape, paging, rows, probe."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 
 from ingestctl.clock import FakeClock
-from ingestctl.errors import (
-    DataError,
-    QuotaExhaustedError,
-    RateLimitedError,
-    SourceError,
-    TransientError,
-)
+from ingestctl.config import parse_dimension_set
+from ingestctl.errors import DataError, QuotaExhaustedError, RateLimitedError
 from ingestctl.sources.google.auth import EnvTokenProvider
+from ingestctl.sources.google.options import dimension_sets
 from ingestctl.sources.google.search_console import (
     AnalyticsRow,
-    default_range,
-    dimensions_for,
     iter_analytics_pages,
-    provisional_range,
+    probe,
+    query_body,
     query_url,
 )
 from ingestctl.sources.google.transport import CallOptions
 from tests.fakes.google_apis import (
     FakeGoogleApis,
     daily_quota_403,
-    rate_limited,
-    server_error,
+    load_quota,
+    minute_quota_failure,
 )
-from tests.httpserver import Response
 
 SITE = "sc-domain:example.com"
 STATIC = EnvTokenProvider("TOKEN", {"TOKEN": "static-token"})
-START, END = date(2026, 1, 1), date(2026, 1, 7)
+DAY = date(2026, 1, 3)
+DETAIL = ("date", "query", "page", "country", "device")
 
 
 @pytest.fixture
@@ -51,152 +45,150 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
-class Importer:
-    """Stands in for the runner: upserts rows on their key, persists the next startRow."""
-
-    def __init__(self, apis: FakeGoogleApis, client: httpx.Client, clock: FakeClock,
-                 row_limit: int = 100) -> None:
-        self.apis, self.client, self.clock, self.row_limit = apis, client, clock, row_limit
-        self.store: dict[tuple[str, ...], AnalyticsRow] = {}
-        self.received = 0
-        self.start_row = 0
-        self.done = False
-
-    def run(self) -> None:
-        for page in iter_analytics_pages(self.client, self.apis.base, SITE, STATIC, START, END,
-                                         row_limit=self.row_limit, start_row=self.start_row,
-                                         options=CallOptions(clock=self.clock)):
-            assert page.start_row == self.start_row
-            for row in page.rows:
-                self.store[row.key] = row
-            self.received += len(page.rows)
-            self.start_row = page.next_start_row
-        self.done = True
+@pytest.fixture
+def apis() -> Iterator[FakeGoogleApis]:
+    fake = FakeGoogleApis()
+    fake.add_search_data(SITE, date(2026, 1, 1), 7, 250)
+    with fake:
+        yield fake
 
 
-def test_pages_until_a_short_page(client: httpx.Client, clock: FakeClock) -> None:
-    apis = FakeGoogleApis(rows=250)
-    with apis.server:
-        imp = Importer(apis, client, clock)
-        imp.run()
-    assert len(imp.store) == 250 and imp.received == 250
-    assert [b["startRow"] for b in apis.bodies] == [0, 100, 200]
-    path = "/webmasters/v3/sites/sc-domain%3Aexample.com/searchAnalytics/query"
-    assert apis.server.paths() == [path] * 3
+def pages(apis: FakeGoogleApis, client: httpx.Client, clock: FakeClock, dims: tuple[str, ...]
+          = DETAIL, **kwargs: object) -> list[list[AnalyticsRow]]:
+    return [p.rows for p in iter_analytics_pages(
+        client, apis.base, SITE, STATIC, DAY, DAY, dims, options=CallOptions(clock=clock),
+        **kwargs)]  # type: ignore[arg-type]
+
+
+def test_one_day_pages_until_an_empty_page(apis: FakeGoogleApis, client: httpx.Client,
+                                           clock: FakeClock) -> None:
+    got = pages(apis, client, clock, row_limit=100)
+    assert [len(p) for p in got] == [100, 100, 50]
+    assert [b["startRow"] for b in apis.bodies] == [0, 100, 200, 250]  # the last one is empty
+    assert apis.server.paths() == [
+        "/webmasters/v3/sites/sc-domain%3Aexample.com/searchAnalytics/query"] * 4
     assert apis.bodies[0] == {
-        "startDate": "2026-01-01", "endDate": "2026-01-07",
-        "dimensions": ["date", "query", "page", "country", "device"], "type": "web",
-        "dataState": "final", "rowLimit": 100, "startRow": 0}
-    assert apis.server.requests[0].headers["content-type"] == "application/json"
+        "startDate": "2026-01-03", "endDate": "2026-01-03",
+        "dimensions": ["DATE", "QUERY", "PAGE", "COUNTRY", "DEVICE"], "type": "WEB",
+        "aggregationType": "AUTO", "dataState": "ALL", "rowLimit": 100, "startRow": 0}
+    assert len({r.key for p in got for r in p}) == 250
 
 
-def test_exact_multiple_stops_on_the_empty_page(client: httpx.Client, clock: FakeClock) -> None:
-    apis = FakeGoogleApis(rows=200)
-    with apis.server:
-        imp = Importer(apis, client, clock)
-        imp.run()
-    assert imp.received == 200
-    assert [b["startRow"] for b in apis.bodies] == [0, 100, 200]
+def test_short_pages_capped_by_the_server_do_not_end_paging(
+        apis: FakeGoogleApis, client: httpx.Client, clock: FakeClock) -> None:
+    apis.page_cap = 40  # the server answers fewer rows than rowLimit: not the end
+    got = pages(apis, client, clock, row_limit=25000)
+    assert [len(p) for p in got] == [40] * 6 + [10]
+    assert [b["startRow"] for b in apis.bodies] == [0, 40, 80, 120, 160, 200, 240, 250]
+    assert sum(len(p) for p in got) == 250
 
 
-def test_row_fields(client: httpx.Client, clock: FakeClock) -> None:
-    apis = FakeGoogleApis(rows=3)
-    with apis.server:
-        pages = list(iter_analytics_pages(client, apis.base, SITE, STATIC, START, END,
-                                          data_state="all", search_type="image",
-                                          options=CallOptions(clock=clock)))
-    assert apis.bodies[0]["rowLimit"] == 25000 and apis.bodies[0]["type"] == "image"
-    row = pages[0].rows[1]
-    assert row == AnalyticsRow(date="2026-01-02", query="query 1", page="example.com/p1",
-                               country="usa", device="DESKTOP", search_type="image",
-                               clicks=1.0, impressions=11.0, ctr=1 / 11, position=2.5,
-                               data_state="all")
+def test_row_fields_and_the_empty_query_of_other_sets(apis: FakeGoogleApis,
+                                                      client: httpx.Client,
+                                                      clock: FakeClock) -> None:
+    got = pages(apis, client, clock)
+    assert got[0][0].clicks == 10.0  # sorted by clicks, descending
+    [row] = [r for p in got for r in p if r.query == "query 9"]
+    assert (row.date, row.query, row.page, row.country, row.device, row.search_appearance) == (
+        "2026-01-03", "query 9", "https://example.com/p9", "deu", "DESKTOP", "")
+    assert (row.clicks, row.impressions, row.position) == (10.0, 31.0, 1.0)
+    assert row.ctr == pytest.approx(10 / 31)
+    totals = pages(apis, client, clock, ("date",))
+    assert [(r.date, r.query, r.page) for r in totals[0]] == [("2026-01-03", "", "")]
+    assert apis.bodies[-1]["aggregationType"] == "BY_PROPERTY"
 
 
-@pytest.mark.parametrize(("fault", "error_class"), [
-    (rate_limited(retry_after=7, retry_delay="42s"), RateLimitedError),
-    (server_error(503), TransientError),
-    (Response(200, b'{"rows": [{"keys": ', {"Content-Type": "application/json"}), DataError),
+def test_search_appearance_is_asked_alone_and_dated_by_the_request(
+        client: httpx.Client, clock: FakeClock) -> None:
+    fake = FakeGoogleApis()
+    fake.add_search_data(SITE, DAY, 1, 9, appearances=True)
+    with fake:
+        got = pages(fake, client, clock, ("date", "searchAppearance"))
+    assert fake.bodies[0]["dimensions"] == ["SEARCH_APPEARANCE"]
+    assert sorted((r.date, r.search_appearance, r.impressions) for r in got[0]) == [
+        ("2026-01-03", "AMP_BLUE_LINK", 69.0), ("2026-01-03", "REVIEW_SNIPPET", 72.0),
+        ("2026-01-03", "VIDEO", 75.0)]
+
+
+@pytest.mark.parametrize(("search_type", "api_type", "dims"), [
+    ("discover", "DISCOVER", ["DATE", "PAGE", "COUNTRY", "DEVICE"]),
+    ("googleNews", "GOOGLE_NEWS", ["DATE", "PAGE", "COUNTRY", "DEVICE"]),
+    ("news", "NEWS", ["DATE", "QUERY", "PAGE", "COUNTRY", "DEVICE"]),
 ])
-def test_fault_mid_paging_resumes_from_failed_row(client: httpx.Client, clock: FakeClock,
-                                                  fault: Response,
-                                                  error_class: type[SourceError]) -> None:
-    apis = FakeGoogleApis(rows=450)
-    apis.fail("search-console", 2, fault)
-    errors: list[SourceError] = []
-    with apis.server:
-        imp = Importer(apis, client, clock)
-        while not imp.done:
-            try:
-                imp.run()
-            except SourceError as exc:
-                errors.append(exc)
-                assert imp.start_row == 200
-    assert [type(e) for e in errors] == [error_class]
-    assert imp.received == 450 and len(imp.store) == 450
-    assert [b["startRow"] for b in apis.bodies] == [0, 100, 200, 200, 300, 400]
-    if error_class is RateLimitedError:
-        assert errors[0].retry_after == 42.0  # type: ignore[attr-defined]
+def test_each_type_gets_its_default_dimensions(client: httpx.Client, clock: FakeClock,
+                                               search_type: str, api_type: str,
+                                               dims: list[str]) -> None:
+    fake = FakeGoogleApis()
+    fake.add_search_data(SITE, DAY, 1, 12, search_type=api_type)
+    detail, totals = dimension_sets([], search_type)
+    with fake:
+        got = pages(fake, client, clock, detail, search_type=search_type)
+        pages(fake, client, clock, totals, search_type=search_type)
+    assert (fake.bodies[0]["type"], fake.bodies[0]["dimensions"]) == (api_type, dims)
+    assert len(got[0]) == 12 and fake.rejections == []
+    no_position = search_type in ("discover", "googleNews")
+    assert all((r.position is None) == no_position for r in got[0])
+    # Google News and Discover totals let Google aggregate: BY_PROPERTY is for search.
+    assert fake.bodies[-2]["aggregationType"] == ("AUTO" if no_position else "BY_PROPERTY")
 
 
-def test_daily_quota_403_defers_to_pacific_midnight(client: httpx.Client,
-                                                    clock: FakeClock) -> None:
-    apis = FakeGoogleApis(rows=150)
-    apis.fail("search-console", 1, daily_quota_403())
-    with apis.server:
-        imp = Importer(apis, client, clock)
-        with pytest.raises(QuotaExhaustedError) as info:
-            imp.run()
-    # 2026-01-10T00:00Z is 16:00 on the 9th in Los Angeles; the quota resets at 08:00Z.
-    assert info.value.reset_at == datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
-    assert imp.received == 100 and imp.start_row == 100
+def test_dimension_sets_follow_googles_rules() -> None:
+    assert parse_dimension_set("page,date", "web") == ("date", "page")
+    assert parse_dimension_set("", "web") == ("date",)
+    with pytest.raises(ValueError, match="no query dimension"):
+        parse_dimension_set("query", "discover")
+    with pytest.raises(ValueError, match="searchAppearance is grouped alone"):
+        parse_dimension_set("searchAppearance,page", "web")
+    with pytest.raises(ValueError, match="unknown dimension 'hour'"):
+        parse_dimension_set("hour", "web")
 
 
-def test_discover_has_no_query_dimension() -> None:
-    assert dimensions_for("discover") == ["date", "page", "country", "device"]
-    assert dimensions_for("web") == ["date", "query", "page", "country", "device"]
+def test_probe_reads_days_with_data_and_the_first_incomplete_day(
+        apis: FakeGoogleApis, client: httpx.Client, clock: FakeClock) -> None:
+    apis.analytics.first_incomplete = date(2026, 1, 6)
+    found = probe(client, apis.base, SITE, STATIC, date(2025, 12, 28), date(2026, 1, 10),
+                  search_type="web", options=CallOptions(clock=clock))
+    assert sorted(found.rows) == [f"2026-01-0{d}" for d in range(1, 8)]
+    assert (found.first_incomplete, found.last_final_day) == (date(2026, 1, 6),
+                                                              date(2026, 1, 5))
+    assert apis.bodies[0]["dimensions"] == ["DATE"] and apis.bodies[0]["dataState"] == "ALL"
+    apis.analytics.first_incomplete = None
+    found = probe(client, apis.base, SITE, STATIC, date(2026, 1, 2), date(2026, 1, 3),
+                  search_type="web", options=CallOptions(clock=clock))
+    assert found.last_final_day == date(2026, 1, 3)
 
 
-def test_site_is_url_encoded() -> None:
+def test_quota_errors_by_what_the_body_names(apis: FakeGoogleApis, client: httpx.Client,
+                                             clock: FakeClock) -> None:
+    load = CallOptions(clock=clock, load_quota=timedelta(minutes=15))
+    apis.fail_next("search-console", load_quota())
+    with pytest.raises(QuotaExhaustedError, match="load quota exceeded") as info:
+        list(iter_analytics_pages(client, apis.base, SITE, STATIC, DAY, DAY, DETAIL,
+                                  options=load))
+    assert info.value.reset_at == datetime(2026, 1, 10, 0, 15, tzinfo=UTC)
+    apis.fail_next("search-console", minute_quota_failure())
+    with pytest.raises(RateLimitedError):
+        list(iter_analytics_pages(client, apis.base, SITE, STATIC, DAY, DAY, DETAIL,
+                                  options=load))
+    apis.fail_next("search-console", daily_quota_403())
+    with pytest.raises(QuotaExhaustedError, match="daily quota") as daily:
+        list(iter_analytics_pages(client, apis.base, SITE, STATIC, DAY, DAY, DETAIL,
+                                  options=load))
+    assert daily.value.reset_at == datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
+
+
+def test_rows_that_break_the_dimensions_are_data_errors() -> None:
+    from ingestctl.sources.google.search_console import parse_row
+
+    with pytest.raises(DataError, match="do not match"):
+        parse_row({"keys": ["2026-01-01"]}, DETAIL, None, url="u")
+    with pytest.raises(DataError, match="not a number"):
+        parse_row({"keys": ["2026-01-01"], "clicks": "7"}, ("date",), None, url="u")
+
+
+def test_url_and_body_spell_googles_names() -> None:
     assert query_url("http://h/", "https://www.example.com/") == (
         "http://h/webmasters/v3/sites/https%3A%2F%2Fwww.example.com%2F/searchAnalytics/query")
-
-
-def test_invalid_data_state_is_refused(client: httpx.Client) -> None:
-    with pytest.raises(ValueError, match="data_state"):
-        next(iter_analytics_pages(client, "http://127.0.0.1:9", SITE, STATIC, START, END,
-                                  data_state="fresh"))
-
-
-TODAY = date(2026, 3, 10)
-
-
-def test_default_range_first_run_is_28_final_days() -> None:
-    assert default_range(None, TODAY) == (date(2026, 2, 8), date(2026, 3, 7))  # 28 days
-    assert default_range(None, TODAY, first_run_days=7) == (date(2026, 3, 1), date(2026, 3, 7))
-
-
-def test_default_range_continues_after_the_last_final_day() -> None:
-    assert default_range(date(2026, 3, 1), TODAY) == (date(2026, 3, 2), date(2026, 3, 7))
-    assert default_range(date(2026, 3, 6), TODAY) == (date(2026, 3, 7), date(2026, 3, 7))
-    assert default_range(date(2026, 3, 7), TODAY) is None
-    assert default_range(date(2026, 3, 9), TODAY) is None
-
-
-def test_default_range_is_clamped_to_sixteen_months() -> None:
-    assert default_range(date(2020, 1, 1), TODAY) == (date(2024, 11, 9), date(2026, 3, 7))
-
-
-def test_provisional_range_covers_the_days_not_final_yet() -> None:
-    assert provisional_range(TODAY) == (date(2026, 3, 8), date(2026, 3, 10))
-    final_end = default_range(None, TODAY)
-    assert final_end is not None
-    assert (provisional_range(TODAY)[0] - final_end[1]).days == 1
-
-
-def test_request_body_is_json(client: httpx.Client, clock: FakeClock) -> None:
-    apis = FakeGoogleApis(rows=1)
-    with apis.server:
-        list(iter_analytics_pages(client, apis.base, SITE, STATIC, START, END,
-                                  options=CallOptions(clock=clock)))
-    assert json.loads(apis.server.requests[0].body)["startRow"] == 0
+    body = query_body(DAY, DAY, ("date", "searchAppearance"), "googleNews", 10, 5)
+    assert (body["type"], body["dimensions"], body["aggregationType"]) == (
+        "GOOGLE_NEWS", ["SEARCH_APPEARANCE"], "AUTO")

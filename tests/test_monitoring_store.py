@@ -247,9 +247,9 @@ def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
     status = sq.status_snapshot(c.store, config(), now, c.breakers)
     assert [q.to_json() for q in status.quotas] == [
         {"api": "merchant", "scope": "account-123", "period": "day", "used": 830,
-         "limit": 1000, "ratio": 0.83},
+         "limit": 1000, "ratio": 0.83, "counted_by": "ingestctl"},
         {"api": "search-console", "scope": "project", "period": "day", "used": 0,
-         "limit": 200, "ratio": 0.0}]
+         "limit": 200, "ratio": 0.0, "counted_by": "ingestctl"}]
     assert status.undelivered_alerts == 1
     assert [(a.id, a.delivery) for a in status.alerts or []] == [
         (2, "sent"), (1, "waiting (1/2 sent)")]

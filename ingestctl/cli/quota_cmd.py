@@ -11,7 +11,7 @@ from ingestctl import clock
 from ingestctl.cli.output import emit_json, stdout
 from ingestctl.cli.state import state
 from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
-from ingestctl.resilience.quota import quota_report
+from ingestctl.resilience.quota import INGESTCTL, quota_report
 
 
 def _bar(part: dict[str, Any]) -> Text:
@@ -21,8 +21,11 @@ def _bar(part: dict[str, Any]) -> Text:
     ratio = min(1.0, used / limit)
     style = "red" if ratio >= 0.95 else "yellow" if ratio >= 0.8 else "green"
     full = round(ratio * 10)
+    # Whose count it is when the API's own quota service reported more than ingestctl made.
+    by = part.get("counted_by")
     return Text.assemble(("█" * full, style), ("░" * (10 - full), "dim"),
-                         f" {used:,}/{limit:,} ({used / limit:.0%})")
+                         f" {used:,}/{limit:,} ({used / limit:.0%})"
+                         + (f" per {by}" if by and by != INGESTCTL else ""))
 
 
 def _headers(line: dict[str, Any]) -> str:

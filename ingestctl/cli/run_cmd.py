@@ -27,6 +27,12 @@ def run(
     end_date: str | None = typer.Option(None, "--end-date", help="Last day (YYYY-MM-DD)."),
     provisional: bool = typer.Option(False, "--provisional",
                                      help="Also load the last, not yet final days."),
+    search_type: str | None = typer.Option(None, "--search-type",
+                                           help="web, image, video, news, discover or "
+                                                "googleNews (search-console)."),
+    dimensions: list[str] | None = typer.Option(
+        None, "--dimensions", help="A dimension set such as date,query,page; repeat for more "
+                                   "(search-console; default: the five and the totals)."),
     no_wait: bool = typer.Option(False, "--no-wait",
                                  help="Exit 75 at once instead of waiting for a short retry."),
 ) -> None:
@@ -34,7 +40,8 @@ def run(
     `run search-console --site SITE`, or `run NAME` for a configured import."""
     st = state(ctx)
     options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
-                               "end_date": end_date, "provisional": provisional}
+                               "end_date": end_date, "provisional": provisional,
+                               "search_type": search_type, "dimensions": dimensions or None}
     spec = resolve_spec(st.config, what, target, name=name, options=options)
     if spec.source in ("merchant", "search-console"):
         # Bad dates or missing credentials fail here, before a job exists. Start-up weight:

@@ -32,6 +32,8 @@ def spec_for_config(imp: ImportConfig) -> JobSpec:
     options: dict[str, Any] = {}
     if imp.source == "search-console":
         options = {"search_type": imp.search_type, "provisional": imp.provisional}
+        if imp.dimensions:
+            options["dimensions"] = list(imp.dimensions)
     return JobSpec(imp.source, imp.target, imp.name, options)
 
 

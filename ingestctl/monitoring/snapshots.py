@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from ingestctl.monitoring.metrics.collector import MetricsSnapshot
     from ingestctl.monitoring.status import ScheduleRow, SourceSummary, StatusSnapshot
 
-# (api, scope, used, limit, period) of one quota; (key, state, failures, open_until, class).
-Quota = tuple[str, str, int, int, str]
+# (api, scope, used, limit, period, counted_by) of one quota;
+# (key, state, failures, open_until, class) of one breaker.
+Quota = tuple[str, str, int, int, str, str]
 Breaker = tuple[str, str, int, datetime | None, str | None]
 
 # The label names of each counter, in the order MetricsSnapshot keys them.
@@ -59,11 +60,13 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
     out: list[Quota] = []
     for line in quota_lines(store, now):
         if line.day_limit > 0:
-            out.append((line.api, line.scope, line.day_used, line.day_limit, "day"))
+            out.append((line.api, line.scope, line.day_used, line.day_limit, "day",
+                        line.counted_by))
         elif line.ratio is not None and line.headers:
             limit = int(line.headers["x_ratelimit_limit"])
             remaining = int(line.headers["x_ratelimit_remaining"])
-            out.append((line.api, line.scope, limit - remaining, limit, "remote"))
+            out.append((line.api, line.scope, limit - remaining, limit, "remote",
+                        "API's rate-limit headers"))
     return out
 
 
@@ -105,7 +108,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         dead_letters=q.dead_letters_since(store, since),
         open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
         expired_leases=q.expired_leases(store, now),
-        quotas=[QuotaUse(api, scope, used / limit) for api, scope, used, limit, _ in
+        quotas=[QuotaUse(api, scope, used / limit, by) for api, scope, used, limit, _, by in
                 quotas(store, names, now)],
         scheduler_heartbeat=q.scheduler_heartbeat(store),
         undelivered_alerts=undelivered,
@@ -150,8 +153,8 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.schedule_missed_slots = dict(Counter(name for name, _ in
                                               _missed_slots(store, names, since)))
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
-    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
-                                 in quotas(store, names, now)}
+    snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6)
+                                 for api, scope, used, limit, _, _ in quotas(store, names, now)}
     for source, counts_ in q.finished_by_source(store, since).items():
         finished = counts_.get("completed", 0) + counts_.get("failed", 0)
         if finished:

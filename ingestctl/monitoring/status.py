@@ -158,6 +158,7 @@ class QuotaRow:
     used: int
     limit: int
     period: str = "day"
+    counted_by: str = "ingestctl"
 
     @property
     def ratio(self) -> float:
@@ -167,7 +168,8 @@ class QuotaRow:
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
         return {"api": self.api, "scope": self.scope, "period": self.period,
-                "used": self.used, "limit": self.limit, "ratio": round(self.ratio, 4)}
+                "used": self.used, "limit": self.limit, "ratio": round(self.ratio, 4),
+                "counted_by": self.counted_by}
 
 
 @dataclass

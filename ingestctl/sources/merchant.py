@@ -1,39 +1,27 @@
 """The Merchant source: every product of an account, upserted on its resource name.
 
-Each page is stored together with the token of the next one, so a retried job resumes at the
-page that failed. The account's quota is read from the Merchant quota service once per attempt.
+Each page is stored together with the token of the next one (and the count of products
+received so far), so a retried job resumes at the page that failed. When a listing is
+complete, the products it did not list are marked removed, never deleted. The account's quota
+is read from the Merchant quota service once per attempt.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ingestctl.clock import to_iso
-from ingestctl.errors import QuotaExhaustedError
+from ingestctl.errors import QuotaExhaustedError, SourceError
 from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.merchant_stats import MerchantStatsAccumulator
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon
-from ingestctl.sources.google.merchant import (
-    ProductRecord,
-    fetch_merchant_quota,
-    iter_product_pages,
-)
+from ingestctl.sources.google.merchant import fetch_merchant_quota, iter_product_pages
 from ingestctl.sources.google.quota import MERCHANT, group_for_method
 from ingestctl.sources.google.session import GoogleSession
 from ingestctl.store import google as g_store
 
 log = logging.getLogger("ingestctl.merchant")
-
-
-def product_row(p: ProductRecord) -> dict[str, Any]:
-    """The stored columns of a product (the raw answer is not kept)."""
-    return {"name": p.name, "offer_id": p.offer_id, "content_language": p.content_language,
-            "feed_label": p.feed_label, "title": p.title, "link": p.link,
-            "image_link": p.image_link, "price_micros": p.price_micros, "currency": p.currency,
-            "availability": p.availability, "condition": p.condition, "brand": p.brand,
-            "gtins": p.gtins, "issues": p.issues}
 
 
 class MerchantSource:
@@ -50,6 +38,7 @@ class MerchantSource:
             self._read_quota(ctx, session, account)
             cursor = g_store.load_cursor(ctx.store, job.id) or {}
             pages = int(cursor.get("pages", 0))
+            received = int(cursor.get("received", 0))
             # Quality counters; only complete when this attempt read every page itself.
             stats = MerchantStatsAccumulator() if pages == 0 else None
             if not cursor.get("done"):
@@ -58,28 +47,36 @@ class MerchantSource:
                         page_size=cfg.merchant_page_size, page_token=cursor.get("page_token"),
                         options=session.options):
                     pages += 1
+                    received += len(page.products)
                     after = {"page_token": page.next_page_token, "pages": pages,
-                             "done": page.next_page_token is None}
+                             "received": received, "done": page.next_page_token is None}
                     if stats is not None:
                         for product in page.products:
                             stats.add(product.raw)
                     g_store.upsert_products(ctx.store, job.import_id, job.id,
-                                            [product_row(p) for p in page.products],
+                                            [p.columns() for p in page.products],
                                             to_iso(ctx.clock.now()) or "", after)
-                    ctx.progress(items=g_store.count_products(ctx.store, job.import_id, job.id),
-                                 current=f"page {pages}")
+                    ctx.progress(items=received, current=f"page {pages}")
         finally:
             session.close()
+        # The listing is complete: whatever it did not list is gone from Merchant Center.
+        removed = g_store.mark_removed_products(ctx.store, job.import_id, job.id,
+                                                to_iso(ctx.clock.now()) or "")
         items = g_store.count_products(ctx.store, job.import_id, job.id)
         return AttemptReport(items=items, job_items=items,
-                             result={"pages": pages, "products": items},
-                             summaries=[stats.summary()] if stats is not None else [])
+                             result={"pages": pages, "products": items, "removed": removed},
+                             summaries=[stats.summary()] if stats is not None else [],
+                             duplicate_keys=max(0, received - items))
 
     def _read_quota(self, ctx: ImportContext, session: GoogleSession, account: str) -> None:
-        groups = fetch_merchant_quota(session.client, ctx.config.google.merchant_base_url,
-                                      account, session.tokens, options=session.options)
-        if groups is None:
-            log.info("Merchant quota service unreachable; using the configured limits")
+        try:
+            groups = fetch_merchant_quota(session.client, ctx.config.google.merchant_base_url,
+                                          account, session.tokens, options=session.options)
+        except QuotaExhaustedError:
+            raise
+        except SourceError as exc:
+            log.warning("Merchant quota service not read (%s); using the configured limits",
+                        exc, extra={"job_id": ctx.job.id})
             return
         g_store.save_merchant_groups(ctx.store, account, [
             {"name": g.name, "usage": g.usage, "daily_limit": g.daily_limit,

@@ -1,4 +1,6 @@
-"""Google imports in SQLite: Merchant products, Search Console rows, tokens, quota and cursors.
+"""Google imports in SQLite: Merchant products, tokens, quota and resume cursors.
+
+Search Console rows live in :mod:`ingestctl.store.search_console`.
 
 Quota use is kept as counts per (api, scope, period, bucket), where a bucket is the start of
 a calendar minute or of the API's quota day; ``quota_state`` holds per (api, scope) the limits
@@ -18,27 +20,21 @@ from ingestctl.store.database import Store
 
 PRODUCT_COLUMNS = ("name", "offer_id", "content_language", "feed_label", "title", "link",
                    "image_link", "price_micros", "currency", "availability", "condition",
-                   "brand", "gtins", "issues")
+                   "brand", "gtins", "issues", "data_source", "description", "sale_price_micros",
+                   "sale_currency", "product_types", "item_group_id", "mpn",
+                   "custom_attributes", "destination_statuses", "creation_date",
+                   "last_update_date", "google_expiration_date", "raw")
+#: Columns stored as JSON text.
+JSON_COLUMNS = frozenset({"gtins", "issues", "product_types", "custom_attributes",
+                          "destination_statuses", "raw"})
+# A product listed again after it was marked removed is back: removal is cleared.
 _UPSERT_PRODUCT = (
     f"INSERT INTO merchant_products (import_id, {', '.join(PRODUCT_COLUMNS)}, first_seen, "
     f"last_seen, last_job_id) VALUES ({', '.join('?' * (len(PRODUCT_COLUMNS) + 4))}) "
     "ON CONFLICT(import_id, name) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in PRODUCT_COLUMNS[1:])
-    + ", last_seen = excluded.last_seen, last_job_id = excluded.last_job_id")
-
-#: (date, query, page, country, device, search_type, clicks, impressions, ctr, position,
-#: data_state)
-AnalyticsTuple = tuple[str, str, str, str, str, str, float, float, float, float, str]
-# Provisional rows never overwrite final ones: final data is what Google settled on.
-_UPSERT_ANALYTICS = (
-    "INSERT INTO search_analytics (import_id, date, query, page, country, device, search_type, "
-    "clicks, impressions, ctr, position, data_state, last_job_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(import_id, date, query, page, country, device, search_type) DO UPDATE SET "
-    "clicks = excluded.clicks, impressions = excluded.impressions, ctr = excluded.ctr, "
-    "position = excluded.position, data_state = excluded.data_state, "
-    "last_job_id = excluded.last_job_id "
-    "WHERE excluded.data_state = 'final' OR search_analytics.data_state <> 'final'")
+    + ", last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
+    "removed_at = NULL, removed_job_id = NULL")
 
 
 # -- resume cursors ----------------------------------------------------------------------------
@@ -73,8 +69,8 @@ def upsert_products(store: Store, import_id: int, job_id: int,
     """Upsert one page of products and the cursor past it in one transaction."""
     params = []
     for product in products:
-        values = [product[c] for c in PRODUCT_COLUMNS]
-        values[-2:] = [json.dumps(values[-2]), json.dumps(values[-1], sort_keys=True)]
+        values = [json.dumps(product[c], sort_keys=True) if c in JSON_COLUMNS else product[c]
+                  for c in PRODUCT_COLUMNS]
         params.append((import_id, *values, now, now, job_id))
     with store.write() as conn:
         conn.executemany(_UPSERT_PRODUCT, params)
@@ -91,53 +87,19 @@ def count_products(store: Store, import_id: int, job_id: int | None = None) -> i
                             "last_job_id = ?", (import_id, job_id)) or 0)
 
 
-# -- Search Console analytics ------------------------------------------------------------------
-
-def upsert_analytics(store: Store, import_id: int, job_id: int, rows: Iterable[AnalyticsTuple],
-                     now: str, cursor: Mapping[str, Any]) -> int:
-    """Upsert one page of rows and the cursor past it in one transaction."""
-    params = [(import_id, *row, job_id) for row in rows]
+def mark_removed_products(store: Store, import_id: int, job_id: int, now: str) -> int:
+    """Mark removed (never delete) the products a complete listing by this job did not list."""
     with store.write() as conn:
-        conn.executemany(_UPSERT_ANALYTICS, params)
-        save_cursor(conn, job_id, cursor, now)
-    return len(params)
+        return int(conn.execute(
+            "UPDATE merchant_products SET removed_at = :now, removed_job_id = :job "
+            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS NOT :job",
+            {"now": now, "job": job_id, "imp": import_id}).rowcount)
 
 
-def start_segment(store: Store, import_id: int, job_id: int, search_type: str, start: str,
-                  end: str, now: str, cursor: Mapping[str, Any]) -> int:
-    """Drop provisional rows of ``start``..``end`` before they are loaded again; save cursor.
-
-    Final and provisional loads both replace the provisional rows of their dates, so rows
-    Google no longer reports do not linger.
-    """
-    with store.write() as conn:
-        deleted = conn.execute(
-            "DELETE FROM search_analytics WHERE import_id = ? AND search_type = ? AND "
-            "data_state = 'all' AND date BETWEEN ? AND ?",
-            (import_id, search_type, start, end)).rowcount
-        save_cursor(conn, job_id, cursor, now)
-    return int(deleted)
-
-
-def last_final_day(store: Store, import_id: int, search_type: str) -> str | None:
-    """The newest date held with final data, as ``YYYY-MM-DD``."""
-    value = store.scalar("SELECT max(date) FROM search_analytics WHERE import_id = ? AND "
-                         "search_type = ? AND data_state = 'final'", (import_id, search_type))
-    return str(value) if value else None
-
-
-def count_analytics(store: Store, import_id: int, job_id: int | None = None,
-                    data_state: str | None = None) -> int:
-    """Rows of an import, or those a job upserted; optionally of one data state."""
-    sql = "SELECT count(*) FROM search_analytics WHERE import_id = ?"
-    params: list[Any] = [import_id]
-    if job_id is not None:
-        sql += " AND last_job_id = ?"
-        params.append(job_id)
-    if data_state is not None:
-        sql += " AND data_state = ?"
-        params.append(data_state)
-    return int(store.scalar(sql, params) or 0)
+def count_listed_products(store: Store, import_id: int) -> int:
+    """Products of an import still listed (not marked removed)."""
+    return int(store.scalar("SELECT count(*) FROM merchant_products WHERE import_id = ? AND "
+                            "removed_at IS NULL", (import_id,)) or 0)
 
 
 # -- access tokens (secrets: only ever in this 0600 database) -----------------------------------

@@ -422,6 +422,70 @@ def _schedule_missed_index(db: Database) -> None:
                                             index_name="schedule_slots_missed")
 
 
+# Merchant: the attributes users query, per-destination status, the raw product and removal.
+def _merchant_details(db: Database) -> None:
+    products = db.table("merchant_products")
+    for column, kind in (("data_source", str), ("description", str),
+                         ("sale_price_micros", int), ("sale_currency", str),
+                         ("item_group_id", str), ("mpn", str), ("creation_date", str),
+                         ("last_update_date", str), ("google_expiration_date", str),
+                         ("removed_at", str), ("removed_job_id", int)):
+        products.add_column(column, kind)
+    for column, empty in (("product_types", "[]"), ("custom_attributes", "[]"),
+                          ("destination_statuses", "[]"), ("raw", "{}")):
+        products.add_column(column, str, not_null_default=empty)
+
+
+# Search Console: rows keyed by their dimension set (detail rows, property totals, search
+# appearance) and the state of every (day, dimension set) loaded, so incremental runs fetch
+# only the days not final yet. Existing rows are the five-dimension set.
+_SEARCH_CONSOLE_SETS = """
+CREATE TABLE search_analytics_sets (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER NOT NULL REFERENCES imports(id),
+    search_type TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    date TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    page TEXT NOT NULL DEFAULT '',
+    country TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    search_appearance TEXT NOT NULL DEFAULT '',
+    clicks REAL NOT NULL,
+    impressions REAL NOT NULL,
+    ctr REAL NOT NULL,
+    position REAL,
+    data_state TEXT NOT NULL,
+    last_job_id INTEGER,
+    UNIQUE (import_id, search_type, dimensions, date, query, page, country, device,
+            search_appearance)
+);
+INSERT INTO search_analytics_sets (import_id, search_type, dimensions, date, query, page,
+    country, device, clicks, impressions, ctr, position, data_state, last_job_id)
+    SELECT import_id, search_type, 'date,query,page,country,device', date, query, page,
+    country, device, clicks, impressions, ctr, position, data_state, last_job_id
+    FROM search_analytics;
+DROP TABLE search_analytics;
+ALTER TABLE search_analytics_sets RENAME TO search_analytics;
+CREATE INDEX search_analytics_job ON search_analytics(import_id, last_job_id);
+CREATE TABLE search_console_days (
+    import_id INTEGER NOT NULL,
+    search_type TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    date TEXT NOT NULL,
+    data_state TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    job_id INTEGER,
+    fetched_at TEXT NOT NULL,
+    PRIMARY KEY (import_id, search_type, dimensions, date)
+) WITHOUT ROWID;
+INSERT INTO search_console_days (import_id, search_type, dimensions, date, data_state, rows,
+    job_id, fetched_at)
+    SELECT import_id, search_type, dimensions, date,
+    CASE WHEN sum(data_state <> 'final') > 0 THEN 'all' ELSE 'final' END, count(*),
+    max(last_job_id), '' FROM search_analytics GROUP BY import_id, search_type, dimensions, date
+"""
+
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -431,4 +495,6 @@ MIGRATIONS: list[Migration] = [
     ("alerts", _ALERTS),
     ("sitemap_extensions", _SITEMAP_EXTENSIONS),
     ("schedule_missed_index", _schedule_missed_index),
+    ("merchant_details", _merchant_details),
+    ("search_console_sets", _SEARCH_CONSOLE_SETS),
 ]

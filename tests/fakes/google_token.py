@@ -1,4 +1,9 @@
-"""A fake OAuth token endpoint that checks JWT bearer assertions against a test RSA key."""
+"""A fake OAuth token endpoint that checks JWT bearer assertions against a test RSA key.
+
+It behaves as Google's endpoint does for google-auth's service-account flow: the assertion's
+``aud`` must be ``https://oauth2.googleapis.com/token`` whatever URL it is posted to, and
+answers queued in ``answers`` (a 408, ``temporarily_unavailable``, a 503) come first.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from ingestctl.clock import Clock
 from tests.httpserver import LocalServer, Request, Response
 
 CLIENT_EMAIL = "ingest@test-project.iam.gserviceaccount.com"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -45,9 +51,10 @@ class FakeTokenServer:
         self.public_key = key.public_key()
         self.clock = clock
         self.expires_in = expires_in
-        self.issued: dict[str, datetime] = {}
+        self.issued: dict[str, tuple[datetime, frozenset[str]]] = {}
         self.claims: list[dict[str, object]] = []
         self.refuse: Response | None = None
+        self.answers: list[Response] = []
         self.server = LocalServer(self.handle)
 
     @property
@@ -57,15 +64,21 @@ class FakeTokenServer:
 
     def valid(self, token: str) -> bool:
         """True while ``token`` was issued here and has not expired on the fake clock."""
-        expiry = self.issued.get(token)
-        return expiry is not None and self.clock.now() < expiry
+        return self.scopes(token) is not None
+
+    def scopes(self, token: str) -> frozenset[str] | None:
+        """The scopes of a valid ``token``, None when it was not issued here or expired."""
+        found = self.issued.get(token)
+        return found[1] if found is not None and self.clock.now() < found[0] else None
 
     def revoke_all(self) -> None:
         """Expire every token (a revoked or rotated key)."""
-        self.issued = {t: self.clock.now() for t in self.issued}
+        self.issued = {t: (self.clock.now(), s) for t, (_, s) in self.issued.items()}
 
     def handle(self, req: Request) -> Response:
         """Check the assertion's signature and audience, then issue a token."""
+        if self.answers:
+            return self.answers.pop(0)
         if self.refuse is not None:
             return self.refuse
         form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}
@@ -78,14 +91,20 @@ class FakeTokenServer:
             claims = json.loads(_b64(payload))
         except (KeyError, ValueError, InvalidSignature):
             return _error(400, "invalid_grant", "Invalid JWT Signature.")
-        if claims.get("aud") != self.token_uri or claims.get("iss") != CLIENT_EMAIL:
+        if claims.get("aud") != GOOGLE_TOKEN_AUDIENCE or claims.get("iss") != CLIENT_EMAIL:
             return _error(400, "invalid_grant", "Invalid audience or issuer.")
         self.claims.append(claims)
         token = f"tok-{len(self.issued) + 1}"
-        self.issued[token] = self.clock.now() + timedelta(seconds=self.expires_in)
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        self.issued[token] = (self.clock.now() + timedelta(seconds=self.expires_in), scopes)
         body = {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
         return Response(200, json.dumps(body).encode(),
                         {"Content-Type": "application/json"})
+
+
+def token_error(status: int, error: str, description: str = "") -> Response:
+    """An OAuth error answer (RFC 6749 section 5.2)."""
+    return _error(status, error, description)
 
 
 def _error(status: int, error: str, description: str = "") -> Response:

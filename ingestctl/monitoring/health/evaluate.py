@@ -46,6 +46,7 @@ class QuotaUse:
     api: str
     scope: str
     ratio: float
+    counted_by: str = "ingestctl"
 
 
 @dataclass
@@ -226,6 +227,8 @@ def check_quota(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[
         ratio = round(quota.ratio, 4)
         status = classify(ratio, warn, crit)
         text = f"{quota.api} quota for {quota.scope} {fmt_number(round(ratio * 100, 2))}% used"
+        if quota.counted_by != "ingestctl":  # other clients share the quota: whose figure
+            text += f" (as counted by the {quota.counted_by})"
         results.append(CheckResult("quota", "used_ratio", status, ratio, None, text,
                                    warn=str(warn), crit=str(crit), min=0, max=1, time=now,
                                    component_id=f"{quota.api}/{quota.scope}"))

@@ -2,22 +2,29 @@
 
 The service-account flow signs a JWT with google-auth's RSA signer and exchanges it at the
 key file's ``token_uri`` over the injected ``httpx.Client`` ourselves, so that time comes from
-the injected clock and tests can point ``token_uri`` at a fake server on 127.0.0.1.
+the injected clock and tests can point ``token_uri`` at a fake server on 127.0.0.1. It follows
+google-auth (``google.oauth2.service_account`` and ``google.oauth2._client``): the assertion's
+audience is always ``https://oauth2.googleapis.com/token``, and an answer with status 408,
+429, 500, 503 or 504, or with error ``internal_failure``, ``server_error`` or
+``temporarily_unavailable``, is retried: three attempts, waits of 1 s then 2 s, +-10 % jitter.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import tenacity
 from google.auth import crypt, jwt
 
 from ingestctl.clock import Clock
 from ingestctl.errors import AuthError, ConfigError, TransientError
+from ingestctl.sources.google.errors import scrub_secrets
 
 MERCHANT_SCOPE = "https://www.googleapis.com/auth/content"
 SEARCH_CONSOLE_SCOPE = "https://www.googleapis.com/auth/webmasters.readonly"
@@ -25,6 +32,26 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 3600
 # Refresh this long before expiry so a token never dies between check and use.
 REFRESH_MARGIN = timedelta(minutes=5)
+#: The audience google-auth puts in every service-account assertion, whatever ``token_uri``.
+TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+#: What google-auth retries at the token endpoint (google.auth.transport and oauth2._client).
+TOKEN_RETRY_STATUSES = frozenset({408, 429, 500, 503, 504})
+TOKEN_RETRY_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
+TOKEN_ATTEMPTS = 3
+TOKEN_FIRST_WAIT = 1.0
+TOKEN_JITTER = 0.1
+
+
+class RetryableTokenAnswer(TransientError):
+    """An answer of the token endpoint that google-auth would retry."""
+
+
+def token_wait(rng: Callable[[], float]) -> Callable[[tenacity.RetryCallState], float]:
+    """google-auth's backoff: 1 s, 2 s, ... each +-10 %, with ``rng`` in [0, 1)."""
+    def wait(state: tenacity.RetryCallState) -> float:
+        base = TOKEN_FIRST_WAIT * 2.0 ** (state.attempt_number - 1)
+        return float(base * (1 - TOKEN_JITTER + 2 * TOKEN_JITTER * rng()))
+    return wait
 
 
 class TokenProvider(Protocol):
@@ -130,6 +157,9 @@ class ServiceAccountTokenProvider:
         http: httpx.Client,
         clock: Clock,
         cache: TokenCache | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.path = Path(path).expanduser()
         info = load_service_account(self.path)
@@ -145,6 +175,8 @@ class ServiceAccountTokenProvider:
         self.scopes = tuple(scopes)
         self.http = http
         self.clock = clock
+        self.sleep = sleep or clock.sleep
+        self.rng = rng
         self.cache: TokenCache = cache if cache is not None else MemoryTokenCache()
         self.cache_key = f"{self.client_email}|{self.token_uri}|{' '.join(sorted(self.scopes))}"
         self.exchanges = 0
@@ -157,7 +189,7 @@ class ServiceAccountTokenProvider:
             cached = self.cache.get(self.cache_key)
             if cached is not None and cached[0] and now < cached[1] - REFRESH_MARGIN:
                 return cached[0]
-        token, expiry = self._exchange(now)
+        token, expiry = self._exchange()
         self.cache.put(self.cache_key, token, expiry)
         self._force_refresh = False
         return token
@@ -170,11 +202,19 @@ class ServiceAccountTokenProvider:
         """The signed JWT bearer assertion (RFC 7523) for ``now``."""
         issued = int(now.timestamp())
         payload = {"iss": self.client_email, "scope": " ".join(self.scopes),
-                   "aud": self.token_uri, "iat": issued, "exp": issued + ASSERTION_LIFETIME}
+                   "aud": TOKEN_AUDIENCE, "iat": issued, "exp": issued + ASSERTION_LIFETIME}
         signed: bytes = jwt.encode(self._signer, payload)  # type: ignore[no-untyped-call]
         return signed.decode("ascii")
 
-    def _exchange(self, now: datetime) -> tuple[str, datetime]:
+    def _exchange(self) -> tuple[str, datetime]:
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(TOKEN_ATTEMPTS),
+            retry=tenacity.retry_if_exception_type(RetryableTokenAnswer),
+            wait=token_wait(self.rng), sleep=self.sleep, reraise=True)
+        result: tuple[str, datetime] = retrying(lambda: self._exchange_once(self.clock.now()))
+        return result
+
+    def _exchange_once(self, now: datetime) -> tuple[str, datetime]:
         self.exchanges += 1
         data = {"grant_type": JWT_GRANT, "assertion": self.assertion(now)}
         try:
@@ -187,15 +227,18 @@ class ServiceAccountTokenProvider:
             body: Any = response.json()
         except ValueError:
             body = None
-        if status >= 500 or status == 429:
-            raise TransientError(f"token endpoint answered HTTP {status}", url=self.token_uri,
-                                 status_code=status)
+        error = body.get("error") if isinstance(body, dict) else None
+        detail = body.get("error_description") if isinstance(body, dict) else None
+        what = scrub_secrets(": ".join(str(p) for p in (error, detail) if p))
+        if status in TOKEN_RETRY_STATUSES or status >= 500 or \
+                TOKEN_RETRY_ERRORS.intersection({str(error), str(detail)}):
+            raise RetryableTokenAnswer(
+                f"token endpoint answered HTTP {status}" + (f": {what}" if what else ""),
+                url=self.token_uri, status_code=status)
         if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            error = body.get("error") if isinstance(body, dict) else None
-            detail = body.get("error_description") if isinstance(body, dict) else None
-            what = ": ".join(str(p) for p in (error, detail) if p) or "no access_token"
             raise AuthError(f"token exchange for {self.client_email} refused "
-                            f"(HTTP {status}): {what}", url=self.token_uri, status_code=status,
+                            f"(HTTP {status}): {what or 'no access_token'}", url=self.token_uri,
+                            status_code=status,
                             hint="check the key is current and the service account enabled")
         try:
             lifetime = float(body.get("expires_in", 3600))

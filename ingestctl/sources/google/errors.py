@@ -1,10 +1,18 @@
 """Google API error bodies and rate-limit headers, mapped onto ingestctl's error classes.
 
 Google answers failures with ``{"error": {"code", "status", "message", "errors": [{"reason"}],
-"details": [{"@type": ".../google.rpc.ErrorInfo", ...}, {"@type": ".../google.rpc.RetryInfo"}]}}``.
-The same HTTP status means different things by reason: Search Console answers a per-minute
-limit with 403 ``rateLimitExceeded`` and a daily one with 403 ``dailyLimitExceeded``, so the
-body decides before the status does.
+"details": [{"@type": ".../google.rpc.ErrorInfo"}, {"@type": ".../google.rpc.QuotaFailure"},
+{"@type": ".../google.rpc.RetryInfo"}]}}`` (google/rpc/error_details.proto). The same HTTP
+status means different things by reason: Search Console answers a per-minute limit with 403
+``rateLimitExceeded`` and a daily one with 403 ``dailyLimitExceeded``, and a quota's window
+(per minute, per day) may be named only in ``ErrorInfo.metadata.quota_limit`` or in a
+``QuotaFailure`` violation's ``quotaId``/``description``, so the body decides before the
+status does. Search Console's "quota exceeded" is the same for every quota, its short-term
+load quota included ("wait 15 minutes": developers.google.com/webmaster-tools/limits); with no
+window named, it defers the job by ``load_quota``.
+
+Error text is scrubbed of bearer tokens and token parameters before it is kept anywhere:
+a server may echo the request's ``Authorization`` header back.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ except ZoneInfoNotFoundError:  # pragma: no cover - hosts without tz data
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 
 RATE_REASONS = frozenset({
     "rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED",
@@ -52,8 +61,27 @@ AUTH_REASONS = frozenset({
 })
 TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"})
 _DAILY_WORDS = re.compile(r"per ?day|daily|perday", re.IGNORECASE)
+_MINUTE_WORDS = re.compile(r"per ?minute|perminute|per ?second|persecond", re.IGNORECASE)
+_SECRETS = (
+    (re.compile(r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)"
+                r"(?:[A-Za-z][\w-]*\s+)?[^\s,;\"']+"), r"\1\2[redacted]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), "Bearer [redacted]"),
+    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|assertion|client_secret|key|"
+                r"oauth_token)(=|\"\s*:\s*\")[^&\s\"']+"), r"\1\2[redacted]"),
+    (re.compile(r"\bya29\.[A-Za-z0-9\-._~+/]+"), "[redacted]"),
+)
 
 DailyReset = Callable[[datetime], datetime]
+
+
+def scrub_secrets(text: str, *known: str) -> str:
+    """``text`` without bearer tokens, token parameters or any of the ``known`` secrets."""
+    for secret in known:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def next_pacific_midnight(now: datetime) -> datetime:
@@ -160,6 +188,8 @@ class GoogleErrorBody:
     reasons: tuple[str, ...]
     quota_limit: str
     retry_delay: float | None
+    #: Quota names and descriptions of QuotaFailure violations (``quotaId``, ``description``).
+    violations: tuple[str, ...] = ()
 
 
 def parse_error_body(body: bytes) -> GoogleErrorBody | None:
@@ -180,6 +210,7 @@ def parse_error_body(body: bytes) -> GoogleErrorBody | None:
             reasons.append(item["reason"])
     quota_limit = ""
     retry_delay: float | None = None
+    violations: list[str] = []
     for detail in error.get("details") or []:
         if not isinstance(detail, dict):
             continue
@@ -193,29 +224,51 @@ def parse_error_body(body: bytes) -> GoogleErrorBody | None:
                                   or quota_limit)
         elif kind == RETRY_INFO:
             retry_delay = parse_duration_field(detail.get("retryDelay"))
+        elif kind == QUOTA_FAILURE:
+            for item in detail.get("violations") or []:
+                if isinstance(item, dict):
+                    violations.append(" ".join(str(item.get(k) or "") for k in (
+                        "quotaId", "quotaMetric", "description")).strip())
     code = error.get("code")
     return GoogleErrorBody(
         code=code if isinstance(code, int) else None,
         status=str(error.get("status") or ""),
-        message=" ".join(str(error.get("message") or "").split())[:300],
+        message=scrub_secrets(" ".join(str(error.get("message") or "").split()))[:300],
         reasons=tuple(reasons),
         quota_limit=quota_limit,
         retry_delay=retry_delay,
+        violations=tuple(violations),
     )
 
 
-def _is_daily(err: GoogleErrorBody) -> bool:
-    if DAILY_REASONS.intersection(err.reasons):
-        return True
-    if "quota/daily_limit_exceeded" in err.message:
-        return True
-    quota_like = (QUOTA_REASONS | RATE_REASONS).intersection(err.reasons) or \
-        err.status == "RESOURCE_EXHAUSTED"
-    if not quota_like:
-        return False
-    if err.quota_limit:
-        return "perday" in err.quota_limit.lower().replace("_", "").replace("-", "")
-    return bool(_DAILY_WORDS.search(err.message))
+def _is_quota(err: GoogleErrorBody) -> bool:
+    return bool((QUOTA_REASONS | RATE_REASONS).intersection(err.reasons) or err.violations
+                or err.status == "RESOURCE_EXHAUSTED")
+
+
+def _window_in(text: str) -> str | None:
+    squeezed = text.replace("_", "").replace("-", "")
+    if _DAILY_WORDS.search(squeezed) or _DAILY_WORDS.search(text):
+        return "day"
+    if _MINUTE_WORDS.search(squeezed) or _MINUTE_WORDS.search(text):
+        return "minute"
+    return None
+
+
+def quota_window(err: GoogleErrorBody) -> str | None:
+    """``"day"`` or ``"minute"`` when the body names the window of a spent quota, else None.
+
+    Reasons decide first, then the quota names (``ErrorInfo`` ``quota_limit``, ``QuotaFailure``
+    violations), then a rate reason, then the message's words.
+    """
+    if DAILY_REASONS.intersection(err.reasons) or "quota/daily_limit_exceeded" in err.message:
+        return "day"
+    for name in (err.quota_limit, *err.violations):
+        if name and (window := _window_in(name)) is not None:
+            return window
+    if RATE_REASONS.intersection(err.reasons) or "quota/request_rate_too_high" in err.message:
+        return "minute"
+    return _window_in(err.message) if _is_quota(err) else None
 
 
 def _describe(status: int, err: GoogleErrorBody) -> str:
@@ -232,11 +285,14 @@ def google_error(
     url: str,
     now: datetime,
     daily_reset: DailyReset = next_pacific_midnight,
+    load_quota: timedelta | None = None,
 ) -> IngestError | None:
     """The ingestctl error a Google response means, or None when the body is not a Google error.
 
     A 2xx whose body is not JSON is a DataError. ``daily_reset`` gives the quota reset time
-    (midnight Pacific by default; Merchant passes :func:`next_utc_noon`).
+    (midnight Pacific by default; Merchant passes :func:`next_utc_noon`). ``load_quota`` is
+    how long a quota error that names no window defers the job (Search Console's load quota);
+    without it such an error is a rate limit.
     """
     if 200 <= status < 300:
         try:
@@ -253,14 +309,21 @@ def google_error(
         retry_after = parse_retry_after(
             {k.lower(): v for k, v in headers.items()}.get("retry-after"), now)
     reasons = set(err.reasons)
-    if _is_daily(err):
+    window = quota_window(err)
+    if window == "day":
         reset_at = daily_reset(now)
         return QuotaExhaustedError(
             f"daily quota exhausted: {text}", reset_at=reset_at, url=url, status_code=status,
             hint=f"deferred until the quota resets at {reset_at.isoformat(timespec='seconds')}")
-    if (status == 429 or reasons & RATE_REASONS or reasons & QUOTA_REASONS
-            or err.status == "RESOURCE_EXHAUSTED"
-            or "quota/request_rate_too_high" in err.message):
+    quota = status == 429 or window == "minute" or _is_quota(err)
+    if quota and window is None and load_quota is not None:
+        reset_at = now + load_quota
+        minutes = int(load_quota.total_seconds() // 60)
+        return QuotaExhaustedError(
+            f"load quota exceeded: {text}", reset_at=reset_at, url=url, status_code=status,
+            hint=f"Google asks to wait {minutes} minutes; deferred until "
+                 f"{reset_at.isoformat(timespec='seconds')}")
+    if quota:
         return RateLimitedError(f"rate limited: {text}", retry_after=retry_after, url=url,
                                 status_code=status)
     if (status in (401, 403) or reasons & AUTH_REASONS

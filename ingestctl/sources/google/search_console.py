@@ -1,8 +1,12 @@
-"""Search Console search analytics: date ranges to import and ``startRow`` paging.
+"""Search Console search analytics: the query body, paging until an empty page, and rows.
 
-Rows are keyed by (date, query, page, country, device, search type). Final data lags about
-two to three days; :func:`default_range` imports final days only, :func:`provisional_range`
-the recent days with ``dataState=all`` that later final runs replace.
+``POST {base}/webmasters/v3/sites/{siteUrl}/searchAnalytics/query`` on
+searchconsole.googleapis.com (discovery document ``searchconsole.v1``). Every request asks
+``dataState`` ALL; the answer's ``metadata.firstIncompleteDate`` tells which days are final.
+Enum values are sent as the discovery document spells them (``WEB``, ``DATE``, ``ALL``).
+Google documents that a page may hold fewer rows than ``rowLimit`` and that the last page is
+an empty one ("until you reach the last page (a response with 0 rows)":
+developers.google.com/webmaster-tools/v1/how-tos/all-your-data), so paging stops only there.
 """
 
 from __future__ import annotations
@@ -20,68 +24,74 @@ from ingestctl.sources.google.auth import TokenProvider
 from ingestctl.sources.google.quota import SEARCH_CONSOLE
 from ingestctl.sources.google.transport import CallOptions, call_json
 
-DIMENSIONS = ("date", "query", "page", "country", "device")
 MAX_ROW_LIMIT = 25000
-FINAL_LAG_DAYS = 3
 # A first run imports four weeks: enough for a useful report without spending a day's quota.
 FIRST_RUN_DAYS = 28
 # Search Console keeps 16 months; asking for older dates returns nothing.
 MAX_HISTORY_DAYS = 486
-SEARCH_TYPES = ("web", "image", "video", "news", "discover", "googleNews")
-DATA_STATES = ("final", "all")
+#: Google's JSON names of the search types and dimensions (discovery document enums).
+API_TYPES = {"web": "WEB", "image": "IMAGE", "video": "VIDEO", "news": "NEWS",
+             "discover": "DISCOVER", "googleNews": "GOOGLE_NEWS"}
+API_DIMENSIONS = {"date": "DATE", "query": "QUERY", "page": "PAGE", "country": "COUNTRY",
+                  "device": "DEVICE", "searchAppearance": "SEARCH_APPEARANCE"}
+NO_PROPERTY_AGGREGATION = ("discover", "googleNews")
+TOTALS = ("date",)
+
+
+def set_key(dims: tuple[str, ...]) -> str:
+    """How a dimension set is stored: ``"date,query,page,country,device"``."""
+    return ",".join(dims)
+
+
+def request_dimensions(dims: tuple[str, ...]) -> list[str]:
+    """The ``dimensions`` sent: search appearance goes alone (its day is the request's)."""
+    if "searchAppearance" in dims:
+        return ["SEARCH_APPEARANCE"]
+    return [API_DIMENSIONS[d] for d in dims]
+
+
+def aggregation(dims: tuple[str, ...], search_type: str) -> str:
+    """By property, as the Search Console UI totals, unless a page is grouped (not allowed)
+    or the type is Discover or Google News (then Google chooses)."""
+    if "page" in dims or search_type in NO_PROPERTY_AGGREGATION:
+        return "AUTO"
+    return "BY_PROPERTY"
 
 
 @dataclass(frozen=True)
 class AnalyticsRow:
-    """One search analytics row."""
+    """One search analytics row of one dimension set; unused dimensions are ``""``."""
 
     date: str
     query: str
     page: str
     country: str
     device: str
-    search_type: str
+    search_appearance: str
     clicks: float
     impressions: float
     ctr: float
-    position: float
-    data_state: str
+    position: float | None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, str]:
-        """The natural key the store upserts on."""
-        return (self.date, self.query, self.page, self.country, self.device, self.search_type)
+        """The natural key within a dimension set."""
+        return (self.date, self.query, self.page, self.country, self.device,
+                self.search_appearance)
 
 
 @dataclass(frozen=True)
 class AnalyticsPage:
-    """One page of rows and the ``startRow`` that fetched it."""
+    """One page of rows, the ``startRow`` that fetched it and the answer's metadata."""
 
     rows: list[AnalyticsRow]
     start_row: int
+    first_incomplete: date | None
 
     @property
     def next_start_row(self) -> int:
         """The ``startRow`` of the following page: what the caller persists to resume."""
         return self.start_row + len(self.rows)
-
-
-def default_range(last_final_day: date | None, today: date, *,
-                  first_run_days: int = FIRST_RUN_DAYS) -> tuple[date, date] | None:
-    """Final days still to import: after ``last_final_day`` up to three days ago; None if none."""
-    end = today - timedelta(days=FINAL_LAG_DAYS)
-    oldest = today - timedelta(days=MAX_HISTORY_DAYS)
-    if last_final_day is None:
-        start = end - timedelta(days=first_run_days - 1)
-    else:
-        start = last_final_day + timedelta(days=1)
-    start = max(start, oldest)
-    return (start, end) if start <= end else None
-
-
-def provisional_range(today: date) -> tuple[date, date]:
-    """The recent days not final yet, loaded with ``dataState=all`` and replaced later."""
-    return today - timedelta(days=FINAL_LAG_DAYS - 1), today
 
 
 def query_url(base_url: str, site: str) -> str:
@@ -90,30 +100,52 @@ def query_url(base_url: str, site: str) -> str:
             "/searchAnalytics/query")
 
 
-def dimensions_for(search_type: str) -> list[str]:
-    """Discover and Google News have no query dimension."""
-    if search_type in ("discover", "googleNews"):
-        return [d for d in DIMENSIONS if d != "query"]
-    return list(DIMENSIONS)
+def query_body(start: date, end: date, dims: tuple[str, ...], search_type: str,
+               row_limit: int, start_row: int) -> dict[str, Any]:
+    """The request body of one page."""
+    return {"startDate": start.isoformat(), "endDate": end.isoformat(),
+            "dimensions": request_dimensions(dims), "type": API_TYPES[search_type],
+            "aggregationType": aggregation(dims, search_type), "dataState": "ALL",
+            "rowLimit": row_limit, "startRow": start_row}
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0
+def _number(value: Any, *, url: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"row {name} is not a number: {value!r}", url=url)
+    return float(value)
 
 
-def parse_row(item: Any, dimensions: list[str], search_type: str, data_state: str, *,
-              url: str) -> AnalyticsRow:
-    """An AnalyticsRow from one element of ``rows``."""
-    keys = item.get("keys") if isinstance(item, dict) else None
-    if not isinstance(keys, list) or len(keys) != len(dimensions):
-        raise DataError(f"row keys do not match dimensions {dimensions}", url=url)
-    values = dict(zip(dimensions, (str(k) for k in keys), strict=True))
+def parse_row(item: Any, dims: tuple[str, ...], day: date | None, *, url: str) -> AnalyticsRow:
+    """An AnalyticsRow from one element of ``rows``; ``day`` when the date is not a key."""
+    sent = request_dimensions(dims)
+    keys = item.get("keys", []) if isinstance(item, dict) else None
+    if not isinstance(keys, list) or len(keys) != len(sent):
+        raise DataError(f"row keys {keys!r} do not match dimensions {sent}", url=url)
+    values = {name: str(key) for name, key in zip(sent, keys, strict=True)}
+    when = values.get("DATE") or (day.isoformat() if day else "")
+    if len(when) != 10:
+        raise DataError(f"row without a date: {item!r}"[:200], url=url)
+    position = item.get("position")
     return AnalyticsRow(
-        date=values["date"], query=values.get("query", ""), page=values["page"],
-        country=values["country"], device=values["device"], search_type=search_type,
-        clicks=_number(item.get("clicks")), impressions=_number(item.get("impressions")),
-        ctr=_number(item.get("ctr")), position=_number(item.get("position")),
-        data_state=data_state)
+        date=when, query=values.get("QUERY", ""), page=values.get("PAGE", ""),
+        country=values.get("COUNTRY", ""), device=values.get("DEVICE", ""),
+        search_appearance=values.get("SEARCH_APPEARANCE", ""),
+        clicks=_number(item.get("clicks", 0), url=url, name="clicks"),
+        impressions=_number(item.get("impressions", 0), url=url, name="impressions"),
+        ctr=_number(item.get("ctr", 0), url=url, name="ctr"),
+        position=None if position is None else _number(position, url=url, name="position"))
+
+
+def _first_incomplete(data: dict[str, Any], url: str) -> date | None:
+    metadata = data.get("metadata")
+    text = metadata.get("firstIncompleteDate") if isinstance(metadata, dict) else None
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(str(text)[:10])
+    except ValueError:
+        raise DataError(f"metadata.firstIncompleteDate is not a date: {text!r}",
+                        url=url) from None
 
 
 def iter_analytics_pages(
@@ -121,39 +153,73 @@ def iter_analytics_pages(
     base_url: str,
     site: str,
     token_provider: TokenProvider,
-    start_date: date,
-    end_date: date,
+    start: date,
+    end: date,
+    dims: tuple[str, ...],
     *,
     search_type: str = "web",
-    data_state: str = "final",
     row_limit: int = MAX_ROW_LIMIT,
     start_row: int = 0,
     options: CallOptions | None = None,
 ) -> Iterator[AnalyticsPage]:
-    """Yield pages of rows from ``start_row`` until an empty or short page."""
-    if data_state not in DATA_STATES:
-        raise ValueError(f"data_state must be one of {DATA_STATES}")
+    """Yield the pages of one query from ``start_row`` until Google answers an empty page."""
     opts = options or CallOptions()
     url = query_url(base_url, site)
-    dimensions = dimensions_for(search_type)
     limit = max(1, min(row_limit, MAX_ROW_LIMIT))
+    day = start if start == end else None
     row = start_row
     while True:
-        body = {"startDate": start_date.isoformat(), "endDate": end_date.isoformat(),
-                "dimensions": dimensions, "type": search_type, "dataState": data_state,
-                "rowLimit": limit, "startRow": row}
         data = call_json(client, "POST", url, token_provider, api=SEARCH_CONSOLE,
-                         scopes={"site": site}, options=opts, json_body=body)
+                         scopes={"site": site}, options=opts,
+                         json_body=query_body(start, end, dims, search_type, limit, row))
         if not isinstance(data, dict):
             raise DataError("searchAnalytics answer is not a JSON object", url=url)
         items = data.get("rows") or []
         if not isinstance(items, list):
             raise DataError("rows is not a list", url=url)
-        rows = [parse_row(i, dimensions, search_type, data_state, url=url) for i in items]
-        if not rows:
+        if not items:
             return
-        page = AnalyticsPage(rows, row)
+        page = AnalyticsPage([parse_row(i, dims, day, url=url) for i in items], row,
+                             _first_incomplete(data, url))
         yield page
-        if len(rows) < limit:
-            return
         row = page.next_start_row
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Property totals by date over a range: which days have data and which are final."""
+
+    rows: dict[str, AnalyticsRow]
+    first_incomplete: date | None
+    end: date
+
+    @property
+    def last_final_day(self) -> date:
+        """The day before the first incomplete one. Google sends ``firstIncompleteDate``
+        whenever "the requested date range contains incomplete data points": without it,
+        every day of the range is complete."""
+        if self.first_incomplete is not None:
+            return min(self.end, self.first_incomplete - timedelta(days=1))
+        return self.end
+
+
+def probe(client: httpx.Client, base_url: str, site: str, token_provider: TokenProvider,
+          start: date, end: date, *, search_type: str,
+          options: CallOptions | None = None) -> Probe:
+    """Totals by date for ``start``..``end`` (Google's way to learn which days have data).
+
+    ``end`` should be today or later, so the answer says where incomplete data begins.
+    """
+    rows: dict[str, AnalyticsRow] = {}
+    incomplete: date | None = None
+    for page in iter_analytics_pages(client, base_url, site, token_provider, start, end,
+                                     TOTALS, search_type=search_type, options=options):
+        for row in page.rows:
+            rows[row.date] = row
+        incomplete = page.first_incomplete or incomplete
+    return Probe(rows, incomplete, end)
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every day from ``start`` to ``end``, both included."""
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ import httpx
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import GoogleConfig
 from ingestctl.errors import AuthError, ConfigError, IngestError
+from ingestctl.resilience.classify import classify_response
 from ingestctl.resilience.quota import quota_level_events
 from ingestctl.sources.google.auth import (
     EnvTokenProvider,
@@ -29,7 +31,12 @@ from ingestctl.sources.google.auth import (
     TokenProvider,
     load_service_account,
 )
-from ingestctl.sources.google.errors import DailyReset, google_error, parse_rate_limit_headers
+from ingestctl.sources.google.errors import (
+    DailyReset,
+    google_error,
+    parse_rate_limit_headers,
+    scrub_secrets,
+)
 from ingestctl.sources.google.quota import ClientRateLimiter, QuotaLimits, scope_key
 from ingestctl.sources.google.transport import CallOptions
 from ingestctl.sources.http import build_client, read_body
@@ -115,12 +122,15 @@ class GoogleSession:
     """Credentials, fetcher, limiter and CallOptions for one attempt against one API."""
 
     def __init__(self, ctx: ImportContext, api: str, scopes: Mapping[str, str],
-                 oauth_scopes: Sequence[str], daily_reset: DailyReset) -> None:
+                 oauth_scopes: Sequence[str], daily_reset: DailyReset,
+                 load_quota: timedelta | None = None) -> None:
         cfg = ctx.config.google
         key_info = check_credentials(cfg)
         self.ctx = ctx
         self.api = api
         self.daily_reset = daily_reset
+        self.load_quota = load_quota
+        self._sent_token = ""
         self.limits = QuotaLimits.from_config(cfg)
         self.counter = StoreQuotaCounter(ctx.store, self.limits)
         self.limiter = ClientRateLimiter(self.counter, self.limits, ctx.clock, ctx.clock.sleep)
@@ -136,7 +146,8 @@ class GoogleSession:
         if key_info is not None:
             provider = ServiceAccountTokenProvider(
                 cfg.service_account_file, oauth_scopes, cfg.token_uri or None,
-                self._token_client, ctx.clock, StoreTokenCache(ctx.store, ctx.clock))
+                self._token_client, ctx.clock, StoreTokenCache(ctx.store, ctx.clock),
+                rng=ctx.rng or random.random)
             self.tokens = provider
             all_scopes.setdefault("user", provider.client_email)
             all_scopes.setdefault("project", cfg.project_id or str(key_info.get("project_id")
@@ -145,7 +156,8 @@ class GoogleSession:
             self.tokens = EnvTokenProvider(cfg.access_token_env, os.environ)
             all_scopes.setdefault("project", cfg.project_id)
         self.scopes = {k: v for k, v in all_scopes.items() if v}
-        self.options = CallOptions(clock=ctx.clock, send=self.send, scopes=self.scopes)
+        self.options = CallOptions(clock=ctx.clock, send=self.send, scopes=self.scopes,
+                                   load_quota=load_quota)
 
     def set_limits(self, limits: QuotaLimits) -> None:
         """Use ``limits`` from now on (e.g. the Merchant quota service's)."""
@@ -165,10 +177,19 @@ class GoogleSession:
     def _classify(self, status: int, headers: Mapping[str, str], body: bytes, *, url: str,
                   now: datetime) -> IngestError | None:
         self._last_error = (status, dict(headers), body)
-        return google_error(status, headers, body, url=url, now=now,
-                            daily_reset=self.daily_reset)
+        # A server may echo the request's token back: it never reaches an error message.
+        if self._sent_token:
+            body = body.replace(self._sent_token.encode(), b"[redacted]")
+        error = google_error(status, headers, body, url=url, now=now,
+                             daily_reset=self.daily_reset, load_quota=self.load_quota)
+        if error is None and not 200 <= status < 300:
+            scrubbed = scrub_secrets(body.decode("utf-8", "replace")).encode()
+            error = classify_response(status, headers, scrubbed, url=url, now=now)
+        return error
 
     def _before_request(self, request: httpx.Request) -> None:
+        auth = request.headers.get("authorization", "")
+        self._sent_token = auth.partition(" ")[2]
         # Waits for room in every per-minute limit; a spent day budget raises and defers.
         self.limiter.acquire(self.api, self.scopes)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -63,6 +63,8 @@ class CallOptions:
     observe: Callable[[Observation], None] | None = None
     # Scopes beyond the one the call names itself, e.g. {"project": ..., "user": ...}.
     scopes: Mapping[str, str] = field(default_factory=dict)
+    # How long a quota error naming no window defers the job (Search Console's load quota).
+    load_quota: timedelta | None = None
 
 
 def call_json(
@@ -83,10 +85,10 @@ def call_json(
     for attempt in (1, 2):
         if options.limiter is not None:
             options.limiter.acquire(api, all_scopes)
+        token = tokens.token()
         request = client.build_request(
             method, url, params=dict(params) if params else None, json=json_body,
-            headers={"Authorization": f"Bearer {tokens.token()}",
-                     "Accept": "application/json"})
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
         response = options.send(client, request)
         now = options.clock.now()
         if options.observe is not None:
@@ -97,8 +99,11 @@ def call_json(
             tokens.invalidate()
             continue
         shown = str(request.url)
-        error = google_error(response.status_code, response.headers, response.content,
-                             url=shown, now=now, daily_reset=daily_reset)
+        # A server may echo the token back: it never reaches an error message.
+        content = response.content.replace(token.encode(), b"[redacted]")
+        error = google_error(response.status_code, response.headers, content,
+                             url=shown, now=now, daily_reset=daily_reset,
+                             load_quota=options.load_quota)
         if error is None:
             error = status_error(response.status_code, response.headers, url=shown, now=now)
         if error is not None:
