@@ -27,7 +27,7 @@ from ingestctl.sources.google.auth import (
     ServiceAccountTokenProvider,
     TokenProvider,
 )
-from ingestctl.sources.google.merchant import (
+from ingestctl.sources.google.merchant_api import (
     ProductRecord,
     fetch_merchant_quota,
     iter_product_pages,
