@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "sitemap": "ingestctl.sources.sitemap.importer",
-    "merchant": "ingestctl.sources.merchant",
+    "merchant": "ingestctl.sources.google.merchant",
     "search-console": "ingestctl.sources.search_console",
 }
 
