@@ -13,7 +13,7 @@ from ingestctl.config import parse_dimension_set
 from ingestctl.errors import DataError, QuotaExhaustedError, RateLimitedError
 from ingestctl.sources.google.auth import EnvTokenProvider
 from ingestctl.sources.google.options import dimension_sets
-from ingestctl.sources.google.search_console import (
+from ingestctl.sources.google.search_console_api import (
     AnalyticsRow,
     iter_analytics_pages,
     probe,
@@ -178,7 +178,7 @@ def test_quota_errors_by_what_the_body_names(apis: FakeGoogleApis, client: httpx
 
 
 def test_rows_that_break_the_dimensions_are_data_errors() -> None:
-    from ingestctl.sources.google.search_console import parse_row
+    from ingestctl.sources.google.search_console_api import parse_row
 
     with pytest.raises(DataError, match="do not match"):
         parse_row({"keys": ["2026-01-01"]}, DETAIL, None, url="u")

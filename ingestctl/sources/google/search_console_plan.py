@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ingestctl.sources.google.search_console import MAX_HISTORY_DAYS, Probe, days_between
+from ingestctl.sources.google.search_console_api import MAX_HISTORY_DAYS, Probe, days_between
 
 #: How far before the first-run window the probe looks, so Google's 2-3 day lag (or a longer
 #: one) still leaves ``first_run_days`` final days inside it.
