@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "sitemap": "ingestctl.sources.sitemap.importer",
     "merchant": "ingestctl.sources.google.merchant",
-    "search-console": "ingestctl.sources.search_console",
+    "search-console": "ingestctl.sources.google.search_console",
 }
 
 
