@@ -27,18 +27,18 @@ from ingestctl.sources.google.auth import (
     ServiceAccountTokenProvider,
     TokenProvider,
 )
-from ingestctl.sources.google.merchant_api import (
-    ProductRecord,
-    fetch_merchant_quota,
-    iter_product_pages,
-    parse_product,
-)
-from ingestctl.sources.google.quota import (
+from ingestctl.sources.google.limits import (
     MERCHANT,
     ClientRateLimiter,
     MemoryQuotaCounter,
     QuotaLimits,
     group_for_method,
+)
+from ingestctl.sources.google.merchant_api import (
+    ProductRecord,
+    fetch_merchant_quota,
+    iter_product_pages,
+    parse_product,
 )
 from ingestctl.sources.google.transport import CallOptions, Observation
 from tests.fakes.google_apis import (

@@ -9,7 +9,7 @@ import pytest
 from ingestctl.clock import FakeClock
 from ingestctl.config import GoogleConfig, load_config
 from ingestctl.errors import QuotaExhaustedError
-from ingestctl.sources.google.quota import (
+from ingestctl.sources.google.limits import (
     MERCHANT,
     SEARCH_CONSOLE,
     ApiLimits,

@@ -16,8 +16,8 @@ from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.merchant_stats import MerchantStatsAccumulator
 from ingestctl.sources.google.auth import MERCHANT_SCOPE
 from ingestctl.sources.google.errors import next_utc_noon
+from ingestctl.sources.google.limits import MERCHANT, group_for_method
 from ingestctl.sources.google.merchant_api import fetch_merchant_quota, iter_product_pages
-from ingestctl.sources.google.quota import MERCHANT, group_for_method
 from ingestctl.sources.google.session import GoogleSession
 from ingestctl.store import google as g_store
 

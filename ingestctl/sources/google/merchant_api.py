@@ -21,7 +21,7 @@ import httpx
 from ingestctl.errors import DataError
 from ingestctl.sources.google.auth import TokenProvider
 from ingestctl.sources.google.errors import next_utc_noon
-from ingestctl.sources.google.quota import MERCHANT, MerchantQuotaGroup, parse_quota_groups
+from ingestctl.sources.google.limits import MERCHANT, MerchantQuotaGroup, parse_quota_groups
 from ingestctl.sources.google.transport import CallOptions, call_json
 
 MAX_PAGE_SIZE = 1000  # the API coerces larger values down

@@ -17,8 +17,8 @@ from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.search_console_stats import SearchConsoleStatsAccumulator
 from ingestctl.sources.google.auth import SEARCH_CONSOLE_SCOPE
 from ingestctl.sources.google.errors import PACIFIC, next_pacific_midnight
+from ingestctl.sources.google.limits import SEARCH_CONSOLE
 from ingestctl.sources.google.options import SearchConsoleOptions, search_console_options
-from ingestctl.sources.google.quota import SEARCH_CONSOLE
 from ingestctl.sources.google.search_console_api import (
     TOTALS,
     AnalyticsRow,

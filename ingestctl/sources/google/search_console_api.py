@@ -21,7 +21,7 @@ import httpx
 
 from ingestctl.errors import DataError
 from ingestctl.sources.google.auth import TokenProvider
-from ingestctl.sources.google.quota import SEARCH_CONSOLE
+from ingestctl.sources.google.limits import SEARCH_CONSOLE
 from ingestctl.sources.google.transport import CallOptions, call_json
 
 MAX_ROW_LIMIT = 25000

@@ -37,7 +37,7 @@ from ingestctl.sources.google.errors import (
     parse_rate_limit_headers,
     scrub_secrets,
 )
-from ingestctl.sources.google.quota import ClientRateLimiter, QuotaLimits, scope_key
+from ingestctl.sources.google.limits import ClientRateLimiter, QuotaLimits, scope_key
 from ingestctl.sources.google.transport import CallOptions
 from ingestctl.sources.http import build_client, read_body
 from ingestctl.store import Store

@@ -26,7 +26,7 @@ from ingestctl.sources.google.errors import (
     parse_rate_limit_headers,
     status_error,
 )
-from ingestctl.sources.google.quota import ClientRateLimiter
+from ingestctl.sources.google.limits import ClientRateLimiter
 
 Sender = Callable[[httpx.Client, httpx.Request], httpx.Response]
 
