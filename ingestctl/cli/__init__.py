@@ -18,6 +18,7 @@ from ingestctl.cli.output import error
 from ingestctl.cli.params import speed_up
 from ingestctl.cli.state import AppState
 from ingestctl.errors import EXIT_FAILED, IngestError
+from ingestctl.interrupt import EXIT_CODES
 
 log = logging.getLogger("ingestctl.cli")
 
@@ -158,7 +159,14 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="ingestctl")
+    try:
+        app(prog_name="ingestctl")
+    except SystemExit as exc:
+        if isinstance(exc.code, int) and exc.code in EXIT_CODES.values():
+            from ingestctl.cli.signals import exit_now
+
+            exit_now(exc.code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
