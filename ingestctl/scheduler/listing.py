@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,7 +75,7 @@ def schedule_rows(config: Config, store: Store, after: datetime, runs: int = 1
     return rows
 
 
-def crontab_block(config: Config, *, program: str, config_path: str | None,
+def crontab_block(config: Config, *, program: str | Sequence[str], config_path: str | None,
                   home: str | None) -> tuple[str, int]:
     """The crontab block of every scheduled import and how many imports it has."""
     entries = []
