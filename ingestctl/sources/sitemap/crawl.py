@@ -218,16 +218,26 @@ class Crawl:
         return None
 
     def _walk(self, item: _Listed, prior: SitemapFile, depth: int) -> None:
-        """A file this job already read (an earlier attempt): follow what it listed."""
+        """A file this job already read (an earlier attempt): follow what it listed.
+
+        It counts in the quality shares as read, so they cover the whole tree, not only the
+        files this attempt fetched.
+        """
         self.counts["resumed_files"] += 1
         self.files_total += 1
         if item.root and prior.kind != "robots":
             self.roots += 1
+        if not item.root:
+            self.acc.add_child(item.url, ok=True)
         if prior.kind in ("sitemapindex", "robots"):
             task = FileTask(prior.id, item.url, prior.parent_url, depth, item.url,
                             robots=prior.kind == "robots")
             st = FileState(task, item.allowed, prior, root=item.root)
             children = sm.children_of(self.store, self.job.import_id, item.url, self.job.id)
+            if prior.kind == "robots":
+                self.acc.set_robots_sitemaps(len(children))
+            else:
+                self.acc.add_index_children(len(children))
             self._follow(st, self._children(st, [c.url for c in children]),
                          depth + (0 if prior.kind == "robots" else 1))
 
