@@ -169,6 +169,8 @@ class HttpConfig:
     """The HTTP client shared by all sources."""
 
     timeout: float = _opt(parse_duration, 30.0)
+    # The whole request, first byte sent to last byte read; 0 turns it off.
+    request_deadline: float = _opt(parse_duration, 600.0)
     user_agent: str = _opt(_str, f"ingestctl/{__version__}")
     max_redirects: int = _opt(_int(0), 10)
 

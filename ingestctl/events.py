@@ -23,6 +23,8 @@ class EventKind(StrEnum):
     JOB_DEFERRED = "job_deferred"
     JOB_DEAD_LETTERED = "job_dead_lettered"
     JOB_RECOVERED = "job_recovered"
+    # data: signal, attempt, source (an attempt stopped by SIGINT or SIGTERM; no alert)
+    JOB_INTERRUPTED = "job_interrupted"
     BREAKER_CHANGED = "breaker_changed"
     QUALITY_VIOLATION = "quality_violation"
     # data: import, slot (ISO time the run was due), last_run_at (ISO or None)

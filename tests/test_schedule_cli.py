@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
+import shlex
 import sqlite3
 from pathlib import Path
 
+from ingestctl.cli.schedule_cmd import installed_program
 from tests.cli import invoke
 
 CONFIG = """
@@ -110,14 +111,14 @@ def test_schedule_crontab(home: Path, tmp_path: Path) -> None:
     path = write(tmp_path)
     result = invoke("--config", str(path), "schedule", "crontab")
     assert result.exit_code == 0, result.stderr
-    program = shutil.which("ingestctl") or "ingestctl"
-    prefix = f"{program} --config {path} --home {home}"
+    program = shlex.join(installed_program())
+    prefix = f"{program} -q --config {path} --home {home}"
     lines = result.stdout.splitlines()
-    assert f"*/15 * * * * {prefix} run often -q" in lines
+    assert f"*/15 * * * * {prefix} run often" in lines
     assert "CRON_TZ=Europe/Berlin" in lines
-    assert f"30 2 * * * {prefix} run nightly -q" in lines
-    assert lines.index("CRON_TZ=Europe/Berlin") < lines.index(
-        f"30 2 * * * {prefix} run nightly -q")
+    assert f"30 2 * * * {prefix} run nightly" in lines
+    assert lines.index("CRON_TZ=Europe/Berlin") < lines.index(f"30 2 * * * {prefix} run nightly")
+    assert lines.index("CRON_TZ=UTC") < lines.index(f"*/15 * * * * {prefix} run often")
     assert "manual" not in result.stdout
 
 

@@ -8,6 +8,7 @@ from ingestctl.scheduler.crontab import (
     CRON_TZ_NOTE,
     HEADER,
     CrontabEntry,
+    cron_zone,
     crontab,
     crontab_command,
     crontab_line,
@@ -15,33 +16,36 @@ from ingestctl.scheduler.crontab import (
 )
 from ingestctl.scheduler.spec import parse_schedule
 
-CMD = "ingestctl run shop -q"
+CMD = "ingestctl -q run shop"
 
 
-def test_command_is_quoted_and_escaped() -> None:
-    assert crontab_command("shop") == "ingestctl run shop -q"
+def test_command_is_quiet_quoted_and_escaped() -> None:
+    assert crontab_command("shop") == "ingestctl -q run shop"
     assert crontab_command("shop", config="/etc/ingest ctl.toml", home="/var/lib/ingestctl") == (
-        "ingestctl --config '/etc/ingest ctl.toml' --home /var/lib/ingestctl run shop -q")
+        "ingestctl -q --config '/etc/ingest ctl.toml' --home /var/lib/ingestctl run shop")
     assert crontab_command("a.b-c_1", home="/srv/50%", program="/opt/venv/bin/ingestctl") == (
-        "/opt/venv/bin/ingestctl --home /srv/50\\% run a.b-c_1 -q")
+        "/opt/venv/bin/ingestctl -q --home /srv/50\\% run a.b-c_1")
     assert crontab_command("x", config="it's.toml") == (
-        "ingestctl --config 'it'\"'\"'s.toml' run x -q")
+        "ingestctl -q --config 'it'\"'\"'s.toml' run x")
+    assert crontab_command("x", program=["/opt/py 3/bin/python", "-m", "ingestctl"]) == (
+        "'/opt/py 3/bin/python' -m ingestctl -q run x")
 
 
-def test_cron_schedule_in_utc_or_local_passes_through() -> None:
+def test_each_schedule_has_its_cron_zone() -> None:
+    assert cron_zone(parse_schedule("0 2 * * *", "UTC")) == "UTC"
+    assert cron_zone(parse_schedule("0 2 * * *", "Europe/Berlin")) == "Europe/Berlin"
+    assert cron_zone(parse_schedule("0 2 * * *", "local")) == ""
+    # Intervals count from the epoch in UTC, whatever zone shows their times.
+    assert cron_zone(parse_schedule("every 6h", "Asia/Kolkata")) == "UTC"
+
+
+def test_cron_schedule_passes_through() -> None:
     assert crontab_line(parse_schedule("0 2 * * *", "UTC"), CMD) == f"0 2 * * * {CMD}"
     assert crontab_line(parse_schedule("0 2 * * *", "local"), CMD) == f"0 2 * * * {CMD}"
     # Names become numbers and shortcuts are expanded, so any cron reads the line.
     assert crontab_line(parse_schedule("0 6 * jan-mar mon-fri", "UTC"), CMD) == \
         f"0 6 * 1-3 1-5 {CMD}"
     assert crontab_line(parse_schedule("@weekly", "UTC"), CMD) == f"0 0 * * 0 {CMD}"
-
-
-def test_cron_schedule_in_another_zone_gets_cron_tz() -> None:
-    line = crontab_line(parse_schedule("30 2 * * 0,7", "Europe/Berlin"), CMD)
-    assert line == f"{CRON_TZ_NOTE}\nCRON_TZ=Europe/Berlin\n30 2 * * 0,7 {CMD}"
-    bare = crontab_line(parse_schedule("30 2 * * *", "Europe/Berlin"), CMD, explain_tz=False)
-    assert bare == f"CRON_TZ=Europe/Berlin\n30 2 * * * {CMD}"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -84,48 +88,66 @@ def test_jitter_is_mentioned() -> None:
         f"*/15 * * * * {CMD}")
 
 
-def test_block_puts_zoned_lines_last_and_explains_once() -> None:
+def test_block_groups_lines_by_zone_with_one_cron_tz_each() -> None:
     entries = [
         CrontabEntry("shop", parse_schedule("0 2 * * mon-fri", "Europe/Berlin"),
                      crontab_command("shop")),
-        CrontabEntry("feed", parse_schedule("every 15m", "UTC"), crontab_command("feed")),
+        CrontabEntry("feed", parse_schedule("every 15m", "Europe/Berlin"),
+                     crontab_command("feed")),
         CrontabEntry("us", parse_schedule("0 6 * * *", "America/New_York"),
                      crontab_command("us")),
         CrontabEntry("odd", parse_schedule("every 7m", "UTC"), crontab_command("odd")),
         CrontabEntry("blog", parse_schedule("0 3 * * *", "Europe/Berlin"),
                      crontab_command("blog")),
+        CrontabEntry("here", parse_schedule("0 4 * * *", "local"), crontab_command("here")),
+        CrontabEntry("utc", parse_schedule("0 5 * * *", "UTC"), crontab_command("utc")),
     ]
     assert crontab(entries) == "\n".join([
         HEADER,
         "",
-        "# feed: every 15m (UTC)",
-        "*/15 * * * * ingestctl run feed -q",
+        '# here: cron "0 4 * * *" (local): at 04:00',
+        "0 4 * * * ingestctl -q run here",
+        "",
+        CRON_TZ_NOTE,
+        "CRON_TZ=America/New_York",
+        "",
+        '# us: cron "0 6 * * *" (America/New_York): at 06:00',
+        "0 6 * * * ingestctl -q run us",
+        "",
+        "CRON_TZ=Europe/Berlin",
+        "",
+        '# blog: cron "0 3 * * *" (Europe/Berlin): at 03:00',
+        "0 3 * * * ingestctl -q run blog",
+        "",
+        '# shop: cron "0 2 * * mon-fri" (Europe/Berlin): at 02:00, Mon-Fri',
+        "0 2 * * 1-5 ingestctl -q run shop",
+        "",
+        "CRON_TZ=UTC",
+        "",
+        "# feed: every 15m (Europe/Berlin)",
+        "*/15 * * * * ingestctl -q run feed",
         "",
         "# odd: every 7m (UTC)",
         "# not for cron: every 7m (UTC): 7m does not divide an hour evenly; run this import "
         "with `ingestctl scheduler` instead",
-        "# ingestctl run odd -q",
+        "# ingestctl -q run odd",
         "",
-        '# us: cron "0 6 * * *" (America/New_York): at 06:00',
-        CRON_TZ_NOTE,
-        "CRON_TZ=America/New_York",
-        "0 6 * * * ingestctl run us -q",
-        "",
-        '# blog: cron "0 3 * * *" (Europe/Berlin): at 03:00',
-        "CRON_TZ=Europe/Berlin",
-        "0 3 * * * ingestctl run blog -q",
-        "",
-        '# shop: cron "0 2 * * mon-fri" (Europe/Berlin): at 02:00, Mon-Fri',
-        "CRON_TZ=Europe/Berlin",
-        "0 2 * * 1-5 ingestctl run shop -q",
+        '# utc: cron "0 5 * * *" (UTC): at 05:00',
+        "0 5 * * * ingestctl -q run utc",
         "",
         "# keep these lines at the end of the crontab: CRON_TZ above applies to every line "
         "below it",
     ]) + "\n"
 
 
-def test_block_without_zones_has_no_cron_tz() -> None:
-    text = crontab([CrontabEntry("feed", parse_schedule("@hourly", "UTC"), CMD)])
-    assert "CRON_TZ" not in text.replace(HEADER, "")
-    assert text == f'{HEADER}\n\n# feed: cron "@hourly" (UTC): at minute 0 of every hour\n' \
+def test_block_of_local_schedules_has_no_cron_tz() -> None:
+    text = crontab([CrontabEntry("feed", parse_schedule("@hourly", "local"), CMD)])
+    assert "CRON_TZ=" not in text
+    assert text == f'{HEADER}\n\n# feed: cron "@hourly" (local): at minute 0 of every hour\n' \
                    f"0 * * * * {CMD}\n"
+
+
+def test_utc_schedule_gets_cron_tz_on_a_host_in_another_zone() -> None:
+    text = crontab([CrontabEntry("feed", parse_schedule("0 2 * * *", "UTC"), CMD)])
+    lines = text.splitlines()
+    assert lines.index("CRON_TZ=UTC") < lines.index(f"0 2 * * * {CMD}")

@@ -185,10 +185,11 @@ def test_sigterm_mid_import_releases_the_job_for_retry_and_loses_nothing(
         assert code == 0, err
         assert out.splitlines()[-1] == ("ingestctl scheduler: stopped (SIGTERM); interrupted "
                                         "job(s) 1 will be retried")
-        assert rows(home, "SELECT id, status, attempts, error_class FROM jobs") == [
-            (1, "retrying", 1, "crashed")]
-        assert rows(home, "SELECT outcome, error_type FROM attempts") == [
-            ("crashed", "SchedulerStopped")]
+        # Stopped, not crashed: no attempt used up, no crash alert.
+        assert rows(home, "SELECT id, status, attempts, max_attempts, error_class FROM jobs") \
+            == [(1, "retrying", 1, 4, None)]
+        assert rows(home, "SELECT outcome, error_message FROM attempts") == [
+            ("interrupted", "interrupted by SIGTERM")]
         count, distinct = rows(home, "SELECT count(*), count(DISTINCT url) FROM sitemap_urls")[0]
         assert count == distinct and 100 <= int(str(count)) < site.total
 

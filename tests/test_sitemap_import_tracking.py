@@ -131,7 +131,30 @@ def test_a_child_failing_transiently_is_the_only_file_fetched_on_retry(tmp_path:
                            "removed": 0, "quality": []}
     assert len(importer.urls()) == 6
     [summary] = reports[0].summaries
-    assert (summary.urls, summary.child_sitemaps, summary.failed_child_sitemaps) == (2, 1, 0)
+    # The child shares cover the whole index (3 children), not only the file fetched again.
+    assert (summary.urls, summary.child_sitemaps, summary.failed_child_sitemaps,
+            summary.index_children) == (2, 3, 0, 3)
+
+
+def test_a_resumed_jobs_failed_child_share_counts_the_whole_index(tmp_path: Path) -> None:
+    site = Site()
+    importer = Importer(tmp_path)
+    answer = {"status": 503}
+    with LocalServer(site) as server:
+        base = server.base
+        children = [f"{base}/c{n}.xml" for n in range(8)]
+        site.files["/index.xml"] = index(children)
+        for n in range(8):
+            site.files[f"/c{n}.xml"] = urlset(pages(base, [f"c{n}-a"]))
+        site.files["/c7.xml"] = lambda: Response(answer["status"], b"no")
+        assert importer.run(f"{base}/index.xml").status is JobStatus.RETRYING
+        answer["status"] = 404  # gone for good on the retry: the job completes with a warning
+        importer.clock.advance(10)
+        [done] = importer.runner().run_due()
+    assert (done.status, done.attempts) == (JobStatus.COMPLETED, 2)
+    [violation] = [v for v in done.result["quality"]
+                   if v["rule"] == "failed_child_sitemap_share"]
+    assert violation["message"] == "1 of 8 child sitemaps (12.5 %) failed; warning above 0 %"
 
 
 def test_a_child_failing_for_good_does_not_lose_the_others(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from ingestctl.cli.output import error
 from ingestctl.cli.params import speed_up
 from ingestctl.cli.state import AppState
 from ingestctl.errors import EXIT_FAILED, IngestError
+from ingestctl.interrupt import EXIT_CODES
 
 log = logging.getLogger("ingestctl.cli")
 
@@ -53,12 +54,59 @@ def _load_command(name: str, target: str, group: TyperGroup) -> ClickCommand:
     return command
 
 
+#: Global options, also accepted after the command (``ingestctl run NAME -q``, as cron lines
+#: and habits from other tools write them): flags, and options that take a value.
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--json-logs"})
+GLOBAL_VALUED = frozenset({"--config", "--home"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the global options found after the command moved in front of it.
+
+    Stops at ``--``; ``-vv`` and ``-qv`` style bundles of the global short flags count too.
+    """
+    index = 0  # where the command starts: after the options already in front
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        index += 2 if args[index] in GLOBAL_VALUED else 1
+    head = args[:index]
+    hoisted: list[str] = []
+    rest: list[str] = []
+    tail = args[index:]
+    position = 0
+    while position < len(tail):
+        word = tail[position]
+        if word == "--":
+            rest += tail[position:]
+            break
+        if word in GLOBAL_FLAGS or _short_bundle(word) or _valued_with_equals(word):
+            hoisted.append(word)
+        elif word in GLOBAL_VALUED and position + 1 < len(tail):
+            hoisted += [word, tail[position + 1]]
+            position += 1
+        else:
+            rest.append(word)
+        position += 1
+    return [*head, *hoisted, *rest]
+
+
+def _valued_with_equals(word: str) -> bool:
+    return "=" in word and word.split("=", 1)[0] in GLOBAL_VALUED
+
+
+def _short_bundle(word: str) -> bool:
+    return len(word) > 2 and word[0] == "-" and word[1] != "-" and set(word[1:]) <= {"q", "v"}
+
+
 class ErrorMappingGroup(TyperGroup):
     """Maps every expected error to one stderr line and its exit code, in one place."""
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         speed_up(self)
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        """Accept the global options after the command too (see hoist_global_options)."""
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def list_commands(self, ctx: ClickContext) -> list[str]:
         """Eager commands, then lazy ones in registration order."""
@@ -159,7 +207,14 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="ingestctl")
+    try:
+        app(prog_name="ingestctl")
+    except SystemExit as exc:
+        if isinstance(exc.code, int) and exc.code in EXIT_CODES.values():
+            from ingestctl.cli.signals import exit_now
+
+            exit_now(exc.code)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from ingestctl import clock
 from ingestctl.cli.jobs_cmd import since_option
 from ingestctl.cli.output import emit_json, error, message, stderr, stdout
 from ingestctl.cli.run_cmd import finish
+from ingestctl.cli.signals import stop_on_signals
 from ingestctl.cli.state import AppState, state
 from ingestctl.cli.tables import TZ_OPTION, Column, Listing, Zone, print_listing, zone
 from ingestctl.errors import ErrorClass, UsageError
@@ -172,11 +173,12 @@ def retry_cmd(
         raise UsageError("dlq retry: --source, --error-class and --since go with --all")
     st = state(ctx)
     if letter_id is not None and not dry_run:
-        job = _dlq(st, run=True).retry(letter_id, inline_wait=not no_wait)
-        finish(job, quiet=st.quiet)
+        with stop_on_signals(st.cancel):
+            job = _dlq(st, run=True).retry(letter_id, inline_wait=not no_wait)
+            finish(job, quiet=st.quiet)
         return
     dlq = _dlq(st, run=not (dry_run or no_run))
-    with _progress(st.interactive) as reporter:
+    with stop_on_signals(st.cancel), _progress(st.interactive) as reporter:
         report = dlq.retry_matching(_filter(source, error_class, since), dry_run=dry_run,
                                     run=not no_run, on_progress=reporter, only=letter_id)
     for item in report.items:

@@ -40,7 +40,8 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
         table.add_column(column, overflow="fold")
     for attempt in attempts:
         shown = attempt.to_json()
-        err = f"{attempt.error.error_class}: {attempt.error.message}" if attempt.error else ""
+        err = (f"{attempt.error.error_class}: {attempt.error.message}" if attempt.error
+               else attempt.note or "")
         table.add_row(str(attempt.number), attempt.outcome.value, shown["started_at"] or "",
                       shown["finished_at"] or "", str(attempt.items), str(attempt.requests),
                       err)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich.console import RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +21,11 @@ from ingestctl.clock import iso_out
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.contract import ProgressCallback
 from ingestctl.models.jobs import Job
+
+#: A request waiting this long for data (seconds) is named under the progress bar.
+WAITING_SHOWN = 3.0
+
+Waiting = Callable[[], "tuple[str, float] | None"]
 
 
 def announce_retries(events: EventBus) -> None:
@@ -38,9 +44,39 @@ def announce_retries(events: EventBus) -> None:
     events.subscribe(show, [EventKind.JOB_RETRYING])
 
 
+def waiting_line(found: tuple[str, float] | None) -> str:
+    """``waiting 25 s for URL`` when a request has waited at least WAITING_SHOWN seconds."""
+    if found is None or found[1] < WAITING_SHOWN:
+        return ""
+    url, seconds = found
+    return f"waiting {seconds:.0f} s for {url}"
+
+
+class ImportProgress(Progress):
+    """The bars, and under them the request that has waited longest for data, if any."""
+
+    def __init__(self, *columns: Any, waiting: Waiting | None = None, **options: Any) -> None:
+        self.waiting = waiting  # first: the parent may render already
+        super().__init__(*columns, **options)
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        """The task table, then the waiting line (refreshed ten times a second)."""
+        from rich.text import Text
+
+        yield self.make_tasks_table(self.tasks)
+        line = waiting_line(self.waiting()) if self.waiting is not None else ""
+        if line:
+            yield Text(line, style="yellow", overflow="ellipsis", no_wrap=True)
+
+
 @contextmanager
-def progress_reporter(enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing sitemaps and items done, when ``enabled``."""
+def progress_reporter(enabled: bool, waiting: Waiting | None = None
+                      ) -> Iterator[ProgressCallback | None]:
+    """A progress callback drawing sitemaps and items done, when ``enabled``.
+
+    ``waiting`` (the runner's ``inflight.longest_wait``) names a request that has waited
+    more than a few seconds for data under the bars.
+    """
     if not enabled:
         yield None
         return
@@ -48,7 +84,7 @@ def progress_reporter(enabled: bool) -> Iterator[ProgressCallback | None]:
                MofNCompleteColumn(), TextColumn("files"), TextColumn("{task.fields[items]:,} "
                                                                      "items"),
                TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as bar:
+    with ImportProgress(*columns, console=stderr, transient=True, waiting=waiting) as bar:
         tasks: dict[int, Any] = {}
 
         def report(job: Job, state: dict[str, Any]) -> None:

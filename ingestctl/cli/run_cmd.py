@@ -8,6 +8,7 @@ import typer
 
 from ingestctl.cli.output import error, message
 from ingestctl.cli.progress import announce_retries, progress_reporter
+from ingestctl.cli.signals import stop_on_signals
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.jobs.spec import resolve_spec
@@ -39,21 +40,24 @@ def run(
     """Run an import now: `run sitemap URL_OR_PATH`, `run merchant --account ID`,
     `run search-console --site SITE`, or `run NAME` for a configured import."""
     st = state(ctx)
-    options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
-                               "end_date": end_date, "provisional": provisional,
-                               "search_type": search_type, "dimensions": dimensions or None}
-    spec = resolve_spec(st.config, what, target, name=name, options=options)
-    if spec.source in ("merchant", "search-console"):
-        # Bad dates or missing credentials fail here, before a job exists. Start-up weight:
-        # google-auth only for Google sources (test_startup.py).
-        from ingestctl.sources.google.preflight import preflight
+    with stop_on_signals(st.cancel):
+        options: dict[str, Any] = {"account": account, "site": site, "start_date": start_date,
+                                   "end_date": end_date, "provisional": provisional,
+                                   "search_type": search_type, "dimensions": dimensions or None}
+        spec = resolve_spec(st.config, what, target, name=name, options=options)
+        if spec.source in ("merchant", "search-console"):
+            # Bad dates or missing credentials fail here, before a job exists. Start-up
+            # weight: google-auth only for Google sources (test_startup.py).
+            from ingestctl.sources.google.preflight import preflight
 
-        preflight(st.config, spec)
-    if st.interactive:
-        announce_retries(st.events)
-    with progress_reporter(st.interactive) as reporter:
-        job = st.runner(reporter).submit_and_run(spec, inline_wait=not no_wait)
-    finish(job, quiet=st.quiet)
+            preflight(st.config, spec)
+        if st.interactive:
+            announce_retries(st.events)
+        runner = st.runner()
+        with progress_reporter(st.interactive, runner.inflight.longest_wait) as reporter:
+            runner.on_progress = reporter
+            job = runner.submit_and_run(spec, inline_wait=not no_wait)
+        finish(job, quiet=st.quiet)
 
 
 def finish(job: Job, *, quiet: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -75,16 +76,34 @@ def list_schedules(
     print_listing(listing)
 
 
+def installed_program(argv0: str | None = None) -> list[str]:
+    """The words that start this very ingestctl from cron, whose PATH is /usr/bin:/bin.
+
+    The console script that is running (``sys.argv[0]``), else the ``ingestctl`` on PATH
+    when it sits beside this interpreter (the same installation), else ``PYTHON -m
+    ingestctl`` with this interpreter. Paths are absolute but symlinks are kept, so a
+    ``~/.local/bin/ingestctl`` link survives upgrades of what it points to.
+    """
+    script = Path(argv0 if argv0 is not None else sys.argv[0])
+    if script.name == "ingestctl" and script.is_file() and os.access(script, os.X_OK):
+        return [os.path.abspath(script)]
+    found = shutil.which("ingestctl")
+    here = Path(os.path.abspath(sys.executable)).parent
+    if found and Path(os.path.abspath(found)).parent == here:
+        return [os.path.abspath(found)]
+    return [os.path.abspath(sys.executable), "-m", "ingestctl"]
+
+
 @app.command("crontab")
 def crontab(ctx: typer.Context) -> None:
-    """Crontab lines running the scheduled imports from system cron (`run NAME -q`)."""
+    """Crontab lines running the scheduled imports from system cron (`-q ... run NAME`)."""
     st = state(ctx)
     config = st.config
-    program = shutil.which("ingestctl") or "ingestctl"
     config_path = str(config.path.resolve()) if config.path else None
-    # Cron's environment has no INGESTCTL_HOME: name the home when it is not the default.
-    home = str(st.home.root.resolve()) if st.home_option else None
-    block, count = crontab_block(config, program=program, config_path=config_path, home=home)
+    # Cron's environment has neither INGESTCTL_HOME nor INGESTCTL_CONFIG: name both.
+    home = str(st.home.root.resolve())
+    block, count = crontab_block(config, program=installed_program(),
+                                 config_path=config_path, home=home)
     if not count:
         where = str(config.path) if config.path else "the config (none found)"
         raise IngestError(f"no import in {where} has a schedule",

@@ -13,6 +13,7 @@ import typer
 from ingestctl import clock, log
 from ingestctl.config import Config, find_config_path, load_config
 from ingestctl.events import ALERT_EVENTS, EventBus
+from ingestctl.interrupt import Cancellation
 from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store
 
@@ -47,6 +48,12 @@ class AppState:
         """The home directory."""
         home = resolve_home(self.home_option)
         return home
+
+    @cached_property
+    def cancel(self) -> Cancellation:
+        """Set on SIGINT or SIGTERM (see ``cli/signals.py``); every runner of the command
+        watches it."""
+        return Cancellation()
 
     @cached_property
     def events(self) -> EventBus:
@@ -107,7 +114,7 @@ class AppState:
         owner = process_owner()
         board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner)
         return Runner(self.store(), self.config, clock.SYSTEM, self.events,
-                      on_progress=on_progress, owner=owner, breakers=board)
+                      on_progress=on_progress, owner=owner, breakers=board, cancel=self.cancel)
 
     def close(self) -> None:
         """Close what was opened; send what Sentry still queues."""

@@ -8,6 +8,7 @@ from ingestctl import clock
 from ingestctl.cli.output import message
 from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.run_cmd import finish
+from ingestctl.cli.signals import stop_on_signals
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
 from ingestctl.models.jobs import JobStatus
@@ -22,11 +23,13 @@ def retry(
     st = state(ctx)
     if st.interactive:
         announce_retries(st.events)
-    with progress_reporter(st.interactive) as reporter:
-        runner = st.runner(reporter)
-        job = runner.queue.requeue(job_id)
-        job = runner.run_to_end(job, inline_wait=not no_wait)
-    finish(job, quiet=st.quiet)
+    with stop_on_signals(st.cancel):
+        runner = st.runner()
+        with progress_reporter(st.interactive, runner.inflight.longest_wait) as reporter:
+            runner.on_progress = reporter
+            job = runner.queue.requeue(job_id)
+            job = runner.run_to_end(job, inline_wait=not no_wait)
+        finish(job, quiet=st.quiet)
 
 
 def worker(
@@ -36,20 +39,22 @@ def worker(
 ) -> None:
     """Run due retrying and pending jobs; with --once, until none is due."""
     st = state(ctx)
-    runner = st.runner()
     ran = failed = deferred = 0
-    while True:
-        jobs = runner.run_due()
-        st.alerting.flush()  # alerts that failed to go out are retried by the worker too
-        for job in jobs:
-            ran += 1
-            failed += job.status is JobStatus.FAILED
-            deferred += job.status is JobStatus.RETRYING
-        if once and not jobs:
-            break
-        if not jobs:
-            clock.sleep(poll)
-            runner.queue.recover()
+    with stop_on_signals(st.cancel):
+        runner = st.runner()
+        sleep = st.cancel.sleeper(clock.SYSTEM)
+        while True:
+            jobs = runner.run_due()
+            st.alerting.flush()  # alerts that failed to go out are retried by the worker too
+            for job in jobs:
+                ran += 1
+                failed += job.status is JobStatus.FAILED
+                deferred += job.status is JobStatus.RETRYING
+            if once and not jobs:
+                break
+            if not jobs:
+                sleep(poll)
+                runner.queue.recover()
     if not st.quiet or failed:
         message(f"worker: {ran} attempt(s) run, {failed} failed, {deferred} still retrying")
     if failed:

@@ -1,9 +1,9 @@
 """The contract between the runner and the sources: what a source gets and what it returns.
 
 The runner builds an :class:`ImportContext` for each attempt and calls :meth:`Source.run`;
-the source streams items into the store, reports progress through the context (which renews
-the job's lease and writes counters) and returns an :class:`AttemptReport`. Sources import
-this module, never the runner.
+the source streams items into the store, reports progress through the context (published with
+the lease renewals, and counters written) and returns an :class:`AttemptReport`. Sources
+import this module, never the runner.
 """
 
 from __future__ import annotations
@@ -18,15 +18,18 @@ from ingestctl.clock import Clock
 from ingestctl.config import Config
 from ingestctl.errors import IngestError
 from ingestctl.events import EventBus
+from ingestctl.interrupt import Cancellation
 from ingestctl.models.jobs import Job
 from ingestctl.quality.summaries import QualitySummary
 from ingestctl.store import Store, counters
 
 if TYPE_CHECKING:
+    from ingestctl.jobs.lease import LeaseKeeper
     from ingestctl.jobs.queue import JobQueue
     from ingestctl.resilience.classify import BodyClassifier
     from ingestctl.resilience.retry import Rng
     from ingestctl.sources.http import HttpFetcher
+    from ingestctl.sources.inflight import InFlight
 
 log = logging.getLogger("ingestctl.runner")
 
@@ -59,23 +62,31 @@ class ImportContext:
     on_progress: ProgressCallback | None = None
     requests: int = 0
     rng: Rng | None = None  # request-retry jitter; tests pass a fixed one
+    lease: LeaseKeeper | None = None  # renews the lease; progress goes out with it
+    # Set on SIGINT or SIGTERM: sources stop, requests in flight are aborted.
+    cancel: Cancellation = field(default_factory=Cancellation)
+    inflight: InFlight | None = None  # the deadline and abort of every request
     _last_beat: datetime | None = field(default=None, repr=False)
     _counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(
         default_factory=dict, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def progress(self, **state: Any) -> None:
-        """Report progress (items, current, files_done, files_total); renews the lease.
+        """Report progress (items, current, files_done, files_total) for other processes.
 
-        Call it from the thread that owns the store connection.
+        The lease is renewed by a :class:`LeaseKeeper` whatever the source does; this hands
+        it the progress to publish. Call it from the thread that owns the store connection.
         """
         if self.on_progress is not None:
             self.on_progress(self.job, state)
+        if self.lease is not None:
+            self.lease.publish(state)
         moment = self.clock.now()
         interval = timedelta(seconds=self.config.jobs.heartbeat)
         if self._last_beat is None or moment - self._last_beat >= interval:
             self._last_beat = moment
-            self.queue.heartbeat(self.job, state)
+            if self.lease is None:
+                self.queue.heartbeat(self.job, state)
             self.flush_counts()
 
     def count_request(self, n: int = 1) -> None:
@@ -122,7 +133,9 @@ class ImportContext:
 
         extra: dict[str, Any] = {} if self.rng is None else {"rng": self.rng}
         return HttpFetcher(client, self.config.retry, clock=self.clock, on_retry=on_retry,
-                           on_response=on_response, body_classifier=body_classifier, **extra)
+                           on_response=on_response, body_classifier=body_classifier,
+                           inflight=self.inflight, cancel=self.cancel,
+                           sleep=self.cancel.sleeper(self.clock), **extra)
 
     def close(self) -> None:
         """Release what the attempt opened and write its counters."""

@@ -45,22 +45,33 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
 
 
-def owner_is_dead(owner: str | None) -> bool:
-    """True when ``owner`` is a process on this host that no longer runs."""
+def owner_is_local(owner: str | None) -> bool:
+    """True when ``owner`` names a process of this host (or no process at all)."""
     if not owner:
         return True
     host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    return host == socket.gethostname() and rest.partition(":")[0].isdigit()
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """True when ``owner`` is a process on this host that no longer runs.
+
+    A pid that runs again with another start time belongs to a new process: the owner is dead.
+    """
+    if not owner:
+        return True
+    if not owner_is_local(owner):
         return False
+    pid_text, _, start = owner.partition(":")[2].partition(":")
     pid = int(pid_text)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        return False
-    return bool(start) and _process_start(pid) != start
+    except PermissionError:  # another user's process: it exists, compare its start time
+        pass
+    current = _process_start(pid)
+    return bool(start) and bool(current) and current != start
 
 
 def job_retry_delay(cfg: JobsConfig, attempts_done: int) -> float:
@@ -194,19 +205,46 @@ class JobQueue:
                                 "next_attempt_at": to_iso(until), "source": job.source}))
         return self.get(job.id)
 
+    def interrupt(self, job: Job, signal_name: str, report: AttemptReport) -> Job:
+        """Record the attempt as ``interrupted`` (SIGINT, SIGTERM) and make the job due again.
+
+        The attempt stays in the history but grants one more, so interruptions never use up
+        ``max_attempts``; no alert is raised (the operator asked for it).
+        """
+        moment, now = self._now()
+        end = job_store.AttemptEnd(AttemptOutcome.INTERRUPTED, JobStatus.RETRYING, now,
+                                   items=report.items, requests=report.requests,
+                                   next_attempt_at=now, grant_attempt=True,
+                                   note=f"interrupted by {signal_name}")
+        with self.store.write() as conn:
+            job_store.end_attempt(conn, job, end)
+        log.info("attempt %s of job %s interrupted by %s; the job is due again", job.attempts,
+                    job.id, signal_name, extra={"job_id": job.id, "attempt": job.attempts})
+        done = self.get(job.id)
+        self.events.emit(Event(EventKind.JOB_INTERRUPTED, moment, job.id, job.import_key,
+                               {"signal": signal_name, "attempt": job.attempts,
+                                "source": job.source}))
+        return done
+
     def recover(self) -> list[Job]:
         """Record a crashed attempt for every processing job whose owner is gone.
 
-        A job owned by a dead process on this host is recovered at once; one owned by
-        another host only after its lease has expired.
+        On this host the owner is gone when its process no longer runs (pid and start time);
+        a live owner keeps its job however late its lease is. A job owned by another host is
+        recovered once its lease has expired, since its process cannot be seen from here.
         """
         moment, now = self._now()
         recovered: list[Job] = []
         for job in job_store.jobs_in_status(self.store, [JobStatus.PROCESSING]):
             if job.lease_owner == self.owner:
                 continue
-            expired = (from_iso(job.lease_expires_at) or moment) <= moment
-            if not (expired or owner_is_dead(job.lease_owner)):
+            if owner_is_local(job.lease_owner):
+                gone = owner_is_dead(job.lease_owner)
+                why = "its process is gone"
+            else:
+                gone = (from_iso(job.lease_expires_at) or moment) <= moment
+                why = "its lease expired"
+            if not gone:
                 continue
             with self.store.write() as conn:
                 still = conn.execute("SELECT 1 FROM jobs WHERE id = ? AND status = "
@@ -214,7 +252,7 @@ class JobQueue:
                                      (job.id, job.lease_owner)).fetchone()
             if not still:
                 continue
-            log.warning("recovering job %s: its process %s died", job.id, job.lease_owner,
+            log.warning("recovering job %s: %s (%s)", job.id, why, job.lease_owner,
                         extra={"job_id": job.id, "error_class": "crashed"})
             done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
                              AttemptReport(items=int(job.progress.get("items", 0))),

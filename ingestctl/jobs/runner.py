@@ -6,23 +6,26 @@ import logging
 import traceback
 from typing import TYPE_CHECKING
 
+from ingestctl import interrupt
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import (
     CircuitOpenError,
-    CrashedError,
     ErrorClass,
     ImportAlreadyRunning,
     IngestError,
     TransientError,
 )
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.interrupt import Cancellation, Interrupted
 from ingestctl.jobs.contract import AttemptReport, ImportContext, ProgressCallback
+from ingestctl.jobs.lease import LeaseKeeper
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
 from ingestctl.quality.gate import check_quality
 from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
 from ingestctl.sources import get_source
+from ingestctl.sources.inflight import InFlight
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
 
@@ -40,8 +43,13 @@ class Runner:
 
     def __init__(self, store: Store, config: Config, clock: Clock, events: EventBus,
                  *, on_progress: ProgressCallback | None = None, owner: str | None = None,
-                 breakers: BreakerBoard | None = None, rng: Rng | None = None) -> None:
+                 breakers: BreakerBoard | None = None, rng: Rng | None = None,
+                 cancel: Cancellation | None = None) -> None:
         self.store = store
+        # Set by the command line on SIGINT or SIGTERM: requests in flight are aborted.
+        self.cancel = cancel or Cancellation()
+        self.inflight = InFlight(config.http.request_deadline)
+        self.cancel.on_cancel(self.inflight.abort_all)
         self.rng = rng
         self.config = config
         self.clock = clock
@@ -72,36 +80,55 @@ class Runner:
                 self.breakers.admit(key)
             except CircuitOpenError as exc:
                 return self.queue.defer(pending, exc.open_until, exc)
-        job = self.queue.claim(job_id)
+        interrupt.hold()  # from the claim until the attempt can record an interruption
+        try:
+            job = self.queue.claim(job_id)
+        except BaseException:
+            interrupt.drop()
+            raise
         if job is None:
+            interrupt.release()
             current = self.queue.get(job_id)
             if current.status is JobStatus.PROCESSING:
                 raise ImportAlreadyRunning(current.import_key, current.id,
                                            current.lease_owner or "?")
             return current
+        keeper = LeaseKeeper(self.store.path, job.id, self.queue.owner, self.config.jobs,
+                             self.clock)
+        keeper.start()
         ctx = ImportContext(job, self.config, self.store, self.clock, self.events, self.queue,
-                            self.on_progress, rng=self.rng)
+                            self.on_progress, rng=self.rng, lease=keeper, cancel=self.cancel,
+                            inflight=self.inflight)
         log.info("attempt %s of job %s started", job.attempts, job.id,
                  extra={"job_id": job.id, "attempt": job.attempts,
                         "import_key": job.import_key, "source": job.source})
         report: AttemptReport | None = None
         try:
             try:
+                interrupt.release()
                 report = get_source(job.source).run(ctx)
                 # Quality after the source succeeded; it may fail the job (QualityFailedError).
                 check_quality(ctx, report)
             finally:
+                keeper.stop()
                 ctx.close()
+        except (Interrupted, KeyboardInterrupt, SystemExit) as exc:
+            # Stopped by the operator or a signal: a retryable attempt that uses none up.
+            name = (exc.signal_name if isinstance(exc, Interrupted) else
+                    "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SystemExit")
+            self._interrupted(job, ctx, name)
+            if isinstance(exc, Interrupted):
+                exc.job_id = job.id
+            raise
         except IngestError as exc:
+            if self.cancel.is_set():  # the error is the interruption cutting a request
+                raise self._interrupted(job, ctx, self.cancel.signal_name) from None
             self._breaker_result(key, exc.error_class if report is None else None)
             # Kept for the dead-letter entry: where in the source the error was raised.
             return self._failed(job, exc, ctx, traceback.format_exc(), report=report)
-        except (KeyboardInterrupt, SystemExit):
-            # Interrupted by the operator or a signal: leave a retryable attempt, not a
-            # processing job that only lease expiry would free.
-            self._failed(job, CrashedError("interrupted"), ctx, None, AttemptOutcome.CRASHED)
-            raise
         except Exception as exc:  # a bug must still leave the job retried or dead-lettered
+            if self.cancel.is_set():
+                raise self._interrupted(job, ctx, self.cancel.signal_name) from None
             error = TransientError(f"unexpected {type(exc).__name__}: {exc}")
             error.unexpected = exc
             return self._failed(job, error, ctx, traceback.format_exc())
@@ -111,6 +138,13 @@ class Runner:
         log.info("job %s completed with %s items", job.id, done.items,
                  extra={"job_id": job.id, "attempt": job.attempts, "source": job.source})
         return done
+
+    def _interrupted(self, job: Job, ctx: ImportContext, signal_name: str) -> Interrupted:
+        progress = ctx.lease.progress if ctx.lease is not None else ctx.job.progress
+        self.queue.interrupt(job, signal_name or "SIGINT",
+                             AttemptReport(items=int(progress.get("items", 0)),
+                                           requests=ctx.requests))
+        return Interrupted(signal_name or "SIGINT", job.id)
 
     def _breaker_result(self, key: str | None, error_class: ErrorClass | None) -> None:
         if self.breakers is None or key is None:
@@ -156,7 +190,15 @@ class Runner:
                 return job
             log.info("job %s retries in %.1fs", job.id, wait,
                      extra={"job_id": job.id, "wait": wait})
-            self.clock.sleep(wait)
+            self._sleep(job, wait)
+
+    def _sleep(self, job: Job, seconds: float) -> None:
+        """Wait inline for the job's next attempt; an interruption names the waiting job."""
+        try:
+            self.cancel.sleeper(self.clock)(seconds)
+        except Interrupted as exc:
+            exc.job_id = job.id
+            raise
 
     def submit_and_run(self, spec: JobSpec, *, inline_wait: bool = True) -> Job:
         """Create (or pick up) the job for ``spec`` and run it; the core of ``ingestctl run``."""
@@ -166,7 +208,7 @@ class Runner:
             if wait is None or (wait > 0 and (not inline_wait
                                               or wait > self.config.jobs.max_inline_wait)):
                 return job
-            self.clock.sleep(wait)
+            self._sleep(job, wait)
         return self.run_to_end(job, inline_wait=inline_wait)
 
     def run_due(self, *, max_jobs: int | None = None) -> list[Job]:

@@ -30,6 +30,8 @@ class AttemptOutcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CRASHED = "crashed"
+    # Stopped by SIGINT or SIGTERM: kept in the history, but it uses up no attempt.
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Attempt:
     traceback: str | None
     items: int
     requests: int
+    note: str | None = None  # why an attempt without an error ended (``interrupted by SIGINT``)
 
     def to_json(self) -> dict[str, Any]:
         """The attempt as shown by ``jobs show --json``."""
@@ -92,6 +95,7 @@ class Attempt:
             "items": self.items,
             "requests": self.requests,
             "traceback": self.traceback,
+            "note": self.note,
         }
 
 

@@ -4,35 +4,44 @@ A cron schedule passes through in its portable form (names written as numbers, `
 expanded). An interval becomes a cron step when it divides an hour or a day evenly; one that
 does not (``every 7m``, ``every 30s``) becomes a comment that says why and points to the daemon.
 
-Time zones: lines run in the cron daemon's zone unless a ``CRON_TZ=`` line precedes them.
-Schedules in ``UTC`` or ``local`` get none (``UTC`` is then right on a host that runs in UTC,
-as most servers do); any other zone gets ``CRON_TZ=ZONE`` and a comment, because not every cron
-reads it (cronie does) and because it applies to every line after it.
+Time zones: the lines are grouped by zone, and each group after the first starts with one
+``CRON_TZ=ZONE`` line, so each CRON_TZ applies to its own lines only. A cron schedule runs in
+its import's ``timezone`` (``UTC`` included: the host may run in another zone); an interval
+counts from the Unix epoch in UTC, as the daemon does; ``timezone = "local"`` lines come first,
+without CRON_TZ, in the cron daemon's own zone. Not every cron reads CRON_TZ (cronie does):
+the block says so.
+
+Each command names the program by absolute path (cron's PATH is ``/usr/bin:/bin``), is quiet
+(``-q``: cron mails any output) and names the config file and home directory by absolute path
+(cron's environment has neither ``INGESTCTL_CONFIG`` nor ``INGESTCTL_HOME``).
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from ingestctl.scheduler.spec import LOCAL, Schedule, ScheduleKind
 from ingestctl.units import format_duration
 
-PLAIN_ZONES = frozenset({"UTC", "Etc/UTC", LOCAL})
-CRON_TZ_NOTE = ("# CRON_TZ sets the zone of the times below and of every line after it; cronie "
+CRON_TZ_NOTE = ("# CRON_TZ sets the zone of the lines below it, up to the next CRON_TZ; cronie "
                 "reads it, other crons may not (see `man 5 crontab`) and use the host's zone")
-HEADER = ("# ingestctl imports for system cron (from `ingestctl schedule crontab`); lines "
-          "without CRON_TZ run in the cron daemon's time zone")
+HEADER = ("# ingestctl imports for system cron (from `ingestctl schedule crontab`); each "
+          "CRON_TZ line sets the time zone of the lines below it")
 
 
 def cli_words(args: list[str], *, config: str | None = None, home: str | None = None,
-              program: str = "ingestctl") -> list[str]:
-    """``ingestctl [--config PATH] [--home DIR] ARGS...`` as words: global options first.
+              program: str | Sequence[str] = "ingestctl", quiet: bool = False) -> list[str]:
+    """``PROGRAM [-q] [--config PATH] [--home DIR] ARGS...`` as words: global options first.
 
-    ``program`` may be an absolute path, since cron's (and systemd's) PATH is short.
+    ``program`` is a path or the words that start ingestctl (``python -m ingestctl``): cron's
+    and systemd's PATH is short, so callers pass the absolute path of the installed one.
     """
-    words = [program]
+    words = [program] if isinstance(program, str) else list(program)
+    if quiet:
+        words.append("-q")
     if config:
         words += ["--config", config]
     if home:
@@ -41,11 +50,20 @@ def cli_words(args: list[str], *, config: str | None = None, home: str | None = 
 
 
 def crontab_command(name: str, *, config: str | None = None, home: str | None = None,
-                    program: str = "ingestctl", args: list[str] | None = None) -> str:
-    """``ingestctl [--config PATH] [--home DIR] run NAME -q`` (or ``ARGS``), shell-quoted,
+                    program: str | Sequence[str] = "ingestctl",
+                    args: list[str] | None = None) -> str:
+    """``PROGRAM -q [--config PATH] [--home DIR] run NAME`` (or ``ARGS``), shell-quoted,
     ``%`` escaped: cron turns a bare ``%`` into a newline, hence ``\\%``."""
-    words = cli_words(args or ["run", name, "-q"], config=config, home=home, program=program)
+    words = cli_words(args or ["run", name], config=config, home=home, program=program,
+                      quiet=True)
     return " ".join(shlex.quote(word) for word in words).replace("%", "\\%")
+
+
+def cron_zone(schedule: Schedule) -> str:
+    """The CRON_TZ a schedule's line needs ("" for the cron daemon's own zone)."""
+    if schedule.kind is ScheduleKind.INTERVAL:
+        return "UTC"  # the daemon counts intervals from the epoch, in UTC
+    return "" if schedule.timezone == LOCAL else schedule.timezone
 
 
 def interval_as_cron(seconds: int) -> tuple[str | None, str]:
@@ -71,9 +89,11 @@ def interval_as_cron(seconds: int) -> tuple[str | None, str]:
     return None, f"{shown} does not divide an hour, a day or a week evenly"
 
 
-def crontab_line(schedule: Schedule, command: str, *, explain_tz: bool = True) -> str:
-    """The crontab line(s) running ``command`` on ``schedule``: comments, CRON_TZ, the entry."""
-    lines: list[str] = []
+def crontab_line(schedule: Schedule, command: str) -> str:
+    """The crontab line(s) running ``command`` on ``schedule``: comments and the entry.
+
+    The CRON_TZ line of its zone (:func:`cron_zone`) is the block's to write.
+    """
     if schedule.kind is ScheduleKind.INTERVAL:
         expression, why = interval_as_cron(schedule.interval)
         if expression is None:
@@ -81,10 +101,7 @@ def crontab_line(schedule: Schedule, command: str, *, explain_tz: bool = True) -
                     f"`ingestctl scheduler` instead\n# {command}")
     else:
         expression = schedule.cron_expression
-        if schedule.timezone not in PLAIN_ZONES:
-            if explain_tz:
-                lines.append(CRON_TZ_NOTE)
-            lines.append(f"CRON_TZ={schedule.timezone}")
+    lines: list[str] = []
     if schedule.jitter:
         lines.append(f"# jitter ({format_duration(schedule.jitter)}) applies only under "
                      "`ingestctl scheduler`")
@@ -102,28 +119,23 @@ class CrontabEntry:
 
 
 def crontab(entries: Iterable[CrontabEntry]) -> str:
-    """A crontab block for several imports: those without CRON_TZ first, then zone by zone.
+    """A crontab block: lines in the cron daemon's zone first, then one group per zone.
 
-    Ordering matters because CRON_TZ applies to every later line; the block ends with a
-    reminder to paste it at the end of the crontab.
+    Each group after the first starts with its CRON_TZ line, which applies to every later
+    line of the crontab until the next one: the block ends with a reminder to paste it at
+    the end of the crontab.
     """
-    items = list(entries)
-
-    def zone_of(entry: CrontabEntry) -> str:
-        zoned = (entry.schedule.kind is ScheduleKind.CRON
-                 and entry.schedule.timezone not in PLAIN_ZONES)
-        return entry.schedule.timezone if zoned else ""
-
-    ordered = sorted(items, key=lambda e: (zone_of(e), e.name))
+    ordered = sorted(entries, key=lambda e: (cron_zone(e.schedule), e.name))
     out = [HEADER]
-    explained = False
-    for entry in ordered:
-        zoned = bool(zone_of(entry))
-        out.append("")
-        out.append(f"# {entry.name}: {entry.schedule.describe()}")
-        out.append(crontab_line(entry.schedule, entry.command, explain_tz=zoned and not explained))
-        explained = explained or zoned
-    if explained:
+    zoned = False
+    for zone, group in groupby(ordered, key=lambda e: cron_zone(e.schedule)):
+        if zone:
+            out += [""] + ([] if zoned else [CRON_TZ_NOTE]) + [f"CRON_TZ={zone}"]
+            zoned = True
+        for entry in group:
+            out += ["", f"# {entry.name}: {entry.schedule.describe()}",
+                    crontab_line(entry.schedule, entry.command)]
+    if zoned:
         out += ["", "# keep these lines at the end of the crontab: CRON_TZ above applies to "
                     "every line below it"]
     return "\n".join(out) + "\n"

@@ -37,12 +37,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
-from ingestctl.errors import CrashedError, IngestError
+from ingestctl.errors import IngestError
 from ingestctl.events import EventBus
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.jobs.queue import JobQueue, process_owner
 from ingestctl.jobs.spec import spec_for_config
-from ingestctl.models.jobs import AttemptOutcome, JobStatus
+from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
 from ingestctl.scheduler.configured import ScheduledImport, scheduled_imports
 from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
@@ -59,15 +59,6 @@ from ingestctl.units import format_duration
 log = logging.getLogger("ingestctl.scheduler")
 
 PENDING_MIN_AGE = 10.0  # a younger pending job is about to be claimed by the process that made it
-
-
-class SchedulerStopped(CrashedError):
-    """The scheduler shut down before the attempt finished within the grace period."""
-
-    def __init__(self, grace: float) -> None:
-        self.owner = "scheduler"
-        IngestError.__init__(self, "the scheduler stopped before this attempt finished "
-                             f"(shutdown grace {format_duration(grace)}); it is retried")
 
 
 @dataclass
@@ -211,7 +202,8 @@ class SchedulerDaemon:
 
     def stop(self, grace: float | None = None) -> StopReport:
         """Take no new work, wait for running imports up to the grace time, then release the
-        leases of those still running (their attempts end as crashed, so they are retried)."""
+        leases of those still running (their attempts end as interrupted: retried at once,
+        and using up no attempt)."""
         grace = self.config.scheduler.shutdown_grace if grace is None else grace
         self._stopping = True
         self.running = False
@@ -236,12 +228,11 @@ class SchedulerDaemon:
             job = queue.get(entry.job_id)
             if job.status is not JobStatus.PROCESSING or job.lease_owner != self.owner:
                 continue
-            log.warning("job %s of import %s did not finish within the shutdown grace; its "
-                        "attempt is recorded as crashed and retried", job.id, entry.name,
-                        extra={"job_id": job.id, "error_class": "crashed"})
-            queue.fail(job, SchedulerStopped(grace), None,
-                       AttemptReport(items=int(job.progress.get("items", 0))),
-                       AttemptOutcome.CRASHED)
+            log.warning("job %s of import %s did not finish within the shutdown grace (%s); "
+                        "its attempt is recorded as interrupted and retried", job.id,
+                        entry.name, format_duration(grace), extra={"job_id": job.id})
+            queue.interrupt(job, report.signal or "stop",
+                            AttemptReport(items=int(job.progress.get("items", 0))))
             report.interrupted.append(job.id)
         report.abandoned = bool(left)
         self.close(threads_done=not left)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,7 +78,7 @@ def schedule_rows(config: Config, store: Store, after: datetime, runs: int = 1
     return rows
 
 
-def crontab_block(config: Config, *, program: str, config_path: str | None,
+def crontab_block(config: Config, *, program: str | Sequence[str], config_path: str | None,
                   home: str | None) -> tuple[str, int]:
     """The crontab block of every scheduled import and how many imports it has."""
     entries = []
@@ -93,7 +94,7 @@ def crontab_block(config: Config, *, program: str, config_path: str | None,
 
         check_config(config)
         command = crontab_command("", config=config_path, home=home, program=program,
-                                  args=["prune", "-q"])
+                                  args=["prune"])
         entries.append(CrontabEntry(RETENTION_ENTRY, retention_schedule(config), command))
     return crontab(entries), count
 

@@ -24,8 +24,10 @@ import httpx
 from ingestctl.clock import SYSTEM, Clock
 from ingestctl.config import HttpConfig, RetryConfig
 from ingestctl.errors import DataError, IngestError, TransientError
+from ingestctl.interrupt import Cancellation, Interrupted
 from ingestctl.resilience.classify import BodyClassifier, classify_exception, classify_response
 from ingestctl.resilience.retry import OnRetry, Rng, Sleep, request_retrying
+from ingestctl.sources.inflight import InFlight, Request
 
 T = TypeVar("T")
 
@@ -72,6 +74,9 @@ class HttpFetcher:
     The fetcher adds an event hook to ``client``, so a client belongs to one fetcher.
     ``on_response(url, code)`` is called once per HTTP request (each redirect hop included)
     with the status code, or with the error class when no response came back.
+    With ``inflight``, each request has the whole-request deadline and is aborted on
+    interruption; with ``cancel``, a cancelled fetch raises :class:`Interrupted` instead of
+    being retried.
     """
 
     def __init__(
@@ -85,8 +90,12 @@ class HttpFetcher:
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
         body_classifier: BodyClassifier | None = None,
+        inflight: InFlight | None = None,
+        cancel: Cancellation | None = None,
     ) -> None:
         self.client = client
+        self.inflight = inflight
+        self.cancel = cancel
         self.retry = retry
         self.clock = clock
         self.sleep: Sleep = sleep if sleep is not None else clock.sleep
@@ -123,6 +132,10 @@ class HttpFetcher:
             kwargs["json"] = json
         if content is not None:
             kwargs["content"] = content
+        if self.inflight is not None:
+            kwargs["extensions"] = {"trace": self._trace}
+            if self.inflight.deadline > 0:
+                kwargs["timeout"] = _capped(self.client.timeout, self.inflight.deadline)
         classifier = body_classifier or self.body_classifier
         self._local.count = 0
         try:
@@ -163,9 +176,16 @@ class HttpFetcher:
         classifier: BodyClassifier | None,
     ) -> Fetched[T]:
         answered = False
+        if self.cancel is not None:
+            self.cancel.check()
+        request = self.inflight.begin(url) if self.inflight is not None else None
         try:
             with self.client.stream(method, url, **kwargs) as response:
                 answered = True
+                if request is not None and self.inflight is not None:
+                    self.inflight.attach(request, response.extensions.get("network_stream"))
+                    self.inflight.check(request)
+                    response.stream = _Watched(response.stream, self.inflight, request)
                 status = response.status_code
                 final_url = str(response.url)
                 if 200 <= status < 300 or status == 304:
@@ -182,12 +202,31 @@ class HttpFetcher:
                     error = DataError(f"unexpected HTTP {status}", url=final_url)
                 raise error
         except IngestError:
+            self._interrupted()
             raise
         except Exception as exc:
+            self._interrupted()
             error = classify_exception(exc, url=url)
+            if request is not None and self.inflight is not None:
+                try:
+                    self.inflight.check(request)
+                except TransientError as late:  # the watchdog cut it: say so, not "reset"
+                    error = late
             if not answered and not isinstance(exc, httpx.TooManyRedirects):
                 self._record(url, error.error_class.value)
             raise error from exc
+        finally:
+            if request is not None and self.inflight is not None:
+                self.inflight.end(request)
+
+    def _interrupted(self) -> None:
+        # A request cut by an interruption is not a failure of the server: stop, do not retry.
+        if self.cancel is not None and self.cancel.is_set():
+            raise Interrupted(self.cancel.signal_name or "SIGINT") from None
+
+    def _trace(self, name: str, info: dict[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete" and self.inflight is not None:
+            self.inflight.connected(info.get("return_value"))
 
     def _on_hop(self, response: httpx.Response) -> None:
         self._record(str(response.request.url), str(response.status_code))
@@ -199,6 +238,30 @@ class HttpFetcher:
             self._local.count += 1
         if self.on_response is not None:
             self.on_response(url, code)
+
+
+class _Watched(httpx.SyncByteStream):
+    """A response body stream that reports arriving data and checks the request deadline."""
+
+    def __init__(self, inner: Any, inflight: InFlight, request: Request) -> None:
+        self.inner = inner
+        self.inflight = inflight
+        self.request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.inflight.watch(self.request, iter(self.inner))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _capped(timeout: httpx.Timeout, limit: float) -> httpx.Timeout:
+    """``timeout`` with no phase longer than ``limit`` seconds (the request deadline)."""
+    def cap(value: float | None) -> float:
+        return limit if value is None else min(value, limit)
+
+    return httpx.Timeout(connect=cap(timeout.connect), read=cap(timeout.read),
+                         write=cap(timeout.write), pool=cap(timeout.pool))
 
 
 def iter_body(

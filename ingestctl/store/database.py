@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestctl.errors import StoreError
+from ingestctl.interrupt import deferred
 from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ BUSY_TIMEOUT_MS = 30_000
 class Store:
     """One open SQLite database; every query of ingestctl goes through ``store/`` modules."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False,
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
         self.readonly = readonly
         try:
@@ -38,8 +40,8 @@ class Store:
                     raise StoreError(str(path), "no database yet (run an import first)")
                 uri = f"file:{path}?mode=ro"
             self.conn = sqlite3.connect(uri, uri=True, isolation_level=None,
-                                        check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
-            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                                        check_same_thread=False, timeout=busy_timeout_ms / 1000)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if not readonly:
                 if path.stat().st_size == 0:
                     # Only an empty file takes this (before WAL writes the header): `prune`
@@ -72,14 +74,18 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the lock up front, so read-then-write is atomic."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        """A write transaction that takes the lock up front, so read-then-write is atomic.
+
+        An interruption (SIGINT, SIGTERM) arriving inside waits for the COMMIT or ROLLBACK.
+        """
+        with deferred():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         """Rows of a read query, addressable by column name."""

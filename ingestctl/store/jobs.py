@@ -45,7 +45,8 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     return Attempt(job_id=row["job_id"], number=row["number"], owner=row["owner"],
                    started_at=row["started_at"], finished_at=row["finished_at"],
                    outcome=AttemptOutcome(row["outcome"]), error=error,
-                   traceback=row["traceback"], items=row["items"], requests=row["requests"])
+                   traceback=row["traceback"], items=row["items"], requests=row["requests"],
+                   note=None if error else row["error_message"])
 
 
 def ensure_import(conn: sqlite3.Connection, spec: JobSpec, now: str) -> int:
@@ -155,7 +156,9 @@ class AttemptEnd:
     next_attempt_at: str | None = None
     result: dict[str, Any] | None = None
     job_items: int | None = None
-    refund_attempt: bool = False
+    refund_attempt: bool = False  # forget the attempt (a deferral before any work)
+    grant_attempt: bool = False  # keep the attempt but allow one more (an interruption)
+    note: str | None = None  # the attempt's message when it ended without an error
 
 
 def end_attempt(conn: sqlite3.Connection, job: Job, end: AttemptEnd) -> None:
@@ -170,15 +173,17 @@ def end_attempt(conn: sqlite3.Connection, job: Job, end: AttemptEnd) -> None:
             "error_message = ?, traceback = ?, items = ?, requests = ? "
             "WHERE job_id = ? AND number = ?",
             (end.now, end.outcome.value, error.error_class if error else None,
-             error.type if error else None, error.message if error else None, end.traceback,
-             end.items, end.requests, job.id, job.attempts))
+             error.type if error else None, error.message if error else end.note,
+             end.traceback, end.items, end.requests, job.id, job.attempts))
     finished = end.now if end.status in (JobStatus.COMPLETED, JobStatus.FAILED) else None
     conn.execute(
-        "UPDATE jobs SET status = ?, attempts = attempts - ?, error_class = ?, error_type = ?, "
+        "UPDATE jobs SET status = ?, attempts = attempts - ?, max_attempts = max_attempts + ?, "
+        "error_class = ?, error_type = ?, "
         "error_message = ?, finished_at = ?, next_attempt_at = ?, lease_owner = NULL, "
         "lease_expires_at = NULL, items = coalesce(?, items), result = coalesce(?, result), "
         "progress = NULL WHERE id = ?",
-        (end.status.value, 1 if end.refund_attempt else 0, error.error_class if error else None,
+        (end.status.value, 1 if end.refund_attempt else 0, 1 if end.grant_attempt else 0,
+         error.error_class if error else None,
          error.type if error else None, error.message if error else None, finished,
          end.next_attempt_at, end.job_items,
          json.dumps(end.result, sort_keys=True) if end.result is not None else None, job.id))

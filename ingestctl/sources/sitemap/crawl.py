@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import Empty, Full, Queue
@@ -21,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ingestctl.clock import to_iso
 from ingestctl.errors import IngestError, NotFoundError, RateLimitedError, TransientError
+from ingestctl.interrupt import Interrupted
 from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
 from ingestctl.sources.http import HttpFetcher
@@ -42,6 +44,10 @@ from ingestctl.store import sitemaps as sm
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
 
 log = logging.getLogger("ingestctl.sitemap")
+
+#: Seconds a cancelled crawl waits for its reader threads (requests in flight are aborted;
+#: one still connecting is left to finish on its own).
+CANCEL_WAIT = 1.0
 
 
 def is_http(url: str) -> bool:
@@ -105,7 +111,7 @@ class Crawl:
         try:
             self._start(self.job.target)
             while self.inflight:
-                self._handle(self.queue.get())
+                self._handle(self._next())
         except BaseException:
             self.cancel.set()
             raise
@@ -125,6 +131,14 @@ class Crawl:
         else:
             allowed = frozenset({host_of(target)}) if parts is not None else None
             self._follow(None, [_Listed(target, allowed, root=True)], 0)
+
+    def _next(self) -> Message:
+        # Readers cut by a cancellation send nothing more: check the token while idle.
+        while True:
+            try:
+                return self.queue.get(timeout=0.25)
+            except Empty:
+                self.ctx.cancel.check()
 
     def _handle(self, msg: Message) -> None:
         st = self.states[msg.task_id]
@@ -204,16 +218,26 @@ class Crawl:
         return None
 
     def _walk(self, item: _Listed, prior: SitemapFile, depth: int) -> None:
-        """A file this job already read (an earlier attempt): follow what it listed."""
+        """A file this job already read (an earlier attempt): follow what it listed.
+
+        It counts in the quality shares as read, so they cover the whole tree, not only the
+        files this attempt fetched.
+        """
         self.counts["resumed_files"] += 1
         self.files_total += 1
         if item.root and prior.kind != "robots":
             self.roots += 1
+        if not item.root:
+            self.acc.add_child(item.url, ok=True)
         if prior.kind in ("sitemapindex", "robots"):
             task = FileTask(prior.id, item.url, prior.parent_url, depth, item.url,
                             robots=prior.kind == "robots")
             st = FileState(task, item.allowed, prior, root=item.root)
             children = sm.children_of(self.store, self.job.import_id, item.url, self.job.id)
+            if prior.kind == "robots":
+                self.acc.set_robots_sitemaps(len(children))
+            else:
+                self.acc.add_index_children(len(children))
             self._follow(st, self._children(st, [c.url for c in children]),
                          depth + (0 if prior.kind == "robots" else 1))
 
@@ -272,7 +296,7 @@ class Crawl:
         try:
             with slot:
                 read_file(task, fetcher, settings, self._send)
-        except Cancelled:
+        except (Cancelled, Interrupted):
             return
         except Exception as exc:  # a bug must not leave the writer waiting for ever
             log.exception("reading %s failed", task.url)
@@ -295,9 +319,17 @@ class Crawl:
     def _shutdown(self) -> None:
         if self.cancel.is_set():
             # Workers may be blocked on a full queue: drain it until they have all stopped.
-            while not all(f.done() for f in self.futures):
+            until = time.monotonic() + CANCEL_WAIT
+            while not all(f.done() for f in self.futures) and time.monotonic() < until:
                 with contextlib.suppress(Empty):
                     self.queue.get(timeout=0.05)
+            stuck = sum(not f.done() for f in self.futures)
+            if stuck:
+                log.info("%d sitemap reader(s) still connecting; not waiting for them", stuck)
+            self.threads.shutdown(wait=not stuck, cancel_futures=True)
+            if self.pool is not None:
+                self.pool.close()
+            return
         self.threads.shutdown(wait=True)
         if self.pool is not None:
             self.pool.close()
