@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestctl import __version__
 from ingestctl.errors import ConfigError
@@ -256,7 +257,6 @@ def _zone(value: Any) -> str:
     name = _str(value)
     if name.upper() == "UTC" or name == "local":
         return name
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(name)

@@ -7,7 +7,8 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,10 +63,37 @@ def _file_handler(path: Path, rotation: str, max_bytes: int, backups: int) -> lo
     # concurrent-log-handler takes a lock file (.__ingestctl.jsonl.lock) around every write
     # and rotation, so any number of processes share one size-rotated log without losing or
     # mixing lines; the stdlib RotatingFileHandler is safe within one process only.
+    # Start-up weight: loaded with the first record written (test_startup.py).
     from concurrent_log_handler import ConcurrentRotatingFileHandler
 
     return ConcurrentRotatingFileHandler(str(path), "a", maxBytes=max_bytes,
                                          backupCount=backups, encoding="utf-8", umask=0o077)
+
+
+class _OpenedOnFirstRecord(logging.Handler):
+    """Builds the real file handler when the first record arrives, so a command that logs
+    nothing (``jobs list``) never loads the rotation library or touches the file."""
+
+    def __init__(self, build: Callable[[], logging.Handler], level: str,
+                 formatter: logging.Formatter) -> None:
+        super().__init__(level.upper())
+        self.setFormatter(formatter)
+        self._build = build
+        self._inner: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Hand the record to the file handler, building it first if needed."""
+        with self.lock or nullcontext():
+            if self._inner is None:
+                self._inner = self._build()
+                self._inner.setFormatter(self.formatter or JsonFormatter())
+        self._inner.handle(record)
+
+    def close(self) -> None:
+        """Close the file handler if it was built."""
+        if self._inner is not None:
+            self._inner.close()
+        super().close()
 
 
 _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
@@ -111,10 +139,8 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
     formatter = JsonFormatter()
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = _file_handler(log_file, rotation, max_bytes, backups)
-        file_handler.setLevel(level.upper())
-        file_handler.setFormatter(formatter)
-        root.addHandler(file_handler)
+        root.addHandler(_OpenedOnFirstRecord(
+            lambda: _file_handler(log_file, rotation, max_bytes, backups), level, formatter))
     if json_stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(level.upper())

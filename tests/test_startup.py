@@ -19,8 +19,8 @@ from tests.monitoring_helpers import SHOP, crafted
 
 # What no command below may load (the heavy libraries and the parts of ingestctl behind them).
 HEAVY = ("httpx", "lxml", "apscheduler", "tenacity", "google.auth", "prometheus_client",
-         "sqlite_utils", "smtplib", "ingestctl.sources", "ingestctl.jobs.runner",
-         "ingestctl.alerts.channels")
+         "sqlite_utils", "smtplib", "concurrent_log_handler", "ingestctl.sources",
+         "ingestctl.jobs.runner", "ingestctl.alerts.channels")
 
 
 def loaded_by(home: Path, *args: str) -> tuple[int, list[str]]:
@@ -71,5 +71,6 @@ def test_a_sitemap_import_loads_no_google_scheduler_or_metrics_code(tmp_path: Pa
     assert code == 0
     # A run raises and flushes alerts, so it builds the channels (smtplib with them).
     allowed = ("httpx", "lxml", "tenacity", "sqlite_utils", "ingestctl.sources",
-               "ingestctl.jobs.runner", "ingestctl.alerts.channels", "smtplib")
+               "ingestctl.jobs.runner", "ingestctl.alerts.channels", "smtplib",
+               "concurrent_log_handler")
     assert heavy(modules, allowed) == []

@@ -34,12 +34,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from tzlocal import get_localzone_name
+
 from ingestctl import __version__
 from ingestctl.alerts.render import redact_text
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError, IngestError
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.spec import spec_for_config
+from ingestctl.scheduler.configured import schedule_of
+from ingestctl.scheduler.spec import LOCAL, ScheduleKind
 
 log = logging.getLogger("ingestctl.alerts.sentry")
 
@@ -56,6 +60,7 @@ def dsn_from(config: Config, environ: Mapping[str, str] | None = None) -> str | 
         return None
     where = str(config.path) if config.path else None
     try:
+        # Optional extra (ingestctl[sentry]): is it installed?
         import sentry_sdk  # noqa: F401
     except ImportError:
         raise ConfigError("is set but sentry-sdk is not installed", path=where,
@@ -99,8 +104,6 @@ def monitor_slug(name: str) -> str:
 
 def monitor_config(config: Config, index: int) -> dict[str, Any] | None:
     """Sentry's monitor config for ``config.imports[index]`` (None without a schedule)."""
-    from ingestctl.scheduler.configured import schedule_of
-    from ingestctl.scheduler.spec import LOCAL, ScheduleKind
 
     schedule = schedule_of(config, index)
     if schedule is None:
@@ -118,8 +121,6 @@ def monitor_config(config: Config, index: int) -> dict[str, Any] | None:
         spec = {"type": "interval", "value": value, "unit": unit}
     zone = imp.timezone
     if zone == LOCAL:
-        from tzlocal import get_localzone_name
-
         zone = get_localzone_name() or "UTC"
     return {"schedule": spec, "timezone": zone,
             "checkin_margin": max(1, math.ceil(imp.misfire_grace / 60)),
@@ -173,6 +174,7 @@ class SentrySubscriber:
             "dead_letters": "ingestctl dlq list"})
 
     def _dead_letter(self, event: Event) -> None:
+        # Optional extra (ingestctl[sentry]): the SDK loads only once Sentry is configured.
         import sentry_sdk
 
         data = event.data
@@ -186,6 +188,7 @@ class SentrySubscriber:
                 f"{data.get('message', '')}")
 
     def _exception(self, event: Event, error: BaseException) -> None:
+        # Optional extra (ingestctl[sentry]): the SDK loads only once Sentry is configured.
         import sentry_sdk
 
         with sentry_sdk.new_scope() as scope:
@@ -198,6 +201,7 @@ class SentrySubscriber:
         monitor = self.monitors.get(event.import_key or "")
         if monitor is None or event.job_id is None:
             return
+        # Optional extra (ingestctl[sentry]): the SDK loads only once Sentry is configured.
         from sentry_sdk.crons import capture_checkin
 
         slug, settings = monitor
@@ -217,6 +221,7 @@ class SentrySubscriber:
 
     def flush(self) -> None:
         """Send what is queued (a process about to exit)."""
+        # Optional extra (ingestctl[sentry]): the SDK loads only once Sentry is configured.
         import sentry_sdk
 
         sentry_sdk.flush(timeout=FLUSH_TIMEOUT)
@@ -227,6 +232,7 @@ def subscribe_sentry(bus: EventBus, config: Config) -> SentrySubscriber | None:
     dsn = dsn_from(config)
     if dsn is None:
         return None
+    # Optional extra (ingestctl[sentry]): the SDK loads only once Sentry is configured.
     import sentry_sdk
     from sentry_sdk.integrations.logging import LoggingIntegration
 

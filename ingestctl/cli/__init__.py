@@ -16,7 +16,9 @@ from typer.core import TyperGroup
 from ingestctl import __version__
 from ingestctl.cli.output import error
 from ingestctl.cli.params import speed_up
+from ingestctl.cli.signals import exit_now
 from ingestctl.cli.state import AppState
+from ingestctl.cli.usage import run
 from ingestctl.errors import EXIT_FAILED, IngestError
 from ingestctl.interrupt import EXIT_CODES
 
@@ -129,8 +131,6 @@ class ErrorMappingGroup(TyperGroup):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """As click's, but every usage error is one line with what was meant (cli/usage.py)."""
-        from ingestctl.cli.usage import run
-
         return run(super().main, *args, **kwargs)
 
     def invoke(self, ctx: ClickContext) -> Any:
@@ -211,8 +211,6 @@ def main() -> None:
         app(prog_name="ingestctl")
     except SystemExit as exc:
         if isinstance(exc.code, int) and exc.code in EXIT_CODES.values():
-            from ingestctl.cli.signals import exit_now
-
             exit_now(exc.code)
         raise
 

@@ -7,6 +7,7 @@ import json
 import typer
 
 from ingestctl.alerts.dispatch import check_alerts_config
+from ingestctl.alerts.sentry import dsn_from
 from ingestctl.cli.output import emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.config import redacted
@@ -28,8 +29,6 @@ def check(ctx: typer.Context) -> None:
     check_alerts_config(config)
     check_retention_config(config)
     if config.sentry.dsn_env.strip():
-        from ingestctl.alerts.sentry import dsn_from
-
         dsn_from(config)  # the SDK is installed and the variable is set
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:

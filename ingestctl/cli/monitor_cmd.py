@@ -108,10 +108,12 @@ def health(
         results = [CheckResult("ingestctl", "health", Status.UNKNOWN, None, None,
                                f"health check failed: {text}", time=now)]
     if fmt is HealthFormat.NAGIOS:
+        # Start-up weight: each format loads only its renderer (test_monitoring_cli.py).
         from ingestctl.monitoring.health import render_nagios
 
         sys.stdout.write(render_nagios(results) + "\n")
     elif fmt is HealthFormat.JSON:
+        # Start-up weight: as above.
         from ingestctl.monitoring.health import render_json
 
         emit_json(render_json(results, now, __version__))
@@ -224,6 +226,7 @@ def status(
         top = dashboard.header(snap, shown_in.name, shown_in.tz)
         Console(width=width).print(dashboard.render_frame(snap, width, top=top).body)
         return
+    # Start-up weight: the live view only on a terminal.
     from ingestctl.monitoring.watch import job_view
     from ingestctl.monitoring.watch import watch as live
 

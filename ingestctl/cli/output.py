@@ -51,6 +51,7 @@ def error(text: str) -> None:
 
 def jobs_listing(jobs: list[Job], zone: Zone) -> Listing:
     """The ``jobs list`` table: ID, name and status always; the rest as the width allows."""
+    # Start-up weight: this module serves the read paths too, which never load Rich.
     from rich.text import Text
 
     from ingestctl.cli.tables import Column, Listing

@@ -15,6 +15,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from ingestctl.cli.output import stderr
 from ingestctl.clock import iso_out
@@ -61,8 +62,6 @@ class ImportProgress(Progress):
 
     def get_renderables(self) -> Iterable[RenderableType]:
         """The task table, then the waiting line (refreshed ten times a second)."""
-        from rich.text import Text
-
         yield self.make_tasks_table(self.tasks)
         line = waiting_line(self.waiting()) if self.waiting is not None else ""
         if line:

@@ -8,6 +8,7 @@ from ingestctl import clock
 from ingestctl.cli.output import emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.errors import UsageError
+from ingestctl.jobs.retention import prune as prune_history
 from ingestctl.units import format_duration, parse_duration
 
 
@@ -32,8 +33,6 @@ def prune(
     """Delete finished jobs with their attempts, delivered alerts, schedule-ledger rows and
     inactive dead letters older than the limit; never an active dead letter, nor the newest
     job, success or failure of an import. Then PRAGMA optimize and an incremental vacuum."""
-    from ingestctl.jobs.retention import prune as prune_history
-
     limit = None
     if older_than is not None:
         try:

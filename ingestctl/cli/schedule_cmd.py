@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import sys
@@ -16,7 +17,7 @@ from ingestctl.cli.output import STATUS_STYLE, emit_json, message
 from ingestctl.cli.state import state
 from ingestctl.cli.tables import Column, Listing, in_own_zone, print_listing, zone
 from ingestctl.errors import IngestError, UsageError
-from ingestctl.scheduler.listing import crontab_block, schedule_rows
+from ingestctl.scheduler.listing import crontab_block, schedule_rows, systemd_units
 
 app = typer.Typer(help="Configured schedules: next runs, last outcomes, crontab lines, "
                   "systemd timers.",
@@ -122,10 +123,6 @@ def systemd(
 ) -> None:
     """A .service/.timer pair per scheduled import (and one for the daily prune): the cron
     alternative on systemd hosts."""
-    import getpass
-
-    from ingestctl.scheduler.listing import systemd_units
-
     st = state(ctx)
     config = st.config
     found = shutil.which("ingestctl")

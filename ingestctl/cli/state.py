@@ -67,6 +67,7 @@ class AppState:
         bus.subscribe(lambda event: self.alerting.handle(event), ALERT_EVENTS)
         self.pings = subscribe_pings(bus, self.config)
         if self.config.sentry.dsn_env.strip():
+            # Optional extra (ingestctl[sentry]): loaded only when Sentry is configured.
             from ingestctl.alerts.sentry import subscribe_sentry
 
             self.sentry = subscribe_sentry(bus, self.config)

@@ -17,10 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.text import Text
 
+from ingestctl import clock
 from ingestctl.errors import UsageError
 from ingestctl.shorten import ELLIPSIS, middle_cut
 
@@ -175,6 +177,7 @@ def _join(cells: Sequence[Text], kept: list[int], widths: list[int],
 
 def print_listing(listing: Listing, width: int | None = None) -> None:
     """Print the listing to stdout, fitted to :func:`output_width` (or ``width``)."""
+    # Start-up weight: the Rich console is built on first print (test_monitoring_cli.py).
     from ingestctl.cli.output import stdout
 
     for line in render(listing, width if width is not None else output_width()):
@@ -194,16 +197,12 @@ class Zone:
 
     def short(self, moment: datetime | str | None) -> str:
         """``03-01 12:00`` in this zone, ``2025-12-31 23:00`` in another year ('' for none)."""
-        from ingestctl import clock
-
         if isinstance(moment, str):
             moment = clock.from_iso(moment)
         return _short(moment.astimezone(self.tz), "") if moment else ""
 
 
 def _short(local: datetime, suffix: str) -> str:
-    from ingestctl import clock
-
     same_year = local.year == clock.now().astimezone(local.tzinfo).year
     return local.strftime(("%m-%d %H:%M" if same_year else "%Y-%m-%d %H:%M") + suffix)
 
@@ -234,7 +233,6 @@ def zone_named(name: str) -> Zone:
     if name == "local":
         local = datetime.now().astimezone().tzinfo or UTC
         return Zone(local, datetime.now(local).strftime("%Z") or "local")
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return Zone(ZoneInfo(name), name)

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingestctl.clock import iso_out, to_iso
+from ingestctl.clock import from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError, UsageError
+from ingestctl.scheduler.misfire import latest_slot
+from ingestctl.scheduler.spec import LOCAL, parse_schedule
 from ingestctl.store import Store
 from ingestctl.store import retention as retention_store
+from ingestctl.store import scheduling as sched_store
 from ingestctl.store.retention import Removed, SpaceReport
 from ingestctl.units import format_duration
 
@@ -56,8 +59,6 @@ def check_config(config: Config) -> None:
 
 def retention_schedule(config: Config) -> Any:
     """The parsed ``[retention] schedule`` (host time, as cron reads it)."""
-    from ingestctl.scheduler.spec import LOCAL, parse_schedule
-
     return parse_schedule(config.retention.schedule, LOCAL, 0,
                           path=str(config.path) if config.path else None, key="retention")
 
@@ -116,9 +117,6 @@ class RetentionHook:
     def __call__(self, store: Store, config: Config, now: datetime) -> None:
         if not config.retention.enabled:
             return
-        from ingestctl.clock import from_iso
-        from ingestctl.scheduler.misfire import latest_slot
-        from ingestctl.store import scheduling as sched_store
 
         slot = latest_slot(retention_schedule(config), now)
         last = from_iso(sched_store.get_state(store, LAST_RUN_KEY))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ingestctl.monitoring.dashboard import (
+from ingestctl.monitoring.cells import (
     QUOTA_WARNING,
     Section,
     _styled,

@@ -23,7 +23,13 @@ from ingestctl.monitoring.health.evaluate import (
     QuotaUse,
     SourceJobs,
 )
-from ingestctl.monitoring.status import BreakerRow, ScheduleRow, StatusSnapshot
+from ingestctl.monitoring.status import (
+    HOURS,
+    BreakerRow,
+    ScheduleRow,
+    SourceSummary,
+    StatusSnapshot,
+)
 from ingestctl.resilience.breaker import load_states
 from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import Store
@@ -231,8 +237,6 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
 
 def _hourly(store: Store, now: datetime, sources: dict[str, SourceSummary]) -> None:
     """Jobs completed and failed per source in each of the last 24 hours (oldest first)."""
-    from ingestctl.monitoring.status import HOURS, SourceSummary
-
     top = now.replace(minute=0, second=0, microsecond=0)
     first = top - timedelta(hours=HOURS - 1)
     for source, hour, status, count in q.hourly_outcomes(store, to_iso(first) or ""):

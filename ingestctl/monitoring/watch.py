@@ -13,6 +13,8 @@ import os
 import select
 import signal
 import sys
+import termios
+import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -23,9 +25,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ingestctl.monitoring.dashboard import STATE_STYLE, header, render_frame
+from ingestctl.monitoring.cells import STATE_STYLE
+from ingestctl.monitoring.dashboard import header, render_frame
 from ingestctl.monitoring.status import StatusSnapshot
 from ingestctl.store import Store
+from ingestctl.store import dead_letters as dl_store
+from ingestctl.store import jobs as job_store
 
 #: Status filters, in the order ``f`` cycles through them.
 STATUS_FILTERS = (None, "failing", "running", "queued")
@@ -114,8 +119,6 @@ def filtered(s: StatusSnapshot, view: ViewState) -> StatusSnapshot:
 def job_view(store: Store, job_id: int, short: Callable[[str | None], str]) -> JobView | None:
     """The job screen's content from the store (None when the job is gone); ``short`` formats
     stored times."""
-    from ingestctl.store import dead_letters as dl_store
-    from ingestctl.store import jobs as job_store
 
     job = job_store.get_job(store, job_id)
     if job is None:
@@ -282,8 +285,6 @@ class TerminalKeys:
     def __enter__(self) -> TerminalKeys:
         self.previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         if os.isatty(self.fd):
-            import termios
-            import tty
 
             self.saved = termios.tcgetattr(self.fd)
             tty.setcbreak(self.fd)
@@ -292,8 +293,6 @@ class TerminalKeys:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self.saved is not None:
-            import termios
-
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
             self.saved = None
         signal.signal(signal.SIGINT, self.previous_sigint)

@@ -21,6 +21,7 @@ from typing import Any
 from ingestctl.clock import Clock
 from ingestctl.config import Config
 from ingestctl.events import Event, EventBus, EventKind, Handler
+from ingestctl.jobs.retention import RetentionHook
 from ingestctl.store import Store
 
 Hook = Callable[[Store, Config, datetime], None]
@@ -71,6 +72,4 @@ class AlertOutboxHook:
 def default_hooks(clock: Clock) -> list[Hook]:
     """The hooks a scheduler runs each step unless told otherwise: the alert outbox and the
     daily prune of ``[retention]``."""
-    from ingestctl.jobs.retention import RetentionHook
-
     return [AlertOutboxHook(clock), RetentionHook()]

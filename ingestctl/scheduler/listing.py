@@ -9,12 +9,13 @@ from typing import Any
 
 from ingestctl.clock import iso_out
 from ingestctl.config import Config, ImportConfig
+from ingestctl.jobs.retention import check_config, retention_schedule
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
 from ingestctl.scheduler.configured import schedule_of
 from ingestctl.scheduler.crontab import CrontabEntry, cli_words, crontab, crontab_command
 from ingestctl.scheduler.spec import Schedule
-from ingestctl.scheduler.systemd import UnitFile
+from ingestctl.scheduler.systemd import UnitFile, exec_line, unit_pair
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
 
@@ -90,8 +91,6 @@ def crontab_block(config: Config, *, program: str | Sequence[str], config_path: 
         entries.append(CrontabEntry(imp.name, schedule, command))
     count = len(entries)
     if count and config.retention.enabled:
-        from ingestctl.jobs.retention import check_config, retention_schedule
-
         check_config(config)
         command = crontab_command("", config=config_path, home=home, program=program,
                                   args=["prune"])
@@ -103,8 +102,6 @@ def systemd_units(config: Config, *, program: list[str], config_path: str | None
                   user: str | None) -> list[UnitFile]:
     """A ``.service``/``.timer`` pair per scheduled import, and one for the daily prune;
     ``program`` is the command that starts ingestctl, as words."""
-    from ingestctl.scheduler.systemd import exec_line, unit_pair
-
     units: list[UnitFile] = []
     for index, imp in enumerate(config.imports):
         schedule = schedule_of(config, index)
@@ -115,8 +112,6 @@ def systemd_units(config: Config, *, program: list[str], config_path: str | None
                            f"ingestctl import {imp.name} ({imp.source})", exec_line(words),
                            schedule, user=user, home=home)
     if units and config.retention.enabled:
-        from ingestctl.jobs.retention import check_config, retention_schedule
-
         check_config(config)
         words = [*program, *cli_words(["prune", "-q"], config=config_path)[1:]]
         units += unit_pair("ingestctl-prune", "ingestctl prune (retention)", exec_line(words),
