@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from ingestctl.errors import (
     RateLimitedError,
 )
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.host import hostname
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
 from ingestctl.store import Store
@@ -42,7 +42,7 @@ def _process_start(pid: int) -> str:
 def process_owner() -> str:
     """This process as a lease owner: ``host:pid:start``."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+    return f"{hostname()}:{pid}:{_process_start(pid)}"
 
 
 def owner_is_dead(owner: str | None) -> bool:
@@ -51,7 +51,7 @@ def owner_is_dead(owner: str | None) -> bool:
         return True
     host, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != hostname() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     try:

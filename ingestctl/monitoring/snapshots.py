@@ -173,7 +173,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
     names = q.tables(store)
     since = q.window_start(now, config.health.window)
     snap = m.StatusSnapshot(generated_at=now, window=config.health.window,
-                            database=str(store.path))
+                            database=store.where)
     sources = {source: m.SourceSummary(source, counts.get("completed", 0),
                                        counts.get("failed", 0))
                for source, counts in q.finished_by_source(store, since).items()}

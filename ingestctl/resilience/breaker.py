@@ -17,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 from ingestctl.clock import SYSTEM, Clock, from_iso, to_iso
 from ingestctl.config import BreakerConfig
 from ingestctl.errors import CircuitOpenError, ErrorClass
+from ingestctl.host import hostname
 
 log = logging.getLogger("ingestctl.breaker")
 
@@ -137,7 +137,7 @@ OnTransition = Callable[[BreakerTransition], None]
 
 def default_owner() -> str:
     """``host:pid``, naming the process that holds a probe lease."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{hostname()}:{os.getpid()}"
 
 
 def breaker_key(source: str, target: str) -> str:

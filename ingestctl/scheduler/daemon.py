@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import CrashedError, IngestError
 from ingestctl.events import EventBus
+from ingestctl.host import hostname
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.jobs.queue import JobQueue, process_owner
 from ingestctl.jobs.spec import spec_for_config
@@ -132,7 +132,7 @@ class SchedulerDaemon:
 
     def info(self) -> dict[str, Any]:
         """Who this scheduler is: written to the lock file and with the heartbeat."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "owner": self.owner,
+        return {"pid": os.getpid(), "host": hostname(), "owner": self.owner,
                 "started_at": to_iso(self.started_at), "http": self.http_url,
                 "imports": sorted(self.imports)}
 

@@ -9,12 +9,11 @@ in effect at the last request, the current quota day and the last rate-limit hea
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import Connection, Store
 
 PRODUCT_COLUMNS = ("name", "offer_id", "content_language", "feed_label", "title", "link",
                    "image_link", "price_micros", "currency", "availability", "condition",
@@ -50,7 +49,7 @@ def load_cursor(store: Store, job_id: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def save_cursor(conn: sqlite3.Connection, job_id: int, cursor: Mapping[str, Any],
+def save_cursor(conn: Connection, job_id: int, cursor: Mapping[str, Any],
                 now: str) -> None:
     """Remember where the job is, inside the caller's transaction."""
     conn.execute("INSERT INTO job_cursors (job_id, cursor, updated_at) VALUES (?, ?, ?) "

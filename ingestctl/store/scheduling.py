@@ -73,7 +73,8 @@ def record_run(store: Store, name: str, slot: datetime, run_at: datetime, outcom
             "INSERT INTO schedule_slots (import_name, slot_at, outcome, run_at, job_id, "
             "recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(import_name, slot_at) DO UPDATE "
             "SET outcome = excluded.outcome, run_at = excluded.run_at, "
-            "job_id = coalesce(excluded.job_id, job_id), recorded_at = excluded.recorded_at",
+            "job_id = coalesce(excluded.job_id, schedule_slots.job_id), "
+            "recorded_at = excluded.recorded_at",
             (name, to_iso(slot), outcome, to_iso(run_at), job_id, to_iso(now)))
 
 
@@ -92,8 +93,8 @@ def record_outcomes(store: Store, name: str,
     with store.write() as conn:
         for slot, outcome, run_at in outcomes:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO schedule_slots (import_name, slot_at, outcome, run_at, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO schedule_slots (import_name, slot_at, outcome, run_at, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (name, to_iso(slot), outcome, to_iso(run_at), to_iso(now)))
             added += cursor.rowcount
     return added

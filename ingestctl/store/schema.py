@@ -1,5 +1,7 @@
 """The schema, as an ordered list of migrations; ``PRAGMA user_version`` counts those applied.
 
+Each migration has its PostgreSQL step under the same name in :mod:`ingestctl.store.schema_pg`.
+
 Never edit a released migration: append a new one, so older databases upgrade in place. A
 migration is SQL or a function of a :class:`sqlite_utils.Database`: new tables, columns and
 indexes use sqlite-utils (``create``, ``add_column``, ``create_index``); what it has no API for
@@ -422,6 +424,25 @@ def _schedule_missed_index(db: Database) -> None:
                                             index_name="schedule_slots_missed")
 
 
+# Circuit breakers of a PostgreSQL store, one row per key (the shape of breakers.json's
+# entries); SQLite homes keep breakers.json and leave the table empty. On PostgreSQL the
+# migration also adds the trigger that notifies idle workers of due jobs (schema_pg.py).
+BREAKERS_TABLE = """
+CREATE TABLE breakers (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    opened_at TEXT,
+    open_until TEXT,
+    probe_owner TEXT,
+    probe_until TEXT,
+    last_error_class TEXT,
+    updated_at TEXT
+) WITHOUT ROWID
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -431,4 +452,5 @@ MIGRATIONS: list[Migration] = [
     ("alerts", _ALERTS),
     ("sitemap_extensions", _SITEMAP_EXTENSIONS),
     ("schedule_missed_index", _schedule_missed_index),
+    ("scale_out", BREAKERS_TABLE),
 ]

@@ -11,11 +11,10 @@ reflect its latest listing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import Connection, Row, Store
 
 UrlRow = tuple[str, str | None, str | None, float | None]
 #: (url, position, loc, title, caption)
@@ -121,7 +120,7 @@ class UrlWriter:
                                      f"({self.import_id}, {marks})", rows)
 
 
-def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
+def list_file(conn: Connection, import_id: int, job_id: int, url: str,
               parent_url: str | None, depth: int, *, status: str = "pending",
               reason: str | None = None) -> int:
     """Record that this job lists ``url`` (pending, or refused with ``reason``); its id.
@@ -137,7 +136,7 @@ def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
     return int(row[0])
 
 
-def finish_file(conn: sqlite3.Connection, f: SitemapFile) -> None:
+def finish_file(conn: Connection, f: SitemapFile) -> None:
     """Store the outcome of fetching the file ``f.id``."""
     conn.execute(
         "UPDATE sitemap_files SET kind = coalesce(?, kind), status = ?, http_status = ?, "
@@ -154,7 +153,7 @@ def save_file(store: Store, f: SitemapFile) -> None:
         finish_file(conn, f)
 
 
-def _file(row: sqlite3.Row) -> SitemapFile:
+def _file(row: Row) -> SitemapFile:
     data = dict(row)
     data["problems"] = json.loads(data["problems"]) if data["problems"] else None
     return SitemapFile(**data)
