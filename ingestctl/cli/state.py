@@ -14,7 +14,7 @@ from ingestctl import clock, log
 from ingestctl.config import Config, find_config_path, load_config
 from ingestctl.events import ALERT_EVENTS, EventBus
 from ingestctl.paths import Home, resolve_home
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 
 if TYPE_CHECKING:
     from ingestctl.alerts.dispatch import Alerting
@@ -79,7 +79,7 @@ class AppState:
         """The store, opened once; processing jobs of dead processes are recovered first."""
         if self._store is None:
             self.setup_logging()
-            self._store = Store(self.home.database)
+            self._store = open_store(self.home, self.config.store)
             if recover:
                 # Start-up weight: read paths never recover (test_startup.py).
                 from ingestctl.jobs.queue import JobQueue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,9 +120,23 @@ class JobQueue:
         lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
         job = job_store.claim(self.store, job_id, self.owner, lease, now)
         if job is not None:
-            self.events.emit(Event(EventKind.JOB_STARTED, moment, job.id, job.import_key,
-                                   {"attempt": job.attempts}))
+            self.started(job)
         return job
+
+    def claim_next(self, due_by: str, skip: Sequence[int] = ()) -> Job | None:
+        """Take the job due soonest (by ``due_by``) for this process; None when none is.
+
+        Workers on any number of hosts may call it at once: each gets a different job. The
+        caller emits :meth:`started` once it decides to run the attempt.
+        """
+        moment, now = self._now()
+        lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
+        return job_store.claim_next(self.store, self.owner, lease, now, due_by, skip)
+
+    def started(self, job: Job) -> None:
+        """Announce that an attempt of a claimed job starts."""
+        self.events.emit(Event(EventKind.JOB_STARTED, self.clock.now(), job.id,
+                               job.import_key, {"attempt": job.attempts}))
 
     def heartbeat(self, job: Job, progress: dict[str, Any] | None = None) -> bool:
         """Extend the lease and publish progress for other processes to show."""
@@ -205,11 +220,9 @@ class JobQueue:
             expired = (from_iso(job.lease_expires_at) or moment) <= moment
             if not (expired or owner_is_dead(job.lease_owner)):
                 continue
-            with self.store.write() as conn:
-                still = conn.execute("SELECT 1 FROM jobs WHERE id = ? AND status = "
-                                     "'processing' AND lease_owner IS ?",
-                                     (job.id, job.lease_owner)).fetchone()
-            if not still:
+            # Take the lease over first: of several processes (or hosts) recovering at once,
+            # exactly one records the crashed attempt.
+            if not job_store.take_over(self.store, job.id, job.lease_owner, self.owner):
                 continue
             log.warning("recovering job %s: its process %s died", job.id, job.lease_owner,
                         extra={"job_id": job.id, "error_class": "crashed"})

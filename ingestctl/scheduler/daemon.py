@@ -46,7 +46,7 @@ from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock
 from ingestctl.scheduler.misfire import apscheduler_job_kwargs, latest_slot
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 from ingestctl.store import jobs as job_store
 from ingestctl.store import scheduling as sched_store
 from ingestctl.units import format_duration
@@ -123,7 +123,7 @@ class SchedulerDaemon:
         self.started_at = self.clock.now()
         self._instance.acquire(self.info())
         self.home.ensure()
-        self.store = Store(self.home.database)
+        self.store = open_store(self.home, self.config.store)
         self._queue().recover()
         self.workers.start(self.config.scheduler.max_workers)
         if apscheduler:

@@ -37,7 +37,7 @@ from ingestctl.monitoring.health import (
 from ingestctl.monitoring.metrics import exposition
 from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot
 from ingestctl.paths import Home
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 
 log = logging.getLogger("ingestctl.scheduler.http")
 
@@ -92,7 +92,7 @@ class Endpoints:
 
     def _store(self) -> Store:
         # Read-write, so a health check may test that the store is writable.
-        return Store(self.home.database)
+        return open_store(self.home, self.config().store)
 
     def livez(self) -> Response:
         """200 while the process runs."""

@@ -25,7 +25,7 @@ from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
 from ingestctl.resilience.breaker import BreakerBoard
 from ingestctl.scheduler.configured import ScheduledImport
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 from ingestctl.store import scheduling as sched_store
 
 log = logging.getLogger("ingestctl.scheduler")
@@ -165,7 +165,7 @@ class Workers:
             return self.main_store()
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.home.database)
+            store = open_store(self.home, self.config().store)
             self._local.store = store
             with self._lock:
                 self._stores.append(store)

@@ -81,6 +81,14 @@ def location(home: Home, cfg: StoreConfig) -> Path | str:
     return cfg.url or home.database
 
 
+def open_store(home: Home, cfg: StoreConfig, *, readonly: bool = False) -> Store:
+    """The store of ``home`` as ``[store]`` configures it (see :func:`location`)."""
+    if cfg.url:
+        return Store(cfg.url, readonly=readonly, pool_size=cfg.pool_size,
+                     connect_timeout=cfg.connect_timeout)
+    return Store(home.database, readonly=readonly)
+
+
 class Store:
     """One open database; every query of ingestctl goes through ``store/`` modules.
 

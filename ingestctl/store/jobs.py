@@ -138,7 +138,7 @@ def claim_next(store: Store, owner: str, lease_until: str, now: str, due_by: str
     marks = ",".join("?" * len(skip))
     skipped = f"AND id NOT IN ({marks}) " if skip else ""
     with store.write() as conn:
-        row = conn.execute(
+        rows = store.query(
             "UPDATE jobs SET status = 'processing', attempts = attempts + 1, "
             "lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, "
             "started_at = coalesce(started_at, ?), next_attempt_at = NULL, progress = NULL "
@@ -146,10 +146,10 @@ def claim_next(store: Store, owner: str, lease_until: str, now: str, due_by: str
             f"AND (next_attempt_at IS NULL OR next_attempt_at <= ?) {skipped}"
             f"ORDER BY coalesce(next_attempt_at, created_at), id LIMIT 1{lock}) "
             "AND status IN ('pending', 'retrying') RETURNING *",
-            (owner, lease_until, now, now, due_by, *skip)).fetchone()
-        if row is None:
+            (owner, lease_until, now, now, due_by, *skip))
+        if not rows:
             return None
-        job = _job(row)
+        job = _job(rows[0])
         _start_attempt(conn, job, owner, now)
     return job
 

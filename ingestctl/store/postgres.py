@@ -36,6 +36,21 @@ from ingestctl.store.schema_pg import MIGRATION_LOCK, POSTGRES_STEPS, VERSION_TA
 
 log = logging.getLogger("ingestctl.store")
 
+
+
+class _ToOurLog(logging.Handler):
+    """psycopg-pool's own lines (each failed connection try) go to our log at debug level;
+    what the user must know is raised as a StoreError instead of printed to stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("psycopg pool: %s", record.getMessage())
+
+
+logging.getLogger("psycopg.pool").propagate = False
+logging.getLogger("psycopg.pool").addHandler(_ToOurLog())
+
+HINT = "check that the server runs and [store] url (or INGESTCTL_DB_URL); `ingestctl db check`"
+
 DEFAULT_POOL_SIZE = 10
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # `?` or `:name` outside quotes; `::` casts, `$n` and quoted text are left alone.
@@ -202,7 +217,8 @@ def _open_pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
         pool.open(wait=True, timeout=timeout)
     except PoolTimeout:
         pool.close()
-        raise StoreError(where, f"cannot connect: {_connect_error(url, timeout)}") from None
+        raise StoreError(where, f"cannot connect: {_connect_error(url, timeout)}",
+                         HINT) from None
     return pool
 
 
@@ -252,7 +268,7 @@ class PostgresStore(Store):
     def pool(self) -> ConnectionPool[Any]:
         """The shared pool; StoreError once the store is closed."""
         if self._pool is None:
-            raise StoreError(self.where, "the store is closed")
+            raise StoreError(self.where, "the store is closed", HINT)
         return self._pool
 
     @contextmanager
@@ -261,9 +277,10 @@ class PostgresStore(Store):
         try:
             yield
         except PoolTimeout as exc:
-            raise StoreError(self.where, f"no free connection in the pool: {exc}") from None
+            raise StoreError(self.where, f"no free connection in the pool: {exc}",
+                             "raise [store] pool_size") from None
         except psycopg.Error as exc:
-            raise StoreError(self.where, _one_line(exc)) from exc
+            raise StoreError(self.where, _one_line(exc), HINT) from exc
 
     @contextmanager
     def connection(self, raw: psycopg.Connection[Any] | None = None
