@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ingestctl.alerts.pings import PingSubscriber
     from ingestctl.jobs.contract import ProgressCallback
     from ingestctl.jobs.runner import Runner
+    from ingestctl.resilience.breaker import BreakerBook
 
 
 @dataclass
@@ -95,9 +96,16 @@ class AppState:
         from ingestctl.resilience.breaker import BreakerBoard
 
         owner = process_owner()
-        board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner)
+        board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner,
+                             book=self.breaker_book())
         return Runner(self.store(), self.config, clock.SYSTEM, self.events,
                       on_progress=on_progress, owner=owner, breakers=board)
+
+    def breaker_book(self) -> BreakerBook:
+        """Where the circuit breakers live: breakers.json, or the PostgreSQL store's table."""
+        from ingestctl.resilience.breaker import book_for
+
+        return book_for(self.home.breakers, self.store() if self.config.store.url else None)
 
     def close(self) -> None:
         """Close what was opened."""

@@ -24,7 +24,7 @@ from ingestctl.monitoring.health.evaluate import (
     SourceJobs,
 )
 from ingestctl.monitoring.status import BreakerRow, ScheduleRow, StatusSnapshot
-from ingestctl.resilience.breaker import load_states
+from ingestctl.resilience.breaker import book_for
 from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
@@ -46,10 +46,11 @@ _COUNTER_LABELS = {"retries_total": ("source", "error_class"),
                    "quality_violations_total": ("rule", "severity")}
 
 
-def breakers(path: Path) -> list[Breaker]:
-    """The circuit breakers of ``breakers.json`` (none when the file does not exist)."""
+def breakers(path: Path, store: Store | None = None) -> list[Breaker]:
+    """The circuit breakers of ``breakers.json`` (none when the file does not exist), or of
+    the store's table when it is PostgreSQL."""
     return [(s.key, s.state.value, s.failures, s.open_until, s.last_error_class)
-            for s in load_states(path)]
+            for s in book_for(path, store).load()]
 
 
 def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
@@ -103,7 +104,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         imports=_freshness(store, config),
         jobs=jobs,
         dead_letters=q.dead_letters_since(store, since),
-        open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
+        open_breakers=[b[0] for b in breakers(breakers_path, store) if b[1] != "closed"],
         expired_leases=q.expired_leases(store, now),
         quotas=[QuotaUse(api, scope, used / limit) for api, scope, used, limit, _ in
                 quotas(store, names, now)],
@@ -143,7 +144,7 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.dead_letters = dl_store.count_active(store)
     snap.last_success_timestamp = {name: moment.timestamp()
                                    for name, moment in q.last_successes(store).items()}
-    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
+    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path, store)}
     snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
                                  in quotas(store, q.tables(store), now)}
     for source, counts_ in q.finished_by_source(store, q.window_start(now, window)).items():
@@ -202,7 +203,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
                                          r["error_class"], r["error_message"], r["attempts"],
                                          from_iso(r["updated_at"]))
                          for r in q.active_dead_letter_rows(store, limit)]
-    snap.breakers = [m.BreakerRow(*b) for b in breakers(breakers_path)]
+    snap.breakers = [m.BreakerRow(*b) for b in breakers(breakers_path, store)]
     snap.quotas = [m.QuotaRow(*row) for row in quotas(store, names, now)]
     snap.failures = [m.FailureRow(r["job_id"], r["name"], r["source"], r["number"], r["outcome"],
                                   from_iso(r["finished_at"]), r["error_class"], r["error_type"],

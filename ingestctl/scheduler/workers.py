@@ -23,7 +23,7 @@ from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
-from ingestctl.resilience.breaker import BreakerBoard
+from ingestctl.resilience.breaker import BreakerBoard, book_for
 from ingestctl.scheduler.configured import ScheduledImport
 from ingestctl.store import Store, open_store
 from ingestctl.store import scheduling as sched_store
@@ -176,7 +176,8 @@ class Workers:
         if getattr(self._local, "generation", None) != self.generation:
             config = self.config()
             board = BreakerBoard(self.home.breakers, config.breaker, self.clock,
-                                 owner=self.owner)
+                                 owner=self.owner,
+                                 book=book_for(self.home.breakers, self.store()))
             self._local.runner = Runner(self.store(), config, self.clock, self.events,
                                         owner=self.owner, breakers=board)
             self._local.generation = self.generation

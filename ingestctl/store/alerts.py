@@ -1,7 +1,7 @@
 """The alert outbox on SQLite: ``alerts`` (one row per accepted alert) and ``alert_deliveries``.
 
 Implements :class:`ingestctl.alerts.outbox.OutboxStore`. Several processes (a cron ``run``, the
-worker, ``alerts flush``) may flush at once, so :meth:`SqliteOutboxStore.pending` *claims* what
+worker, ``alerts flush``) may flush at once, so :meth:`DatabaseOutboxStore.pending` *claims* what
 it returns with a short lease (``claimed_until``) in the same transaction; a delivery that was
 just added is claimed by the process that added it, which delivers it at once. A process that
 dies holding a claim only delays that delivery until the lease runs out.
@@ -28,7 +28,7 @@ def _iso(moment: datetime) -> str:
     return to_iso(moment) or ""
 
 
-class SqliteOutboxStore:
+class DatabaseOutboxStore:
     """The OutboxStore protocol on the ingestctl database."""
 
     def __init__(self, store: Store, *, lease: float = DEFAULT_CLAIM_LEASE) -> None:
