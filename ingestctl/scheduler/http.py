@@ -1,7 +1,9 @@
 """The scheduler's HTTP endpoints on a small stdlib server in a thread.
 
 * ``/livez``: 200 while the process runs.
-* ``/readyz``: 200 when the store answers and the scheduler is running, else 503.
+* ``/readyz``: 200 when the store answers and the scheduler is running, else 503; the body
+  says whether this scheduler leads or stands by (and who leads), as does the
+  ``X-Ingestctl-Role`` header.
 * ``/healthz``: the health checks as health+json; 200 for pass and warn, 503 for fail.
 * ``/metrics``: the Prometheus text exposition.
 
@@ -18,7 +20,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -69,17 +71,20 @@ class Response:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Endpoints:
     """The four endpoints, over the home's store and the scheduler's running state."""
 
     def __init__(self, home: Home, config: Callable[[], Config], running: Callable[[], bool],
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime],
+                 role: Callable[[], dict[str, Any] | None] | None = None) -> None:
         self.home = home
         self.config = config
         self.running = running
         self.now = now
+        self.role = role
 
     def handle(self, path: str) -> Response:
         """Dispatch on the path (query strings ignored)."""
@@ -108,9 +113,16 @@ class Endpoints:
             problems.append(f"store unreachable: {exc}")
         if not self.running():
             problems.append("scheduler not running")
+        role = self.role() if self.role is not None else None
+        said, headers = "", {}
+        if role is not None:
+            said = ("; leading" if role["role"] == "leader" else
+                    f"; standing by (leader: {role.get('leader') or 'unknown'})")
+            headers = {"X-Ingestctl-Role": role["role"]}
         if problems:
-            return Response(503, TEXT, ("not ready: " + "; ".join(problems) + "\n").encode())
-        return Response(200, TEXT, b"ready\n")
+            return Response(503, TEXT, ("not ready: " + "; ".join(problems) + said + "\n"
+                                        ).encode(), headers)
+        return Response(200, TEXT, f"ready{said}\n".encode(), headers)
 
     def healthz(self) -> Response:
         """The health checks as health+json."""
@@ -159,6 +171,8 @@ class StatusServer:
                 self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.send_header("Cache-Control", "no-store")
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(response.body)

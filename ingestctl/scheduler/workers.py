@@ -95,6 +95,10 @@ class Workers:
             self._inflight[entry.key] = entry
             return True
 
+    def release(self, entry: Inflight) -> None:
+        """Take a claimed entry out of flight without running it."""
+        self._forget(entry)
+
     def _forget(self, entry: Inflight) -> None:
         with self._lock:
             if self._inflight.get(entry.key) is entry:
