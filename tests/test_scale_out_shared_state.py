@@ -1,4 +1,5 @@
-"""Eight processes on two "hosts" share one circuit breaker kept in PostgreSQL."""
+"""Shared state on PostgreSQL: eight processes on two "hosts" share one circuit breaker and
+its one probe; three processes flushing the outbox at once send an alert once."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +18,10 @@ import pytest
 from ingestctl.clock import SYSTEM, to_iso
 from ingestctl.store import Store
 from ingestctl.store import breakers as breaker_rows
-from tests.httpserver import LocalServer, Response
+from ingestctl.store.alerts import DatabaseOutboxStore
+from tests.alerts_helpers import sample_dead_letter
+from tests.cli import start_cli
+from tests.httpserver import LocalServer, Request, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "breaker_worker.py"
@@ -101,3 +106,28 @@ def test_eight_processes_on_two_hosts_share_one_breaker_and_one_probe(
             assert len(down_server.requests) == hits
         finally:
             procs.close()
+
+
+def test_three_processes_flushing_at_once_send_an_alert_once(tmp_path: Path,
+                                                             pg_url: str) -> None:
+    def hook(req: Request) -> Response:
+        time.sleep(0.5)  # the delivery is in flight while the other flushes look
+        return Response(200, b"ok")
+
+    earlier = SYSTEM.now() - timedelta(hours=1)  # the adding process's claim has lapsed
+    with Store(pg_url) as store:
+        alert_id = DatabaseOutboxStore(store).add(sample_dead_letter(earlier), ["webhook"],
+                                                  earlier)
+    with LocalServer(hook) as server:
+        flushes = [start_cli(tmp_path / f"home{i}", "alerts", "flush", INGESTCTL_DB_URL=pg_url,
+                             INGESTCTL_HOSTNAME=f"host-{i}",
+                             INGESTCTL_WEBHOOK_URL=server.url("/hook"))
+                   for i in range(3)]
+        outputs = [proc.communicate(timeout=60) for proc in flushes]
+    assert len(server.requests) == 1
+    delivered = [out for out, _ in outputs if out.startswith("alerts flush: 1 delivered")]
+    assert len(delivered) == 1, outputs
+    with Store(pg_url) as store:
+        [row] = store.query("SELECT alert_id, channel, attempts, sent_at FROM alert_deliveries")
+        assert (row["alert_id"], row["channel"], row["attempts"]) == (alert_id, "webhook", 0)
+        assert row["sent_at"] is not None
