@@ -30,6 +30,7 @@ from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as q
 from ingestctl.store import scheduling as sched_store
+from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
@@ -114,6 +115,10 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         quality=quality_runs(store),
         missed_slots=_missed_slots(store, names, since),
         schedules_configured=any(imp.schedule for imp in config.imports),
+        database=store.dialect,
+        schema_version=store.schema_version,
+        schema_latest=len(MIGRATIONS),
+        pool=dict(store.pool_stats()),
     )
 
 
@@ -145,6 +150,13 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.last_success_timestamp = {name: moment.timestamp()
                                    for name, moment in q.last_successes(store).items()}
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path, store)}
+    snap.schema_version = store.schema_version
+    pool = store.pool_stats()
+    if pool:
+        snap.database_pool = {"open": pool.get("pool_size", 0),
+                              "idle": pool.get("pool_available", 0),
+                              "max": pool.get("pool_max", 0),
+                              "waiting": pool.get("requests_waiting", 0)}
     snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6) for api, scope, used, limit, _
                                  in quotas(store, q.tables(store), now)}
     for source, counts_ in q.finished_by_source(store, q.window_start(now, window)).items():

@@ -28,6 +28,7 @@ from typing import Any
 from ingestctl import __version__
 from ingestctl.config import Config
 from ingestctl.errors import IngestError, UsageError
+from ingestctl.host import hostname
 from ingestctl.monitoring.health import (
     HEALTH_JSON_MEDIA_TYPE,
     HealthSnapshot,
@@ -142,7 +143,11 @@ class Endpoints:
         """The Prometheus exposition."""
         try:
             with self._store() as store:
-                data = exposition(metrics_snapshot(store, self.now(), self.home.breakers))
+                snapshot = metrics_snapshot(store, self.now(), self.home.breakers)
+                role = self.role() if self.role is not None else None
+                if role is not None:
+                    snapshot.scheduler_leader = {hostname(): float(role["role"] == "leader")}
+                data = exposition(snapshot)
         except (IngestError, sqlite3.Error) as exc:
             return Response(503, TEXT, f"store unreachable: {exc}\n".encode())
         return Response(200, METRICS_TYPE, data)
