@@ -151,6 +151,7 @@ def _register() -> None:
     lazy_command("scheduler", "ingestctl.cli.scheduler_cmd:scheduler")
     lazy_command("schedule", "ingestctl.cli.schedule_cmd:app")
     lazy_command("alerts", "ingestctl.cli.alerts_cmd:app")
+    lazy_command("db", "ingestctl.cli.db_cmd:app")
 
 
 _register()

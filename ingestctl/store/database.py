@@ -151,6 +151,11 @@ class Store:
         """Connection pool figures (PostgreSQL); empty for SQLite's single connection."""
         return {}
 
+    @property
+    def server_version(self) -> str:
+        """The database engine and its version, e.g. ``SQLite 3.40.1``."""
+        raise NotImplementedError
+
     def tables(self) -> set[str]:
         """The names of the tables in the store."""
         raise NotImplementedError
@@ -217,6 +222,11 @@ class SqliteStore(Store):
         cursor = self.conn.execute(sql, params)
         cursor.row_factory = sqlite3.Row
         return cursor.fetchall()
+
+    @property
+    def server_version(self) -> str:
+        """``SQLite`` and the library's version."""
+        return f"SQLite {sqlite3.sqlite_version}"
 
     def tables(self) -> set[str]:
         """The names of the tables in the store (one read of sqlite_master)."""

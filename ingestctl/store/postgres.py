@@ -311,6 +311,11 @@ class PostgresStore(Store):
         """Rows of a read query, addressable by column name."""
         return self.conn.execute(sql, params).fetchall()
 
+    @property
+    def server_version(self) -> str:
+        """``PostgreSQL`` and the server's version."""
+        return f"PostgreSQL {self.scalar('SHOW server_version')}"
+
     def tables(self) -> set[str]:
         """The names of the tables in the current schema."""
         return {r[0] for r in self.conn.execute(
