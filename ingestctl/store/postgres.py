@@ -213,22 +213,28 @@ def _open_pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
         kwargs={"autocommit": True, "cursor_factory": psycopg.RawCursor,
                 "row_factory": _row_factory, "connect_timeout": max(1, int(timeout)),
                 "application_name": "ingestctl"})
-    try:
-        pool.open(wait=True, timeout=timeout)
-    except PoolTimeout:
+    # One direct connection first: a refused or failing connection is reported at once in
+    # libpq's words (the pool would retry until its timeout and only say it timed out).
+    problem = _connect_error(url, timeout)
+    if problem is None:
+        try:
+            pool.open(wait=True, timeout=timeout)
+        except PoolTimeout:
+            problem = f"no pooled connection within {timeout:g}s"
+    if problem is not None:
         pool.close()
-        raise StoreError(where, f"cannot connect: {_connect_error(url, timeout)}",
-                         HINT) from None
+        raise StoreError(where, f"cannot connect: {problem}", HINT) from None
     return pool
 
 
-def _connect_error(url: str, timeout: float) -> str:
-    """Why connecting fails, in libpq's words (the pool only says it timed out)."""
+def _connect_error(url: str, timeout: float) -> str | None:
+    """Why connecting to ``url`` fails, in libpq's words; None when it works."""
     try:
-        psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+        psycopg.connect(url, connect_timeout=max(1, int(timeout)),
+                        application_name="ingestctl").close()
     except psycopg.Error as exc:
         return _one_line(exc)
-    return f"no connection within {timeout:g}s"
+    return None
 
 
 def _one_line(exc: BaseException) -> str:
