@@ -186,7 +186,7 @@ def add_requests(store: Store, api: str, scopes: Sequence[tuple[str, Bucket]], a
             for period, bucket in (("minute", b.minute), ("day", b.day)):
                 conn.execute("INSERT INTO quota_usage (api, scope, period, bucket, count) "
                              "VALUES (?, ?, ?, ?, ?) ON CONFLICT(api, scope, period, bucket) "
-                             "DO UPDATE SET count = count + excluded.count",
+                             "DO UPDATE SET count = quota_usage.count + excluded.count",
                              (api, scope, period, bucket, n))
             conn.execute(
                 "INSERT INTO quota_state (api, scope, minute_limit, day_limit, day_start, "

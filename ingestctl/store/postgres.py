@@ -372,9 +372,11 @@ class PostgresStore(Store):
     def dedicated(self) -> psycopg.Connection[Any]:
         """A connection of its own, outside the pool (LISTEN, a session advisory lock)."""
         with self.errors():
+            # Keepalives: the server notices a vanished host (a leader's lock is released).
             conn: psycopg.Connection[Any] = psycopg.connect(
                 self.url, autocommit=True, connect_timeout=max(1, int(self.connect_timeout)),
                 application_name="ingestctl", cursor_factory=psycopg.RawCursor,
-                row_factory=_row_factory)
+                row_factory=_row_factory, keepalives=1, keepalives_idle=10,
+                keepalives_interval=5, keepalives_count=3)
         return conn
 
