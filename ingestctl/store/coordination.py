@@ -24,6 +24,13 @@ from ingestctl.store.schema_pg import JOBS_CHANNEL
 log = logging.getLogger("ingestctl.store")
 
 
+def _close(conn: psycopg.Connection[Any], what: str) -> None:
+    try:
+        conn.close()
+    except psycopg.Error:  # the connection is being dropped anyway
+        log.debug("closing the %s connection failed", what, exc_info=True)
+
+
 class JobWaiter:
     """Waits for a due-job notification (or a timeout) on its own connection."""
 
@@ -65,10 +72,7 @@ class JobWaiter:
         """Stop listening."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except psycopg.Error:
-                log.debug("closing the listening connection failed", exc_info=True)
+            _close(conn, "listening")
 
 
 def lock_key(name: str) -> int:
@@ -135,10 +139,7 @@ class LeaderLock:
         """Let the lock go (closing the session releases it on the server)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
-                conn.close()
-            except psycopg.Error:
-                log.debug("closing the leader connection failed", exc_info=True)
+            _close(conn, "leader")
 
     def holder(self) -> int | None:
         """The server pid of the session holding the lock, if any (for messages)."""
