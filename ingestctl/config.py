@@ -8,6 +8,7 @@ found and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 import tomllib
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestctl import __version__
@@ -23,6 +25,7 @@ from ingestctl.units import duration_text, parse_duration, parse_size
 
 Converter = Callable[[Any], Any]
 ENV_PREFIX = "INGESTCTL_"
+DB_URL_ENV = "INGESTCTL_DB_URL"  # [store] url, as libpq users spell it in their environment
 SOURCES = ("sitemap", "merchant", "search-console")
 #: Search Console's ``type`` values (spelled as its reference documents them).
 SEARCH_TYPES = ("web", "image", "video", "news", "discover", "googleNews")
@@ -333,6 +336,57 @@ class SentryConfig:
     max_runtime: float = _opt(parse_duration, 3600.0)
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# libpq query parameters that carry secrets (the password may also sit in the user info).
+_SECRET_DSN_PARAMS = ("password", "sslpassword")
+
+
+def is_postgres_url(url: str) -> bool:
+    """True when ``url`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return url.split("://", 1)[0].lower() in POSTGRES_SCHEMES and "://" in url
+
+
+def redact_db_url(url: str) -> str:
+    """``url`` with its password (user info and ``password=`` parameters) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user, has_password, _ = userinfo.partition(":")
+            netloc = f"{user}:***@{hostport}" if has_password else netloc
+        query = urlencode([(k, "***" if k.lower() in _SECRET_DSN_PARAMS else v)
+                           for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+                          safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<unparsable database URL>"
+
+
+def _db_url(value: Any) -> str:
+    url = _str(value).strip()
+    if not url:
+        return ""
+    if not is_postgres_url(url):
+        raise ValueError("expected a postgresql://user@host:5432/dbname URL, or \"\" for "
+                         "SQLite in the home directory")
+    if importlib.util.find_spec("psycopg") is None or (
+            importlib.util.find_spec("psycopg_pool") is None):
+        raise ValueError("PostgreSQL needs psycopg and psycopg-pool: "
+                         "pip install 'ingestctl[postgres]'")
+    return url
+
+
+@dataclass
+class StoreConfig:
+    """Where the jobs, the queue and the imported data live (docs/guide/scale-out.md)."""
+
+    # "" = SQLite in the home directory; a postgresql:// URL shares one queue between hosts.
+    url: str = field(default="", metadata={"conv": _db_url, "secret_url": True})
+    pool_size: int = _opt(_int(1), 10)
+    connect_timeout: float = _opt(parse_duration, 10.0)
+
+
 @dataclass
 class SchedulerConfig:
     """The `ingestctl scheduler` daemon."""
@@ -393,6 +447,7 @@ class Config:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     sentry: SentryConfig = field(default_factory=SentryConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     imports: list[ImportConfig] = field(default_factory=list)
     path: Path | None = None
 
@@ -425,7 +480,9 @@ def _fill(obj: Any, data: Mapping[str, Any], where: str, path: str | None) -> No
         try:
             setattr(obj, key, conv(value))
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"found {value!r}: {exc}", path=path, key=name) from None
+            shown = (redact_db_url(value) if spec.metadata.get("secret_url")
+                     and isinstance(value, str) else value)
+            raise ConfigError(f"found {shown!r}: {exc}", path=path, key=name) from None
 
 
 def _parse_imports(raw: Any, path: str | None) -> list[ImportConfig]:
@@ -509,6 +566,8 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
         config.imports = _parse_imports(raw_imports, shown)
     overrides = _env_overrides(env)
     overrides.pop("imports", None)
+    if env.get(DB_URL_ENV):
+        overrides.setdefault("store", {})["url"] = env[DB_URL_ENV]
     _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
     return config
 
@@ -525,7 +584,9 @@ def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, An
                 key = "from" if f.name == "from_addr" else f.name
                 item = getattr(value, f.name)
                 secret = key.endswith(_SECRET_SUFFIXES) and not key.endswith("_env")
-                if durations_as_text and f.metadata.get("conv") is parse_duration:
+                if f.metadata.get("secret_url") and item:
+                    item = redact_db_url(item)
+                elif durations_as_text and f.metadata.get("conv") is parse_duration:
                     item = duration_text(item)
                 elif durations_as_text and f.metadata.get("conv") is _durations:
                     item = [duration_text(v) for v in item]

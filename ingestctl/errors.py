@@ -123,11 +123,11 @@ class StoreError(IngestError):
     error_class = ErrorClass.TRANSIENT
     exit_code = EXIT_FAILED
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str,
+                 hint: str = "check the --home directory exists and is writable") -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"store error: {path}: {reason}",
-                         hint="check the --home directory exists and is writable")
+        super().__init__(f"store error: {path}: {reason}", hint=hint)
 
 
 class JobError(IngestError):

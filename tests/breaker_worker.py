@@ -2,6 +2,9 @@
 
     python tests/breaker_worker.py PATH KEY URL OWNER
 
+PATH is breakers.json, or a postgresql:// URL whose store keeps the breakers (then OWNER
+``-`` names the process as the product does: INGESTCTL_HOSTNAME:pid).
+
 Prints "ready" once imported, then runs one command per stdin line and prints one JSON line
 with what happened:
     hammer N   N times: admit -> GET URL -> record a transient failure on a 5xx answer
@@ -20,7 +23,8 @@ import httpx
 from ingestctl.clock import SYSTEM
 from ingestctl.config import BreakerConfig
 from ingestctl.errors import CircuitOpenError, ErrorClass
-from ingestctl.resilience.breaker import BreakerBoard
+from ingestctl.resilience.breaker import BreakerBoard, StoreBook, default_owner
+from ingestctl.store import Store
 
 CFG = BreakerConfig(failure_threshold=5, reset_timeout=60.0, success_threshold=2,
                     probe_lease=60.0)
@@ -28,7 +32,12 @@ CFG = BreakerConfig(failure_threshold=5, reset_timeout=60.0, success_threshold=2
 
 def main() -> None:
     path, key, url, owner = sys.argv[1:5]
-    board = BreakerBoard(Path(path), CFG, SYSTEM, owner=owner)
+    owner = default_owner() if owner == "-" else owner
+    if path.startswith("postgresql://"):
+        board = BreakerBoard(Path("unused.json"), CFG, SYSTEM, owner=owner,
+                             book=StoreBook(Store(path)))
+    else:
+        board = BreakerBoard(Path(path), CFG, SYSTEM, owner=owner)
     client = httpx.Client(timeout=5.0)
     print("ready", flush=True)
     for line in sys.stdin:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ingestctl.store import Store
+from tests.pg import Cluster, start_cluster
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sitemaps"
 
 
@@ -27,3 +30,33 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session, started on first use (tests/pg.py)."""
+    cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """The URL of a fresh, empty PostgreSQL database for this test."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's store lives: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return tmp_path / "ingestctl.db"
+
+
+@pytest.fixture
+def store(store_location: Path | str) -> Iterator[Store]:
+    """An open store on each backend (parametrised: sqlite, postgres)."""
+    with Store(store_location) as opened:
+        yield opened

@@ -16,7 +16,7 @@ from ingestctl.errors import DataError, TransientError
 from ingestctl.models.alerts import AttemptFacts, JobFacts
 from ingestctl.models.jobs import JobSpec
 from ingestctl.store import google as g_store
-from ingestctl.store.alerts import SqliteOutboxStore
+from ingestctl.store.alerts import DatabaseOutboxStore
 from tests.monitoring_helpers import Crafted, crafted
 
 START = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
@@ -74,7 +74,7 @@ def listing_home(home: Path, start: datetime = START) -> Crafted:
                                 "files_done": 7, "files_total": 30})
     c.breaker("sitemap:shop.example.com", "open", c.clock.now() + timedelta(seconds=45))
     c.breaker("merchant:123456789", "closed")
-    outbox = SqliteOutboxStore(c.store)
+    outbox = DatabaseOutboxStore(c.store)
     job = JobFacts(2, f"sitemap:{LONG_URL}", "sitemap", LONG_URL, "failed", 1)
     alert = dead_letter_alert(job, [AttemptFacts(1, "data", "DataError", "malformed XML")],
                               None, None, 1, "importer1", now=c.clock.now())

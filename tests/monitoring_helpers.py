@@ -16,6 +16,7 @@ from ingestctl.jobs.contract import AttemptReport
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import Job, JobSpec
 from ingestctl.store import Store, counters
+from ingestctl.store import breakers as breaker_rows
 
 
 @dataclass
@@ -51,20 +52,27 @@ class Crafted:
             counters.increment(conn, name, labels, by)
 
     def breaker(self, key: str, state: str, open_until: datetime | None = None) -> None:
-        """Add a breaker to breakers.json."""
+        """Add a breaker to breakers.json (to the breakers table of a PostgreSQL store)."""
         data = (json.loads(self.breakers.read_text()) if self.breakers.exists()
                 else {"version": 1, "breakers": {}})
         if state == "open" and open_until is None:
             open_until = self.clock.now() + timedelta(seconds=60)
-        data["breakers"][key] = {"state": state, "failures": 5 if state != "closed" else 0,
-                                 "open_until": to_iso(open_until)}
+        entry = {"state": state, "failures": 5 if state != "closed" else 0,
+                 "open_until": to_iso(open_until)}
+        if self.store.dialect == "postgres":
+            with self.store.write() as conn:
+                breaker_rows.save(conn, {key: {**entry, "successes": 0,
+                                               "updated_at": to_iso(self.clock.now())}}, [])
+            return
+        data["breakers"][key] = entry
         self.breakers.write_text(json.dumps(data))
 
 
-def crafted(home: Path, start: datetime | None = None) -> Crafted:
-    """An empty store in ``home`` with a queue on a fake clock."""
+def crafted(home: Path, start: datetime | None = None,
+            location: Path | str | None = None) -> Crafted:
+    """An empty store in ``home`` (or at ``location``) with a queue on a fake clock."""
     home.mkdir(parents=True, exist_ok=True)
-    store = Store(home / "ingestctl.db")
+    store = Store(location or home / "ingestctl.db")
     clock = FakeClock(start or datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
     cfg = JobsConfig()
     cfg.max_attempts = 3
@@ -79,7 +87,7 @@ QUALITY = {"quality": [{"rule": "missing_lastmod", "severity": "warning"},
                        {"rule": "empty_urlset", "severity": "error"}]}
 
 
-def standard(home: Path) -> Crafted:
+def standard(home: Path, location: Path | str | None = None) -> Crafted:
     """The store most monitoring tests read.
 
     shop (sitemap): completed in 0.5 s and 3 s (10, 20 items), failed with a data error after
@@ -89,7 +97,7 @@ def standard(home: Path) -> Crafted:
     news (sitemap): processing, progress 42 items in s-2.xml.
     Counters: retries, API requests, alerts and quality violations.
     """
-    c = crafted(home)
+    c = crafted(home, location=location)
     c.run(SHOP, 0.5, items=10)
     c.run(SHOP, 3, items=20)
     c.jobs["shop_failed"] = c.run(SHOP, 2, error=DataError("bad XML", url="x.xml", line=3))

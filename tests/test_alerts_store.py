@@ -1,4 +1,4 @@
-"""The SQLite outbox store: same behaviour as the in-memory reference, plus claims and counters."""
+"""The outbox in the store (SQLite and PostgreSQL): the in-memory reference, claims, counters."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from ingestctl.clock import FakeClock
 from ingestctl.models.alerts import Severity
 from ingestctl.store import Store, counters
 from ingestctl.store import alerts as alert_store
-from ingestctl.store.alerts import SqliteOutboxStore
+from ingestctl.store.alerts import DatabaseOutboxStore
 
 from .alerts_helpers import NOW, MemoryOutboxStore, sample_dead_letter
 from .test_alerts_outbox import FakeChannel
 
 
-def _script(store: MemoryOutboxStore | SqliteOutboxStore) -> list[object]:
+def _script(store: MemoryOutboxStore | DatabaseOutboxStore) -> list[object]:
     """One sequence of protocol calls; returns what each observable call answered."""
     seen: list[object] = []
     first = store.add(sample_dead_letter(NOW), ["email", "webhook"], NOW)
@@ -39,16 +39,15 @@ def _script(store: MemoryOutboxStore | SqliteOutboxStore) -> list[object]:
     return seen
 
 
-def test_sqlite_store_answers_like_the_reference(tmp_path: Path) -> None:
-    with Store(tmp_path / "db.sqlite") as db:
-        assert _script(SqliteOutboxStore(db, lease=0)) == _script(MemoryOutboxStore())
+def test_database_store_answers_like_the_reference(store_location: Path | str) -> None:
+    with Store(store_location) as db:
+        assert _script(DatabaseOutboxStore(db, lease=0)) == _script(MemoryOutboxStore())
         assert _script(MemoryOutboxStore())[0] == []  # the failed one waits for its backoff
 
 
-def test_pending_claims_so_two_processes_never_send_twice(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    with Store(path) as one, Store(path) as two:
-        first, second = SqliteOutboxStore(one), SqliteOutboxStore(two)
+def test_pending_claims_so_two_processes_never_send_twice(store_location: Path | str) -> None:
+    with Store(store_location) as one, Store(store_location) as two:
+        first, second = DatabaseOutboxStore(one), DatabaseOutboxStore(two)
         alert_id = first.add(sample_dead_letter(NOW), ["email"], NOW)
         # Just added: the adding process delivers it at once, nobody else may take it.
         assert second.pending(NOW) == []
@@ -60,12 +59,12 @@ def test_pending_claims_so_two_processes_never_send_twice(tmp_path: Path) -> Non
         assert [i.id for i in second.pending(NOW + timedelta(seconds=301))] == [alert_id]
 
 
-def test_deliveries_are_counted_for_metrics_and_listed_with_their_state(tmp_path: Path) -> None:
-    with Store(tmp_path / "db.sqlite") as db:
+def test_deliveries_are_counted_for_metrics_and_listed_with_their_state(store: Store) -> None:
+    with store as db:
         clock = FakeClock(NOW)
         email, webhook = FakeChannel("email"), FakeChannel("webhook")
         email.fail = "127.0.0.1:25 closed the connection unexpectedly"
-        outbox = Outbox(SqliteOutboxStore(db), [email, webhook], clock, host="host1")
+        outbox = Outbox(DatabaseOutboxStore(db), [email, webhook], clock, host="host1")
         outbox.submit(sample_dead_letter(NOW))
         clock.advance(60)
         outbox.flush()
@@ -81,7 +80,7 @@ def test_deliveries_are_counted_for_metrics_and_listed_with_their_state(tmp_path
         assert [(d["channel"], d["state"], d["attempts"]) for d in data["deliveries"]] == [
             ("email", "sent", 2), ("webhook", "sent", 0)]
         assert alert_store.undelivered(db) == (0, None)
-        assert SqliteOutboxStore(db).firing_keys("dead_letter:") == ["dead_letter:shop-sitemap"]
+        assert DatabaseOutboxStore(db).firing_keys("dead_letter:") == ["dead_letter:shop-sitemap"]
         outbox.submit(sample_dead_letter(NOW).__class__(
             **{**sample_dead_letter(NOW).__dict__, "severity": Severity.RESOLVED}))
-        assert SqliteOutboxStore(db).firing_keys("dead_letter:") == []
+        assert DatabaseOutboxStore(db).firing_keys("dead_letter:") == []

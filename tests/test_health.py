@@ -39,7 +39,8 @@ def healthy() -> HealthSnapshot:
         quotas=[QuotaUse("merchant", "account-123", 0.1)],
         scheduler_expected=True, scheduler_heartbeat=NOW - timedelta(seconds=15),
         quality=[QualityRun("shop-sitemap", errors=0, warnings=2, job_id=7)],
-        schedules_configured=True)
+        schedules_configured=True, database="postgres", schema_version=9, schema_latest=9,
+        pool={"pool_size": 2, "pool_available": 1, "pool_max": 10, "requests_waiting": 0})
 
 
 def by_key(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
@@ -298,3 +299,21 @@ def test_missed_schedules_warn_and_are_silent_without_schedules() -> None:
         "2026-03-01T11:00:00Z")
     unscheduled = replace(healthy(), schedules_configured=False)
     assert "schedules:missed" not in by_key(run_checks(unscheduled, HealthConfig(), NOW))
+
+
+def test_database_schema_and_pool_checks() -> None:
+    snap = healthy()
+    results = run_checks(snap, HealthConfig(), NOW)
+    assert one(results, "database:schema").output == "postgres schema at version 9 of 9"
+    assert one(results, "database:pool").output == (
+        "1 of 10 pooled connection(s) in use, 2 open")
+    snap.schema_version, snap.pool["requests_waiting"] = 7, 3
+    results = run_checks(snap, HealthConfig(), NOW)
+    schema, pool = one(results, "database:schema"), one(results, "database:pool")
+    assert (schema.status, schema.output) == (Status.WARNING, (
+        "postgres schema at version 7 of 9; 2 migration(s) pending: run `ingestctl db migrate`"))
+    assert (pool.status, pool.output) == (Status.WARNING, (
+        "1 of 10 pooled connection(s) in use, 2 open; 3 request(s) waiting: raise "
+        "[store] pool_size"))
+    sqlite = HealthSnapshot(schema_version=9, schema_latest=9)
+    assert "database:pool" not in by_key(run_checks(sqlite, HealthConfig(), NOW))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -36,8 +35,8 @@ class Flaky:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> tuple[Store, FakeClock, EventBus, list[Event]]:
-    store = Store(tmp_path / "ingestctl.db")
+def env(store: Store) -> tuple[Store, FakeClock, EventBus, list[Event]]:
+    """Each test runs on SQLite and on PostgreSQL (the ``store`` fixture)."""
     events = EventBus()
     seen: list[Event] = []
     events.subscribe(seen.append)

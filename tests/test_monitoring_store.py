@@ -31,8 +31,8 @@ def config() -> Config:
     return cfg
 
 
-def test_metrics_snapshot_exact(tmp_path: Path) -> None:
-    c = standard(tmp_path / "home")
+def test_metrics_snapshot_exact(tmp_path: Path, store_location: Path | str) -> None:
+    c = standard(tmp_path / "home", store_location)
     c.breaker("sitemap:shop.example", "open", c.clock.now() + timedelta(seconds=60))
     c.breaker("merchant:123", "closed")
     snap = snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers)
@@ -65,8 +65,8 @@ def test_metrics_snapshot_exact(tmp_path: Path) -> None:
     assert snap.scheduler_heartbeat_timestamp is None
 
 
-def test_health_snapshot(tmp_path: Path) -> None:
-    c = standard(tmp_path / "home")
+def test_health_snapshot(tmp_path: Path, store_location: Path | str) -> None:
+    c = standard(tmp_path / "home", store_location)
     c.breaker("sitemap:shop.example", "half_open")
     now = c.clock.now()
     snap = snaps.health_snapshot(c.store, config(), now, c.breakers)
@@ -92,8 +92,8 @@ def test_health_snapshot(tmp_path: Path) -> None:
     assert (day.jobs, day.dead_letters) == ([], 0)
 
 
-def test_status_snapshot(tmp_path: Path) -> None:
-    c = standard(tmp_path / "home")
+def test_status_snapshot(tmp_path: Path, store_location: Path | str) -> None:
+    c = standard(tmp_path / "home", store_location)
     now = c.clock.now()
     snap = sq.status_snapshot(c.store, config(), now, c.breakers)
     shown = [s.to_json() for s in snap.sources]
@@ -130,8 +130,9 @@ def test_status_snapshot(tmp_path: Path) -> None:
                          "quality"}
 
 
-def test_scheduler_state_next_runs_and_heartbeat(tmp_path: Path) -> None:
-    c = standard(tmp_path / "home")
+def test_scheduler_state_next_runs_and_heartbeat(
+        tmp_path: Path, store_location: Path | str) -> None:
+    c = standard(tmp_path / "home", store_location)
     stamp = to_iso(c.clock.now())
     with c.store.write() as conn:
         conn.execute("INSERT INTO scheduler_state (key, value, updated_at) VALUES "
@@ -144,8 +145,9 @@ def test_scheduler_state_next_runs_and_heartbeat(tmp_path: Path) -> None:
     assert metrics.scheduler_heartbeat_timestamp == c.clock.now().timestamp()
 
 
-def test_job_stats_trigger_counts_each_terminal_transition(tmp_path: Path) -> None:
-    c = crafted(tmp_path / "home")
+def test_job_stats_trigger_counts_each_terminal_transition(
+        tmp_path: Path, store_location: Path | str) -> None:
+    c = crafted(tmp_path / "home", location=store_location)
     failed = c.run(SHOP, 10, error=TransientError("down"))
     assert failed.status.value == "retrying"
     assert snaps.metrics_snapshot(c.store, c.clock.now(), c.breakers).jobs_total == {}
@@ -195,11 +197,12 @@ def _counted(store: Store) -> int:
     return int(store.scalar("SELECT count(*) FROM dead_letters WHERE active = 1") or 0)
 
 
-def test_dead_letter_count_follows_bury_requeue_and_purge(tmp_path: Path) -> None:
+def test_dead_letter_count_follows_bury_requeue_and_purge(
+        tmp_path: Path, store_location: Path | str) -> None:
     from ingestctl.errors import DataError
     from ingestctl.store import dead_letters as dl
 
-    c = crafted(tmp_path / "home")
+    c = crafted(tmp_path / "home", location=store_location)
     job = c.run(SHOP, 1, error=DataError("bad"))
     assert dl_store.count_active(c.store) == 1
     c.queue.requeue(job.id)
@@ -213,8 +216,9 @@ def test_dead_letter_count_follows_bury_requeue_and_purge(tmp_path: Path) -> Non
     assert dl.count_active(c.store) == 0 == _counted(c.store)
 
 
-def test_duration_buckets_in_sql_match_the_collector(tmp_path: Path) -> None:
-    c = crafted(tmp_path / "home")
+def test_duration_buckets_in_sql_match_the_collector(
+        tmp_path: Path, store_location: Path | str) -> None:
+    c = crafted(tmp_path / "home", location=store_location)
     bounds = [b for b in DURATION_BUCKETS if not math.isinf(b)]
     probes = sorted({x for b in bounds for x in (b - 0.25, b, b + 0.25)})
     for seconds in probes:
@@ -226,8 +230,9 @@ def test_duration_buckets_in_sql_match_the_collector(tmp_path: Path) -> None:
     assert snap.job_durations["merchant"] == expected
 
 
-def test_quota_and_alert_tables_are_read_when_present(tmp_path: Path) -> None:
-    c = standard(tmp_path / "home")
+def test_quota_and_alert_tables_are_read_when_present(
+        tmp_path: Path, store_location: Path | str) -> None:
+    c = standard(tmp_path / "home", store_location)
     now = c.clock.now()
     reset = to_iso(now + timedelta(hours=3))
     with c.store.write() as conn:

@@ -184,7 +184,7 @@ def test_file_shape_and_mode(tmp_path: Path, clock: FakeClock) -> None:
     assert data["breakers"][KEY]["state"] == "open"
     assert data["breakers"][KEY]["open_until"] == "2026-01-01T00:01:00.000000Z"
     assert stat.S_IMODE(b.path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(b.lock_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(b.book.lock_path.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["breakers.json", "breakers.json.lock"]
 
 

@@ -22,7 +22,7 @@ from ingestctl.models.jobs import JobSpec
 from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot, status_snapshot
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
-from ingestctl.store.alerts import SqliteOutboxStore
+from ingestctl.store.alerts import DatabaseOutboxStore
 
 from .cli import invoke, rows, run_cli
 from .monitoring_helpers import crafted
@@ -61,7 +61,7 @@ def year_of_history(home: Path, tmp_path: Path) -> Year:
     but one), a ledger row a day for shop, a job cursor on an old feed job."""
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=366)
     c = crafted(home, start)
-    outbox = SqliteOutboxStore(c.store)
+    outbox = DatabaseOutboxStore(c.store)
     year = Year(home, start, load_config(_config(tmp_path)))
 
     def finish(job_id: int, name: str) -> None:

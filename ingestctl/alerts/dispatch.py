@@ -75,7 +75,7 @@ class Alerting:
         self._channels = channels
         self._environ = environ
         self._flush_pending = flush_on_first_event
-        self.outbox_store = alert_store.SqliteOutboxStore(store)
+        self.outbox_store = alert_store.DatabaseOutboxStore(store)
 
     @cached_property
     def channels(self) -> list[Channel]:

@@ -200,6 +200,7 @@ def _register() -> None:
     lazy_command("schedule", "ingestctl.cli.schedule_cmd:app")
     lazy_command("alerts", "ingestctl.cli.alerts_cmd:app")
     lazy_command("prune", "ingestctl.cli.prune_cmd:prune")
+    lazy_command("db", "ingestctl.cli.db_cmd:app")
 
 
 _register()

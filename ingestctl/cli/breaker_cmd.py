@@ -17,7 +17,8 @@ from ingestctl.resilience.breaker import BreakerTransition
 
 log = logging.getLogger("ingestctl.breaker")
 
-app = typer.Typer(help="Circuit breakers (shared by every process through breakers.json).",
+app = typer.Typer(help="Circuit breakers (shared by every process through breakers.json, or "
+                       "the database with [store] url).",
                   no_args_is_help=True)
 
 _STYLE = {"closed": "green", "open": "red", "half_open": "yellow"}
@@ -32,7 +33,7 @@ def list_cmd(
     """List every circuit breaker with its state, failures, reopen time and probe owner."""
     st = state(ctx)
     st.setup_logging()  # a corrupt file is reported through the log
-    states = list_breakers(st.home.breakers)
+    states = list_breakers(st.breaker_book())
     if as_json:
         emit_json([s.to_json() for s in states])
         return

@@ -41,7 +41,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _open(st: AppState) -> Store | None:
     """The store without crash recovery, or None when there is no database yet."""
-    if not st.home.database.exists():
+    if not st.config.store.url and not st.home.database.exists():
         return None
     try:
         return st.store(recover=False)

@@ -45,7 +45,8 @@ def scheduler(
     if address is not None:
         try:
             server = StatusServer(address, Endpoints(st.home, lambda: daemon.config,
-                                                     lambda: daemon.running, clock.now))
+                                                     lambda: daemon.running, clock.now,
+                                                     daemon.role))
         except BaseException:
             daemon.stop(grace=0)
             raise
@@ -53,8 +54,9 @@ def scheduler(
         daemon.set_http_url(server.url)
     if not st.quiet:
         where = f"; serving {server.url}" if server is not None else ""
+        role = "" if daemon.leading else "; standing by while another scheduler leads"
         message(f"ingestctl scheduler: started (pid {os.getpid()}, home {st.home.root}): "
-                f"{len(daemon.imports)} scheduled import(s){where}")
+                f"{len(daemon.imports)} scheduled import(s){where}{role}")
         sys.stdout.flush()
     report = daemon.serve()
     if server is not None:

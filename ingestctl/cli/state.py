@@ -15,7 +15,7 @@ from ingestctl.config import Config, find_config_path, load_config
 from ingestctl.events import ALERT_EVENTS, EventBus
 from ingestctl.interrupt import Cancellation
 from ingestctl.paths import Home, resolve_home
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 
 if TYPE_CHECKING:
     from ingestctl.alerts.dispatch import Alerting
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ingestctl.alerts.sentry import SentrySubscriber
     from ingestctl.jobs.contract import ProgressCallback
     from ingestctl.jobs.runner import Runner
+    from ingestctl.resilience.breaker import BreakerBook
 
 
 @dataclass
@@ -97,7 +98,7 @@ class AppState:
         """The store, opened once; processing jobs of dead processes are recovered first."""
         if self._store is None:
             self.setup_logging()
-            self._store = Store(self.home.database)
+            self._store = open_store(self.home, self.config.store)
             if recover:
                 # Start-up weight: read paths never recover (test_startup.py).
                 from ingestctl.jobs.queue import JobQueue
@@ -113,9 +114,16 @@ class AppState:
         from ingestctl.resilience.breaker import BreakerBoard
 
         owner = process_owner()
-        board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner)
+        board = BreakerBoard(self.home.breakers, self.config.breaker, clock.SYSTEM, owner=owner,
+                             book=self.breaker_book())
         return Runner(self.store(), self.config, clock.SYSTEM, self.events,
                       on_progress=on_progress, owner=owner, breakers=board, cancel=self.cancel)
+
+    def breaker_book(self) -> BreakerBook:
+        """Where the circuit breakers live: breakers.json, or the PostgreSQL store's table."""
+        from ingestctl.resilience.breaker import book_for
+
+        return book_for(self.home.breakers, self.store() if self.config.store.url else None)
 
     def close(self) -> None:
         """Close what was opened; send what Sentry still queues."""

@@ -11,7 +11,7 @@ from ingestctl.cli.run_cmd import finish
 from ingestctl.cli.signals import stop_on_signals
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
-from ingestctl.models.jobs import JobStatus
+from ingestctl.jobs.worker import Worker
 
 
 def retry(
@@ -35,29 +35,22 @@ def retry(
 def worker(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="Run what is due, then exit."),
-    poll: float = typer.Option(5.0, "--poll", min=0.1, help="Seconds between queue checks."),
+    poll: float | None = typer.Option(
+        None, "--poll", min=0.1,
+        help="Seconds between queue checks when idle (SQLite, default 5). On PostgreSQL a due "
+             "job wakes the worker at once; this is the longest wait (default 60)."),
 ) -> None:
     """Run due retrying and pending jobs; with --once, until none is due."""
     st = state(ctx)
-    ran = failed = deferred = 0
     with stop_on_signals(st.cancel):
-        runner = st.runner()
-        sleep = st.cancel.sleeper(clock.SYSTEM)
-        while True:
-            jobs = runner.run_due()
-            st.alerting.flush()  # alerts that failed to go out are retried by the worker too
-            for job in jobs:
-                ran += 1
-                failed += job.status is JobStatus.FAILED
-                deferred += job.status is JobStatus.RETRYING
-            if once and not jobs:
-                break
-            if not jobs:
-                sleep(poll)
-                runner.queue.recover()
-    if not st.quiet or failed:
-        message(f"worker: {ran} attempt(s) run, {failed} failed, {deferred} still retrying")
-    if failed:
+        # Alerts that failed to go out are retried by the worker too.
+        report = Worker(st.runner(), poll=poll, after_pass=st.alerting.flush,
+                        sleep=st.cancel.sleeper(clock.SYSTEM),
+                        check=st.cancel.check).run(once=once)
+    if not st.quiet or report.failed:
+        message(f"worker: {report.ran} attempt(s) run, {report.failed} failed, "
+                f"{report.deferred} still retrying")
+    if report.failed:
         raise typer.Exit(EXIT_FAILED)
-    if deferred:
+    if report.deferred:
         raise typer.Exit(EXIT_DEFERRED)

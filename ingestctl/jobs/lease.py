@@ -35,9 +35,9 @@ RETRY_AFTER = 1.0
 class LeaseKeeper:
     """Renews the lease of one job every ``heartbeat`` seconds until :meth:`stop`."""
 
-    def __init__(self, path: Path, job_id: int, owner: str, cfg: JobsConfig, clock: Clock,
+    def __init__(self, location: Path | str, job_id: int, owner: str, cfg: JobsConfig, clock: Clock,
                  *, on_lost: Callable[[], None] | None = None) -> None:
-        self.path = path
+        self.location = location
         self.job_id = job_id
         self.owner = owner
         self.lease = cfg.lease
@@ -92,7 +92,10 @@ class LeaseKeeper:
         until = to_iso(moment + timedelta(seconds=self.lease)) or ""
         try:
             if self._store is None:
-                self._store = Store(self.path, busy_timeout_ms=int(self.busy_timeout * 1000))
+                # SQLite: its own connection with a short busy timeout; PostgreSQL: the pool.
+                self._store = (Store(self.location,
+                                     busy_timeout_ms=int(self.busy_timeout * 1000))
+                               if isinstance(self.location, Path) else Store(self.location))
             ours = job_store.renew_lease(self._store, self.job_id, self.owner, until,
                                          to_iso(moment) or "", self._progress)
         except (sqlite3.Error, StoreError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from ingestctl.errors import (
     RateLimitedError,
 )
 from ingestctl.events import Event, EventBus, EventKind
+from ingestctl.host import hostname
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
 from ingestctl.store import Store
@@ -42,7 +43,7 @@ def _process_start(pid: int) -> str:
 def process_owner() -> str:
     """This process as a lease owner: ``host:pid:start``."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+    return f"{hostname()}:{pid}:{_process_start(pid)}"
 
 
 def owner_is_local(owner: str | None) -> bool:
@@ -50,7 +51,7 @@ def owner_is_local(owner: str | None) -> bool:
     if not owner:
         return True
     host, _, rest = owner.partition(":")
-    return host == socket.gethostname() and rest.partition(":")[0].isdigit()
+    return host == hostname() and rest.partition(":")[0].isdigit()
 
 
 def owner_is_dead(owner: str | None) -> bool:
@@ -130,9 +131,23 @@ class JobQueue:
         lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
         job = job_store.claim(self.store, job_id, self.owner, lease, now)
         if job is not None:
-            self.events.emit(Event(EventKind.JOB_STARTED, moment, job.id, job.import_key,
-                                   {"attempt": job.attempts}))
+            self.started(job)
         return job
+
+    def claim_next(self, due_by: str, skip: Sequence[int] = ()) -> Job | None:
+        """Take the job due soonest (by ``due_by``) for this process; None when none is.
+
+        Workers on any number of hosts may call it at once: each gets a different job. The
+        caller emits :meth:`started` once it decides to run the attempt.
+        """
+        moment, now = self._now()
+        lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
+        return job_store.claim_next(self.store, self.owner, lease, now, due_by, skip)
+
+    def started(self, job: Job) -> None:
+        """Announce that an attempt of a claimed job starts."""
+        self.events.emit(Event(EventKind.JOB_STARTED, self.clock.now(), job.id,
+                               job.import_key, {"attempt": job.attempts}))
 
     def heartbeat(self, job: Job, progress: dict[str, Any] | None = None) -> bool:
         """Extend the lease and publish progress for other processes to show."""
@@ -246,11 +261,9 @@ class JobQueue:
                 why = "its lease expired"
             if not gone:
                 continue
-            with self.store.write() as conn:
-                still = conn.execute("SELECT 1 FROM jobs WHERE id = ? AND status = "
-                                     "'processing' AND lease_owner IS ?",
-                                     (job.id, job.lease_owner)).fetchone()
-            if not still:
+            # Take the lease over first: of several processes (or hosts) recovering at once,
+            # exactly one records the crashed attempt.
+            if not job_store.take_over(self.store, job.id, job.lease_owner, self.owner):
                 continue
             log.warning("recovering job %s: %s (%s)", job.id, why, job.lease_owner,
                         extra={"job_id": job.id, "error_class": "crashed"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ingestctl import interrupt
@@ -27,7 +28,6 @@ from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breake
 from ingestctl.sources import get_source
 from ingestctl.sources.inflight import InFlight
 from ingestctl.store import Store
-from ingestctl.store import jobs as job_store
 
 if TYPE_CHECKING:
     from ingestctl.resilience.retry import Rng
@@ -93,7 +93,38 @@ class Runner:
                 raise ImportAlreadyRunning(current.import_key, current.id,
                                            current.lease_owner or "?")
             return current
-        keeper = LeaseKeeper(self.store.path, job.id, self.queue.owner, self.config.jobs,
+        return self._attempt(job, key)
+
+    def run_next(self, due_by: str | None = None, skip: Sequence[int] = ()) -> Job | None:
+        """Claim the job due soonest and run one attempt of it; None when no job is due.
+
+        The claim comes first (several workers, on several hosts, each get their own job),
+        then the breaker: an open one gives the claimed job back, deferred, with no attempt
+        used.
+        """
+        due = due_by or to_iso(self.clock.now()) or ""
+        interrupt.hold()  # from the claim until the attempt can record an interruption
+        try:
+            job = self.queue.claim_next(due, skip)
+        except BaseException:
+            interrupt.drop()
+            raise
+        if job is None:
+            interrupt.release()
+            return None
+        key = None
+        if self.breakers is not None:
+            key = breaker_key(job.source, job.target)
+            try:
+                self.breakers.admit(key)
+            except CircuitOpenError as exc:
+                interrupt.release()
+                return self.queue.fail(job, exc, None, AttemptReport())
+        self.queue.started(job)
+        return self._attempt(job, key)
+
+    def _attempt(self, job: Job, key: str | None) -> Job:
+        keeper = LeaseKeeper(self.store.location, job.id, self.queue.owner, self.config.jobs,
                              self.clock)
         keeper.start()
         ctx = ImportContext(job, self.config, self.store, self.clock, self.events, self.queue,
@@ -212,13 +243,16 @@ class Runner:
         return self.run_to_end(job, inline_wait=inline_wait)
 
     def run_due(self, *, max_jobs: int | None = None) -> list[Job]:
-        """One worker pass: run every job due now, once each; the step ``worker`` loops on."""
+        """One worker pass: run every job due now, once each; the step ``worker`` loops on.
+
+        Jobs are claimed one at a time (:meth:`run_next`), so workers sharing the store split
+        the due jobs between them.
+        """
+        due_by = to_iso(self.clock.now()) or ""
         ran: list[Job] = []
-        for job in job_store.due_jobs(self.store, to_iso(self.clock.now()) or ""):
-            if max_jobs is not None and len(ran) >= max_jobs:
+        while max_jobs is None or len(ran) < max_jobs:
+            job = self.run_next(due_by, [done.id for done in ran])
+            if job is None:
                 break
-            try:
-                ran.append(self.run_attempt(job.id))
-            except ImportAlreadyRunning:  # another worker took it between query and claim
-                continue
+            ran.append(job)
         return ran

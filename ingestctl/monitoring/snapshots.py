@@ -30,12 +30,13 @@ from ingestctl.monitoring.status import (
     SourceSummary,
     StatusSnapshot,
 )
-from ingestctl.resilience.breaker import load_states
+from ingestctl.resilience.breaker import book_for
 from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as q
 from ingestctl.store import scheduling as sched_store
+from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
@@ -53,10 +54,11 @@ _COUNTER_LABELS = {"retries_total": ("source", "error_class"),
                    "quality_violations_total": ("rule", "severity")}
 
 
-def breakers(path: Path) -> list[Breaker]:
-    """The circuit breakers of ``breakers.json`` (none when the file does not exist)."""
+def breakers(path: Path, store: Store | None = None) -> list[Breaker]:
+    """The circuit breakers of ``breakers.json`` (none when the file does not exist), or of
+    the store's table when it is PostgreSQL."""
     return [(s.key, s.state.value, s.failures, s.open_until, s.last_error_class)
-            for s in load_states(path)]
+            for s in book_for(path, store).load()]
 
 
 def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
@@ -112,7 +114,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         imports=_freshness(store, config),
         jobs=jobs,
         dead_letters=q.dead_letters_since(store, since),
-        open_breakers=[b[0] for b in breakers(breakers_path) if b[1] != "closed"],
+        open_breakers=[b[0] for b in breakers(breakers_path, store) if b[1] != "closed"],
         expired_leases=q.expired_leases(store, now),
         quotas=[QuotaUse(api, scope, used / limit, by) for api, scope, used, limit, _, by in
                 quotas(store, names, now)],
@@ -122,6 +124,10 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         quality=quality_runs(store),
         missed_slots=_missed_slots(store, names, since),
         schedules_configured=any(imp.schedule for imp in config.imports),
+        database=store.dialect,
+        schema_version=store.schema_version,
+        schema_latest=len(MIGRATIONS),
+        pool=dict(store.pool_stats()),
     )
 
 
@@ -158,7 +164,14 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     since = q.window_start(now, window)
     snap.schedule_missed_slots = dict(Counter(name for name, _ in
                                               _missed_slots(store, names, since)))
-    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path)}
+    snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path, store)}
+    snap.schema_version = store.schema_version
+    pool = store.pool_stats()
+    if pool:
+        snap.database_pool = {"open": pool.get("pool_size", 0),
+                              "idle": pool.get("pool_available", 0),
+                              "max": pool.get("pool_max", 0),
+                              "waiting": pool.get("requests_waiting", 0)}
     snap.api_quota_used_ratio = {(api, scope): round(used / limit, 6)
                                  for api, scope, used, limit, _, _ in quotas(store, names, now)}
     for source, counts_ in q.finished_by_source(store, since).items():
@@ -188,7 +201,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
     names = q.tables(store)
     since = q.window_start(now, config.health.window)
     snap = m.StatusSnapshot(generated_at=now, window=config.health.window,
-                            database=str(store.path))
+                            database=store.where)
     sources = {source: m.SourceSummary(source, counts.get("completed", 0),
                                        counts.get("failed", 0))
                for source, counts in q.finished_by_source(store, since).items()}
@@ -217,7 +230,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
                                          r["error_class"], r["error_message"], r["attempts"],
                                          from_iso(r["updated_at"]))
                          for r in q.active_dead_letter_rows(store, limit)]
-    snap.breakers = [m.BreakerRow(*b) for b in breakers(breakers_path)]
+    snap.breakers = [m.BreakerRow(*b) for b in breakers(breakers_path, store)]
     snap.quotas = [m.QuotaRow(*row) for row in quotas(store, names, now)]
     snap.failures = [m.FailureRow(r["job_id"], r["name"], r["source"], r["number"], r["outcome"],
                                   from_iso(r["finished_at"]), r["error_class"], r["error_type"],

@@ -1,15 +1,13 @@
-"""What ``ingestctl breaker list/reset`` does: read the breaker file, close breakers by hand."""
+"""What ``ingestctl breaker list/reset`` does: read the breakers, close breakers by hand."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from ingestctl.errors import EXIT_FAILED, ErrorClass, IngestError
 from ingestctl.resilience.breaker import (
     BreakerBoard,
+    BreakerBook,
     BreakerState,
     BreakerTransition,
-    load_states,
 )
 
 
@@ -24,9 +22,9 @@ class UnknownBreaker(IngestError):
         super().__init__(f"no circuit breaker {key!r}", hint="see `ingestctl breaker list`")
 
 
-def list_breakers(path: Path) -> list[BreakerState]:
-    """Every breaker in the file, by key; a missing or corrupt file lists none (with a warning)."""
-    return load_states(path)
+def list_breakers(book: BreakerBook) -> list[BreakerState]:
+    """Every breaker, by key; a missing or corrupt file lists none (with a warning)."""
+    return book.load()
 
 
 def reset_breaker(board: BreakerBoard, key: str) -> BreakerTransition | None:

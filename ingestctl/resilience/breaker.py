@@ -1,8 +1,11 @@
-"""Circuit breakers shared by separate processes through one JSON file (``breakers.json``).
+"""Circuit breakers shared by separate processes through one JSON file (``breakers.json``),
+or, with a PostgreSQL store, through its ``breakers`` table so every host shares them.
 
 Every read-modify-write holds an exclusive ``flock`` on a side lock file and replaces the
 file atomically (temporary file in the same directory, fsync, ``os.replace``, mode 0600), so
-cron-started processes never lose each other's updates and readers never see half a file.
+cron-started processes never lose each other's updates and readers never see half a file. On
+PostgreSQL the key's row is locked (``FOR UPDATE``) for the read-modify-write instead
+(:class:`StoreBook`), so of processes on several hosts exactly one becomes the probe.
 
     closed --N countable failures--> open --reset_timeout--> half_open (one probe, leased)
     half_open --success_threshold successes--> closed;  half_open --probe failure--> open
@@ -17,20 +20,22 @@ import fcntl
 import json
 import logging
 import os
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ingestctl.clock import SYSTEM, Clock, from_iso, to_iso
 from ingestctl.config import BreakerConfig
 from ingestctl.errors import CircuitOpenError, ErrorClass
+from ingestctl.host import hostname
+from ingestctl.store import POSTGRES, Store
+from ingestctl.store import breakers as breaker_rows
 
 log = logging.getLogger("ingestctl.breaker")
 
@@ -135,9 +140,92 @@ class _Book:
 OnTransition = Callable[[BreakerTransition], None]
 
 
+class BreakerBook(Protocol):
+    """Where the breakers live: breakers.json (:class:`FileBook`) or the store
+    (:class:`StoreBook`)."""
+
+    def transaction(self, key: str | None, *,
+                    create: bool = False) -> AbstractContextManager[_Book]:
+        """The stored breakers (at least ``key``'s; every one when None), locked against
+        other processes until the block ends, then written back when the book is dirty."""
+        ...
+
+    def load(self) -> list[BreakerState]:
+        """Every stored breaker, by key, without locking."""
+        ...
+
+
+class FileBook:
+    """breakers.json, under an ``flock`` on a side lock file (see the module docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def transaction(self, key: str | None, *, create: bool = False) -> Iterator[_Book]:
+        """Every breaker of the file, whatever ``key``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            states, corrupt = _read(self.path)
+            book = _Book(states, dirty=corrupt)
+            yield book
+            if book.dirty:
+                _write(self.path, book.states)
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def load(self) -> list[BreakerState]:
+        """The breakers of the file (none when it is missing)."""
+        return load_states(self.path)
+
+
+class StoreBook:
+    """The ``breakers`` table of a PostgreSQL store, one row lock per key."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @contextmanager
+    def transaction(self, key: str | None, *, create: bool = False) -> Iterator[_Book]:
+        """The row of ``key`` (``create`` holds a new key's place) or every row, locked."""
+        with self.store.write() as conn:
+            rows = breaker_rows.lock(self.store, key, create=create)
+            # A placeholder row (never updated) is no breaker yet: absent unless recorded.
+            states = {k: st for k, row in rows.items()
+                      if row["updated_at"] and (st := _parse(k, row)) is not None}
+            book = _Book(states)
+            yield book
+            if book.dirty or len(states) != len(rows):
+                breaker_rows.save(conn, {k: st.to_json() for k, st in book.states.items()},
+                                  set(rows) - set(book.states))
+
+    def load(self) -> list[BreakerState]:
+        """Every breaker in the table, by key."""
+        return [st for row in breaker_rows.load(self.store) if row["updated_at"]
+                and (st := _parse(row["key"], row)) is not None]
+
+
+def _parse(key: str, row: dict[str, Any]) -> BreakerState | None:
+    try:
+        return BreakerState.from_json(key, row)
+    except ValueError as exc:
+        log.warning("circuit breaker row %s is invalid (%s); it is treated as closed", key, exc)
+        return None
+
+
+def book_for(breakers_file: Path, store: Store | None) -> BreakerBook:
+    """The breakers table of a PostgreSQL store, else the home's breakers.json."""
+    if store is not None and store.dialect == POSTGRES:
+        return StoreBook(store)
+    return FileBook(breakers_file)
+
+
 def default_owner() -> str:
     """``host:pid``, naming the process that holds a probe lease."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{hostname()}:{os.getpid()}"
 
 
 def breaker_key(source: str, target: str) -> str:
@@ -159,9 +247,10 @@ class BreakerBoard:
         clock: Clock = SYSTEM,
         owner: str | None = None,
         on_transition: OnTransition | None = None,
+        book: BreakerBook | None = None,
     ) -> None:
         self.path = Path(path)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.book: BreakerBook = book or FileBook(self.path)
         self.cfg = cfg
         self.clock = clock
         self.owner = owner or default_owner()
@@ -171,7 +260,7 @@ class BreakerBoard:
         """Let a call for ``key`` through, or raise :class:`CircuitOpenError` with a retry time."""
         refused: datetime | None = None
         is_probe = False
-        with self._transaction() as book:
+        with self.book.transaction(key) as book:
             now = self.clock.now()
             st = book.states.get(key)
             if st is None or st.state is BreakerStatus.CLOSED:
@@ -198,7 +287,7 @@ class BreakerBoard:
 
     def record_success(self, key: str) -> BreakerTransition | None:
         """A call for ``key`` succeeded: resets the failure run, or counts towards closing."""
-        with self._transaction() as book:
+        with self.book.transaction(key) as book:
             now = self.clock.now()
             st = book.states.get(key)
             if st is None:
@@ -223,7 +312,7 @@ class BreakerBoard:
     def record_failure(self, key: str, error_class: ErrorClass | str) -> BreakerTransition | None:
         """A call for ``key`` failed with ``error_class``; countable ones may open the breaker."""
         klass = ErrorClass(error_class)
-        with self._transaction() as book:
+        with self.book.transaction(key, create=klass.trips_breaker) as book:
             now = self.clock.now()
             st = book.states.get(key)
             if not klass.trips_breaker:
@@ -249,11 +338,11 @@ class BreakerBoard:
 
     def states(self) -> list[BreakerState]:
         """Every known breaker, sorted by key; reads without the lock (the file is atomic)."""
-        return load_states(self.path)
+        return self.book.load()
 
     def reset(self, key: str) -> BreakerTransition | None:
         """Close ``key`` by hand (``ingestctl breaker reset KEY``) and forget its history."""
-        with self._transaction() as book:
+        with self.book.transaction(key) as book:
             st = book.states.pop(key, None)
             if st is not None:
                 book.dirty = True
@@ -263,7 +352,7 @@ class BreakerBoard:
 
     def reset_all(self) -> list[BreakerTransition]:
         """Close every breaker by hand; returns the transitions of those that were not closed."""
-        with self._transaction() as book:
+        with self.book.transaction(None) as book:
             now = self.clock.now()
             for st in book.states.values():
                 if st.state is not BreakerStatus.CLOSED:
@@ -291,20 +380,6 @@ class BreakerBoard:
             for transition in book.transitions:
                 self.on_transition(transition)
         return book.transitions[-1] if book.transitions else None
-
-    @contextmanager
-    def _transaction(self) -> Iterator[_Book]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            states, corrupt = _read(self.path)
-            book = _Book(states, dirty=corrupt)
-            yield book
-            if book.dirty:
-                _write(self.path, book.states)
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
 
 def load_states(path: Path) -> list[BreakerState]:

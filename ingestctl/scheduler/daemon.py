@@ -15,21 +15,27 @@ loop and between the pieces of a step, so a hung loop gets the daemon restarted.
 The same import never runs twice at once: this process keeps one entry per import in flight,
 and the job store refuses a second active job anyway (ImportAlreadyRunning: the slot is
 recorded as ``skipped``, never a crash).
+
+On SQLite one scheduler runs per home (``scheduler.lock``). On PostgreSQL any number may run,
+on any hosts: the one holding the ``scheduler`` advisory lock leads (fires, catches up,
+dispatches retries, runs the hooks); the others stand by, trying for the lock every step, and
+the first to get it when the leader dies leads from its next step (docs/guide/scale-out.md).
+A slot is claimed in the ledger before it runs, so a new leader never runs a slot twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor as FirePool
@@ -39,6 +45,7 @@ from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import IngestError
 from ingestctl.events import EventBus
+from ingestctl.host import hostname
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.jobs.queue import JobQueue, process_owner
 from ingestctl.jobs.spec import spec_for_config
@@ -51,12 +58,18 @@ from ingestctl.scheduler.lock import InstanceLock
 from ingestctl.scheduler.misfire import apscheduler_job_kwargs, latest_slot
 from ingestctl.scheduler.sdnotify import Notifier
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
-from ingestctl.store import Store
+from ingestctl.store import POSTGRES, Store, open_store
 from ingestctl.store import jobs as job_store
 from ingestctl.store import scheduling as sched_store
 from ingestctl.units import format_duration
 
+if TYPE_CHECKING:
+    from ingestctl.store.coordination import LeaderLock
+
 log = logging.getLogger("ingestctl.scheduler")
+
+#: The advisory lock whose holder leads (PostgreSQL).
+LEADER_LOCK = "scheduler"
 
 PENDING_MIN_AGE = 10.0  # a younger pending job is about to be claimed by the process that made it
 
@@ -106,7 +119,12 @@ class SchedulerDaemon:
         self.workers = Workers(home, self.owner, clock, self.events, lambda: self.config,
                                self._main_store, submit)
         self._aps: Any = None
+        self._apscheduler = True
         self._instance = InstanceLock(home.root)
+        self._leader: LeaderLock | None = None
+        # SQLite: the home's lock makes this process the one scheduler; PostgreSQL: elected.
+        self.leading = False
+        self.leader_since: datetime | None = None
         self._first_step = True
         self._stopping = False
         self._stop_signal = ""
@@ -117,20 +135,72 @@ class SchedulerDaemon:
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self, *, apscheduler: bool = True) -> None:
-        """Take the home's lock (or SchedulerAlreadyRunning), open the store, start firing."""
+        """Take the home's lock (or SchedulerAlreadyRunning), open the store, then lead (or,
+        on PostgreSQL while another scheduler leads, stand by)."""
         self.started_at = self.clock.now()
         self._instance.acquire(self.info())
         self.home.ensure()
-        self.store = Store(self.home.database)
-        self._queue().recover()
+        self.store = open_store(self.home, self.config.store)
+        self._apscheduler = apscheduler
         self.workers.start(self.config.scheduler.max_workers)
-        if apscheduler:
-            self._start_apscheduler()
+        if self.store.dialect == POSTGRES:
+            # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
+            from ingestctl.store.coordination import LeaderLock
+            from ingestctl.store.postgres import PostgresStore
+
+            assert isinstance(self.store, PostgresStore)
+            self._leader = LeaderLock(self.store, LEADER_LOCK)
+            self.elect()
+            if not self.leading:
+                log.info("another scheduler leads; standing by")
+        else:
+            self._lead()
         self.running = True
+
+    def elect(self) -> bool:
+        """PostgreSQL: keep the lead while the lock is ours, or take it when it is free."""
+        if self._leader is None or self._stopping:
+            return self.leading
+        if self.leading:
+            if not self._leader.check():
+                self._step_down("the leader lock was lost with its database connection")
+        elif self._leader.try_acquire():
+            self._lead()
+        return self.leading
+
+    def _lead(self) -> None:
+        self.leading, self.leader_since = True, self.clock.now()
+        self._first_step = True  # catch up the slots missed while nobody led
+        self._queue().recover()
+        if self._apscheduler:
+            self._start_apscheduler()
+        if self._leader is not None:
+            log.info("this scheduler leads now (%s)", self.owner)
+
+    def _step_down(self, why: str) -> None:
+        log.warning("this scheduler stops leading: %s; standing by", why)
+        self.leading, self.leader_since = False, None
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+
+    def role(self) -> dict[str, Any] | None:
+        """Leading or standing by, and who leads (for /readyz); None without an election
+        (SQLite: the one scheduler of the home)."""
+        if self._leader is None:
+            return None
+        if self.leading:
+            return {"role": "leader", "owner": self.owner,
+                    "since": to_iso(self.leader_since)}
+        leader: Any = None
+        if self.store is not None:
+            info = sched_store.get_state(self.store, sched_store.INFO)
+            leader = json.loads(info).get("owner") if info else None
+        return {"role": "standby", "owner": self.owner, "leader": leader}
 
     def info(self) -> dict[str, Any]:
         """Who this scheduler is: written to the lock file and with the heartbeat."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "owner": self.owner,
+        return {"pid": os.getpid(), "host": hostname(), "owner": self.owner,
                 "started_at": to_iso(self.started_at), "http": self.http_url,
                 "imports": sorted(self.imports)}
 
@@ -242,6 +312,8 @@ class SchedulerDaemon:
         """Close the store connections and release the lock."""
         if threads_done:
             self.workers.close_stores()
+        if self._leader is not None:
+            self._leader.release()
         if self.store is not None:
             self.store.close()
         self.store = None
@@ -254,6 +326,8 @@ class SchedulerDaemon:
         now = now or self.clock.now()
         report = StepReport(now)
         store = self._main_store()
+        if not self._guard("election", self.elect):
+            return report  # standing by: the leader does the rest
         first, self._first_step = self._first_step, False
         self._guard("heartbeat", sched_store.write_heartbeat, store, now,
                     self.info() if first else None)
@@ -328,7 +402,9 @@ class SchedulerDaemon:
             sched_store.record_run(store, name, slot, now, "skipped",
                                    running.job_id if running else None, now)
             return False
-        sched_store.record_run(store, name, slot, now, "run", None, now)
+        if not sched_store.claim_slot(store, name, slot, now, now):
+            self.workers.release(entry)
+            return False  # another scheduler (a leader before us) already ran this slot
         self.workers.dispatch(entry, partial(self.workers.run_scheduled, item, entry))
         return True
 

@@ -1,7 +1,9 @@
 """The scheduler's HTTP endpoints on a small stdlib server in a thread.
 
 * ``/livez``: 200 while the process runs.
-* ``/readyz``: 200 when the store answers and the scheduler is running, else 503.
+* ``/readyz``: 200 when the store answers and the scheduler is running, else 503; the body
+  says whether this scheduler leads or stands by (and who leads), as does the
+  ``X-Ingestctl-Role`` header.
 * ``/healthz``: the health checks as health+json; 200 for pass and warn, 503 for fail.
 * ``/metrics``: the Prometheus text exposition.
 
@@ -18,7 +20,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +28,7 @@ from typing import Any
 from ingestctl import __version__
 from ingestctl.config import Config
 from ingestctl.errors import IngestError, UsageError
+from ingestctl.host import hostname
 from ingestctl.monitoring.health import (
     HEALTH_JSON_MEDIA_TYPE,
     HealthSnapshot,
@@ -37,7 +40,7 @@ from ingestctl.monitoring.health import (
 from ingestctl.monitoring.metrics import exposition
 from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot
 from ingestctl.paths import Home
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 
 log = logging.getLogger("ingestctl.scheduler.http")
 
@@ -69,17 +72,20 @@ class Response:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Endpoints:
     """The four endpoints, over the home's store and the scheduler's running state."""
 
     def __init__(self, home: Home, config: Callable[[], Config], running: Callable[[], bool],
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime],
+                 role: Callable[[], dict[str, Any] | None] | None = None) -> None:
         self.home = home
         self.config = config
         self.running = running
         self.now = now
+        self.role = role
 
     def handle(self, path: str) -> Response:
         """Dispatch on the path (query strings ignored)."""
@@ -92,7 +98,7 @@ class Endpoints:
 
     def _store(self) -> Store:
         # Read-write, so a health check may test that the store is writable.
-        return Store(self.home.database)
+        return open_store(self.home, self.config().store)
 
     def livez(self) -> Response:
         """200 while the process runs."""
@@ -108,9 +114,16 @@ class Endpoints:
             problems.append(f"store unreachable: {exc}")
         if not self.running():
             problems.append("scheduler not running")
+        role = self.role() if self.role is not None else None
+        said, headers = "", {}
+        if role is not None:
+            said = ("; leading" if role["role"] == "leader" else
+                    f"; standing by (leader: {role.get('leader') or 'unknown'})")
+            headers = {"X-Ingestctl-Role": role["role"]}
         if problems:
-            return Response(503, TEXT, ("not ready: " + "; ".join(problems) + "\n").encode())
-        return Response(200, TEXT, b"ready\n")
+            return Response(503, TEXT, ("not ready: " + "; ".join(problems) + said + "\n"
+                                        ).encode(), headers)
+        return Response(200, TEXT, f"ready{said}\n".encode(), headers)
 
     def healthz(self) -> Response:
         """The health checks as health+json."""
@@ -130,7 +143,11 @@ class Endpoints:
         """The Prometheus exposition."""
         try:
             with self._store() as store:
-                data = exposition(metrics_snapshot(store, self.now(), self.home.breakers))
+                snapshot = metrics_snapshot(store, self.now(), self.home.breakers)
+                role = self.role() if self.role is not None else None
+                if role is not None:
+                    snapshot.scheduler_leader = {hostname(): float(role["role"] == "leader")}
+                data = exposition(snapshot)
         except (IngestError, sqlite3.Error) as exc:
             return Response(503, TEXT, f"store unreachable: {exc}\n".encode())
         return Response(200, METRICS_TYPE, data)
@@ -159,6 +176,8 @@ class StatusServer:
                 self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.send_header("Cache-Control", "no-store")
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(response.body)

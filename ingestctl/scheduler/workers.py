@@ -23,9 +23,9 @@ from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
-from ingestctl.resilience.breaker import BreakerBoard
+from ingestctl.resilience.breaker import BreakerBoard, book_for
 from ingestctl.scheduler.configured import ScheduledImport
-from ingestctl.store import Store
+from ingestctl.store import Store, open_store
 from ingestctl.store import scheduling as sched_store
 
 log = logging.getLogger("ingestctl.scheduler")
@@ -94,6 +94,10 @@ class Workers:
                 return False
             self._inflight[entry.key] = entry
             return True
+
+    def release(self, entry: Inflight) -> None:
+        """Take a claimed entry out of flight without running it."""
+        self._forget(entry)
 
     def _forget(self, entry: Inflight) -> None:
         with self._lock:
@@ -165,7 +169,7 @@ class Workers:
             return self.main_store()
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
-            store = Store(self.home.database)
+            store = open_store(self.home, self.config().store)
             self._local.store = store
             with self._lock:
                 self._stores.append(store)
@@ -176,7 +180,8 @@ class Workers:
         if getattr(self._local, "generation", None) != self.generation:
             config = self.config()
             board = BreakerBoard(self.home.breakers, config.breaker, self.clock,
-                                 owner=self.owner)
+                                 owner=self.owner,
+                                 book=book_for(self.home.breakers, self.store()))
             self._local.runner = Runner(self.store(), config, self.clock, self.events,
                                         owner=self.owner, breakers=board)
             self._local.generation = self.generation

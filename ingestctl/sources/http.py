@@ -11,8 +11,10 @@ Local files are not handled here.
 
 from __future__ import annotations
 
+import functools
 import json as jsonlib
 import random
+import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -40,9 +42,17 @@ OnResponse = Callable[[str, str], None]
 Consume = Callable[[httpx.Response], T]
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # What httpx builds for each client by default (certifi's CAs, SSL_CERT_FILE honoured),
+    # built once per process: loading the CA bundle takes ~30 ms, more than a small import.
+    return httpx.create_ssl_context()
+
+
 def build_client(cfg: HttpConfig) -> httpx.Client:
     """An HTTP/1.1 client with the configured timeout, user agent and redirect limit."""
     return httpx.Client(
+        verify=_tls_context(),
         timeout=httpx.Timeout(cfg.timeout),
         headers={"User-Agent": cfg.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=True,

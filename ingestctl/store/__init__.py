@@ -1,5 +1,5 @@
-"""SQLite storage: the only package that knows SQL and sqlite-utils."""
+"""Storage: the only package that knows SQL (SQLite, or PostgreSQL through psycopg)."""
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import POSTGRES, SQLITE, Store, location, open_store
 
-__all__ = ["Store"]
+__all__ = ["POSTGRES", "SQLITE", "Store", "location", "open_store"]

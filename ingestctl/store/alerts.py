@@ -1,7 +1,7 @@
 """The alert outbox on SQLite: ``alerts`` (one row per accepted alert) and ``alert_deliveries``.
 
 Implements :class:`ingestctl.alerts.outbox.OutboxStore`. Several processes (a cron ``run``, the
-worker, ``alerts flush``) may flush at once, so :meth:`SqliteOutboxStore.pending` *claims* what
+worker, ``alerts flush``) may flush at once, so :meth:`DatabaseOutboxStore.pending` *claims* what
 it returns with a short lease (``claimed_until``) in the same transaction; a delivery that was
 just added is claimed by the process that added it, which delivers it at once. A process that
 dies holding a claim only delays that delivery until the lease runs out.
@@ -10,7 +10,6 @@ dies holding a claim only delays that delivery until the lease runs out.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +18,7 @@ from typing import Any
 from ingestctl.clock import from_iso, iso_out, to_iso
 from ingestctl.models.alerts import Alert, Backlog, OutboxItem, SentRecord, Severity
 from ingestctl.store import counters
-from ingestctl.store.database import Store
+from ingestctl.store.database import POSTGRES, Store
 
 # Longer than a channel's timeouts, so a slow SMTP server never lets a second process resend.
 DEFAULT_CLAIM_LEASE = 300.0
@@ -29,7 +28,7 @@ def _iso(moment: datetime) -> str:
     return to_iso(moment) or ""
 
 
-class SqliteOutboxStore:
+class DatabaseOutboxStore:
     """The OutboxStore protocol on the ingestctl database."""
 
     def __init__(self, store: Store, *, lease: float = DEFAULT_CLAIM_LEASE) -> None:
@@ -40,32 +39,35 @@ class SqliteOutboxStore:
         """Write ``alert`` with one delivery per channel, claimed by this process."""
         claim = _iso(now + timedelta(seconds=self.lease))
         with self.store.write() as conn:
-            cursor = conn.execute(
+            alert_id = int(conn.execute(
                 "INSERT INTO alerts (key, kind, severity, subject, alert_json, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (alert.key, str(alert.kind), str(alert.severity), alert.subject,
-                 json.dumps(alert.to_dict(), sort_keys=True, default=str), _iso(now)))
-            alert_id = int(cursor.lastrowid or 0)
+                 json.dumps(alert.to_dict(), sort_keys=True, default=str),
+                 _iso(now))).fetchone()[0])
             conn.executemany(
                 "INSERT INTO alert_deliveries (alert_id, channel, claimed_until) VALUES (?, ?, ?)",
                 [(alert_id, name, claim) for name in channels])
         return alert_id
 
     def pending(self, now: datetime, *, force: bool = False) -> list[OutboxItem]:
-        """Claim and return the undelivered pairs that are due; ``force`` ignores the backoff."""
+        """Claim and return the undelivered pairs that are due; ``force`` ignores the backoff.
+
+        On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED`` while claimed, so
+        processes on several hosts flushing at once each get different deliveries.
+        """
         stamp = _iso(now)
         due = "" if force else "AND (d.next_try_at IS NULL OR d.next_try_at <= :now) "
-        with self.store.write() as conn:
-            cursor = conn.execute(
+        lock = " FOR UPDATE OF d SKIP LOCKED" if self.store.dialect == POSTGRES else ""
+        with self.store.write():
+            rows = self.store.query(
                 "SELECT d.alert_id, d.channel, d.attempts, d.next_try_at, d.last_error, "
                 "a.alert_json FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
                 "WHERE d.sent_at IS NULL " + due +
                 "AND (d.claimed_until IS NULL OR d.claimed_until <= :now) "
-                "ORDER BY d.alert_id, d.channel", {"now": stamp})
-            cursor.row_factory = sqlite3.Row
-            rows = cursor.fetchall()
+                "ORDER BY d.alert_id, d.channel" + lock, {"now": stamp})
             claim = _iso(now + timedelta(seconds=self.lease))
-            conn.executemany(
+            self.store.conn.executemany(
                 "UPDATE alert_deliveries SET claimed_until = ? WHERE alert_id = ? AND channel = ?",
                 [(claim, row["alert_id"], row["channel"]) for row in rows])
         return [OutboxItem(row["alert_id"], row["channel"],

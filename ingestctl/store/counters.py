@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import Connection, Store
 
 
 def label_key(labels: dict[str, str]) -> str:
@@ -13,12 +12,12 @@ def label_key(labels: dict[str, str]) -> str:
     return json.dumps(labels, sort_keys=True, separators=(",", ":"))
 
 
-def increment(conn: sqlite3.Connection, name: str, labels: dict[str, str],
+def increment(conn: Connection, name: str, labels: dict[str, str],
               by: float = 1) -> None:
     """Add ``by`` to the counter ``name{labels}``."""
     conn.execute(
         "INSERT INTO counters (name, labels, value) VALUES (?, ?, ?) "
-        "ON CONFLICT(name, labels) DO UPDATE SET value = value + excluded.value",
+        "ON CONFLICT(name, labels) DO UPDATE SET value = counters.value + excluded.value",
         (name, label_key(labels), by))
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from ingestctl.clock import iso_out
 from ingestctl.models.jobs import Job, loads
-from ingestctl.store.database import Store, where_clause
+from ingestctl.store.database import Connection, Row, Store, where_clause
 
 
 @dataclass
@@ -44,7 +43,7 @@ class DeadLetter:
         }
 
 
-def _letter(row: sqlite3.Row) -> DeadLetter:
+def _letter(row: Row) -> DeadLetter:
     return DeadLetter(
         id=row["id"], job_id=row["job_id"], active=bool(row["active"]), name=row["name"],
         source=row["source"], target=row["target"], options=loads(row["options"]),
@@ -54,7 +53,7 @@ def _letter(row: sqlite3.Row) -> DeadLetter:
         requeued_at=row["requeued_at"], requeue_count=row["requeue_count"])
 
 
-def bury(conn: sqlite3.Connection, job: Job, error_class: str, error_type: str,
+def bury(conn: Connection, job: Job, error_class: str, error_type: str,
          message: str, now: str) -> int:
     """Record (or re-activate) the job's one dead-letter entry; return its id."""
     conn.execute(
@@ -70,7 +69,7 @@ def bury(conn: sqlite3.Connection, job: Job, error_class: str, error_type: str,
                             (job.id,)).fetchone()[0])
 
 
-def mark_requeued(conn: sqlite3.Connection, job_id: int, now: str) -> None:
+def mark_requeued(conn: Connection, job_id: int, now: str) -> None:
     """Take the job's entry out of the active queue; it stays as history."""
     conn.execute("UPDATE dead_letters SET active = 0, requeued_at = ?, "
                  "requeue_count = requeue_count + 1 WHERE job_id = ?", (now, job_id))

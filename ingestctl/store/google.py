@@ -11,12 +11,11 @@ in effect at the last request, the current quota day and the last rate-limit hea
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import Connection, Store
 
 PRODUCT_COLUMNS = ("name", "offer_id", "content_language", "feed_label", "title", "link",
                    "image_link", "price_micros", "currency", "availability", "condition",
@@ -46,7 +45,7 @@ def load_cursor(store: Store, job_id: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def save_cursor(conn: sqlite3.Connection, job_id: int, cursor: Mapping[str, Any],
+def save_cursor(conn: Connection, job_id: int, cursor: Mapping[str, Any],
                 now: str) -> None:
     """Remember where the job is, inside the caller's transaction."""
     conn.execute("INSERT INTO job_cursors (job_id, cursor, updated_at) VALUES (?, ?, ?) "
@@ -149,7 +148,7 @@ def add_requests(store: Store, api: str, scopes: Sequence[tuple[str, Bucket]], a
             for period, bucket in (("minute", b.minute), ("day", b.day)):
                 conn.execute("INSERT INTO quota_usage (api, scope, period, bucket, count) "
                              "VALUES (?, ?, ?, ?, ?) ON CONFLICT(api, scope, period, bucket) "
-                             "DO UPDATE SET count = count + excluded.count",
+                             "DO UPDATE SET count = quota_usage.count + excluded.count",
                              (api, scope, period, bucket, n))
             conn.execute(
                 "INSERT INTO quota_state (api, scope, minute_limit, day_limit, day_start, "

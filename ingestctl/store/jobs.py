@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +17,12 @@ from ingestctl.models.jobs import (
     JobStatus,
     loads,
 )
-from ingestctl.store.database import Store, where_clause
+from ingestctl.store.database import POSTGRES, Connection, Row, Store, where_clause
 
 _ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Row) -> Job:
     error = (ErrorInfo(row["error_class"], row["error_type"] or "", row["error_message"] or "")
              if row["error_class"] else None)
     return Job(
@@ -39,7 +38,7 @@ def _job(row: sqlite3.Row) -> Job:
     )
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
+def _attempt(row: Row) -> Attempt:
     error = (ErrorInfo(row["error_class"], row["error_type"] or "", row["error_message"] or "")
              if row["error_class"] else None)
     return Attempt(job_id=row["job_id"], number=row["number"], owner=row["owner"],
@@ -49,7 +48,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
                    note=None if error else row["error_message"])
 
 
-def ensure_import(conn: sqlite3.Connection, spec: JobSpec, now: str) -> int:
+def ensure_import(conn: Connection, spec: JobSpec, now: str) -> int:
     """The id of the import row for ``spec``, created on first use."""
     conn.execute(
         "INSERT INTO imports (key, name, source, target, created_at) VALUES (?, ?, ?, ?, ?) "
@@ -59,15 +58,16 @@ def ensure_import(conn: sqlite3.Connection, spec: JobSpec, now: str) -> int:
                             (spec.import_key,)).fetchone()[0])
 
 
-def insert_job(conn: sqlite3.Connection, spec: JobSpec, import_id: int, max_attempts: int,
+def insert_job(conn: Connection, spec: JobSpec, import_id: int, max_attempts: int,
                now: str) -> int:
     """Insert a pending job and return its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO jobs (import_id, import_key, name, source, target, options, status, "
-        "max_attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "max_attempts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (import_id, spec.import_key, spec.display_name, spec.source, spec.target,
-         json.dumps(spec.options, sort_keys=True), JobStatus.PENDING.value, max_attempts, now))
-    return int(cursor.lastrowid or 0)
+         json.dumps(spec.options, sort_keys=True), JobStatus.PENDING.value, max_attempts,
+         now)).fetchone()
+    return int(row[0])
 
 
 def get_job(store: Store, job_id: int) -> Job | None:
@@ -115,18 +115,66 @@ def claim(store: Store, job_id: int, owner: str, lease_until: str, now: str) -> 
             (owner, lease_until, now, now, job_id))
         if cursor.rowcount != 1:
             return None
-        job = _job(_fetch_row(conn, job_id))
-        conn.execute(
-            "INSERT INTO attempts (job_id, number, owner, started_at, outcome) "
-            "VALUES (?, ?, ?, ?, 'running')", (job_id, job.attempts, owner, now))
+        job = _job(store.query("SELECT * FROM jobs WHERE id = ?", (job_id,))[0])
+        _start_attempt(conn, job, owner, now)
     return job
 
 
-def _fetch_row(conn: sqlite3.Connection, job_id: int) -> sqlite3.Row:
-    cursor = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
-    cursor.row_factory = sqlite3.Row
-    row: sqlite3.Row = cursor.fetchone()
-    return row
+def _start_attempt(conn: Connection, job: Job, owner: str, now: str) -> None:
+    conn.execute(
+        "INSERT INTO attempts (job_id, number, owner, started_at, outcome) "
+        "VALUES (?, ?, ?, ?, 'running')", (job.id, job.attempts, owner, now))
+
+
+def claim_next(store: Store, owner: str, lease_until: str, now: str, due_by: str,
+               skip: Sequence[int] = ()) -> Job | None:
+    """Claim the job due soonest (by ``due_by``) for ``owner``; None when none is due.
+
+    One UPDATE picks and takes the job. On PostgreSQL its subquery locks the row with
+    ``FOR UPDATE SKIP LOCKED``, so workers on several hosts each take a different job without
+    waiting on one another; on SQLite the write transaction serialises claimers. ``skip``
+    leaves out jobs this worker already ran in the current pass.
+    """
+    lock = " FOR UPDATE SKIP LOCKED" if store.dialect == POSTGRES else ""
+    marks = ",".join("?" * len(skip))
+    skipped = f"AND id NOT IN ({marks}) " if skip else ""
+    with store.write() as conn:
+        rows = store.query(
+            "UPDATE jobs SET status = 'processing', attempts = attempts + 1, "
+            "lease_owner = ?, lease_expires_at = ?, heartbeat_at = ?, "
+            "started_at = coalesce(started_at, ?), next_attempt_at = NULL, progress = NULL "
+            "WHERE id = (SELECT id FROM jobs WHERE status IN ('pending', 'retrying') "
+            f"AND (next_attempt_at IS NULL OR next_attempt_at <= ?) {skipped}"
+            f"ORDER BY coalesce(next_attempt_at, created_at), id LIMIT 1{lock}) "
+            "AND status IN ('pending', 'retrying') RETURNING *",
+            (owner, lease_until, now, now, due_by, *skip))
+        if not rows:
+            return None
+        job = _job(rows[0])
+        _start_attempt(conn, job, owner, now)
+    return job
+
+
+def take_over(store: Store, job_id: int, owner: str | None, new_owner: str) -> bool:
+    """Move a processing job's lease from ``owner`` (gone) to ``new_owner``, who records its
+    crashed attempt; False when another process got there first or the job moved on."""
+    with store.write() as conn:
+        return conn.execute(
+            "UPDATE jobs SET lease_owner = ? WHERE id = ? AND status = 'processing' "
+            "AND lease_owner IS NOT DISTINCT FROM ?", (new_owner, job_id, owner)).rowcount == 1
+
+
+def next_due_at(store: Store) -> str | None:
+    """When the earliest retrying job is due (pending jobs are due at once), or None."""
+    value = store.scalar("SELECT min(coalesce(next_attempt_at, created_at)) FROM jobs "
+                         "WHERE status IN ('pending', 'retrying')")
+    return str(value) if value is not None else None
+
+
+def next_lease_expiry(store: Store) -> str | None:
+    """When the earliest lease of a processing job runs out, or None."""
+    value = store.scalar("SELECT min(lease_expires_at) FROM jobs WHERE status = 'processing'")
+    return str(value) if value is not None else None
 
 
 def renew_lease(store: Store, job_id: int, owner: str, lease_until: str, now: str,
@@ -161,7 +209,7 @@ class AttemptEnd:
     note: str | None = None  # the attempt's message when it ended without an error
 
 
-def end_attempt(conn: sqlite3.Connection, job: Job, end: AttemptEnd) -> None:
+def end_attempt(conn: Connection, job: Job, end: AttemptEnd) -> None:
     """Close the job's current attempt and move the job to its next state."""
     error = end.error
     if end.refund_attempt:
@@ -192,12 +240,13 @@ def end_attempt(conn: sqlite3.Connection, job: Job, end: AttemptEnd) -> None:
                      "WHERE id = ?", (end.now, job.id, job.import_id))
 
 
-def requeue(conn: sqlite3.Connection, job_id: int, now: str, extra_attempts: int) -> None:
+def requeue(conn: Connection, job_id: int, now: str, extra_attempts: int) -> None:
     """Make a failed or retrying job due now, granting it more attempts when it had none left."""
     conn.execute(
         "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, finished_at = NULL, "
-        "max_attempts = max(max_attempts, attempts + ?) WHERE id = ?",
-        (now, extra_attempts, job_id))
+        "max_attempts = CASE WHEN max_attempts > attempts + ? THEN max_attempts "
+        "ELSE attempts + ? END WHERE id = ?",
+        (now, extra_attempts, extra_attempts, job_id))
 
 
 def attempts_of(store: Store, job_id: int) -> list[Attempt]:

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ingestctl.clock import from_iso, to_iso
-from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
+from ingestctl.errors import StoreError
+from ingestctl.store.database import BUSY_TIMEOUT_MS, SQLITE, Row, Store
 
 COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
 PROBE_TIMEOUT_MS = 2000
@@ -34,16 +35,26 @@ def window_start(now: datetime, window: float) -> str:
 
 
 def tables(store: Store) -> set[str]:
-    """The names of the tables in the store (one read of sqlite_master)."""
-    return {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    """The names of the tables in the store (one catalogue read)."""
+    return store.tables()
 
 
 def probe_writable(store: Store) -> str | None:
     """None when a write transaction can begin (nothing is written), else why not.
 
     A lock held by a busy writer past the short timeout still proves the database writable,
-    so only other errors (read-only file, full disk, corruption) are reported.
+    so only other errors (read-only file, full disk, corruption) are reported. On PostgreSQL
+    a transaction that takes a row lock on ``monitor_counts`` and rolls back.
     """
+    if store.dialect != SQLITE:
+        try:
+            with store.write() as conn:
+                conn.execute("SELECT value FROM monitor_counts FOR UPDATE SKIP LOCKED")
+                raise _RollBack
+        except _RollBack:
+            return None
+        except StoreError as exc:
+            return exc.reason
     conn = store.conn
     conn.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
     try:
@@ -58,6 +69,10 @@ def probe_writable(store: Store) -> str | None:
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return None
+
+
+class _RollBack(Exception):
+    """Leaves a probe transaction without committing."""
 
 
 def finished_by_source(store: Store, since: str) -> dict[str, dict[str, int]]:
@@ -194,14 +209,14 @@ def last_failures(store: Store) -> dict[str, datetime]:
     return out
 
 
-def running_jobs(store: Store) -> list[sqlite3.Row]:
+def running_jobs(store: Store) -> list[Row]:
     """Jobs in ``processing`` with their lease and last published progress, by id."""
     return store.query("SELECT id, name, source, target, attempts, max_attempts, started_at, "
                        "heartbeat_at, lease_expires_at, lease_owner, progress FROM jobs "
                        "WHERE status = 'processing' ORDER BY id")
 
 
-def queued_jobs(store: Store, limit: int) -> tuple[list[sqlite3.Row], int]:
+def queued_jobs(store: Store, limit: int) -> tuple[list[Row], int]:
     """The first ``limit`` retrying or pending jobs, soonest due first, and how many there are."""
     total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
                 or 0)
@@ -212,14 +227,14 @@ def queued_jobs(store: Store, limit: int) -> tuple[list[sqlite3.Row], int]:
     return rows, total
 
 
-def active_dead_letter_rows(store: Store, limit: int) -> list[sqlite3.Row]:
+def active_dead_letter_rows(store: Store, limit: int) -> list[Row]:
     """The ``limit`` most recently updated active dead letters."""
     return store.query("SELECT id, job_id, name, source, error_class, error_message, attempts, "
                        "updated_at FROM dead_letters WHERE active = 1 "
                        "ORDER BY updated_at DESC LIMIT ?", (limit,))
 
 
-def failed_attempts(store: Store, since: str, limit: int) -> list[sqlite3.Row]:
+def failed_attempts(store: Store, since: str, limit: int) -> list[Row]:
     """Failed and crashed attempts that finished since ``since``, newest first."""
     return store.query("SELECT a.job_id, j.name, j.source, a.number, a.outcome, a.finished_at, "
                        "a.error_class, a.error_type, a.error_message FROM attempts a "
@@ -228,7 +243,7 @@ def failed_attempts(store: Store, since: str, limit: int) -> list[sqlite3.Row]:
                        "ORDER BY a.finished_at DESC LIMIT ?", (since, limit))
 
 
-def recent_alerts(store: Store, limit: int) -> list[sqlite3.Row]:
+def recent_alerts(store: Store, limit: int) -> list[Row]:
     """The newest ``limit`` alerts with their delivery counts (``n`` in all, ``sent``)."""
     return store.query("SELECT a.id, a.kind, a.severity, a.subject, a.created_at, "
                        "(SELECT count(*) FROM alert_deliveries d WHERE d.alert_id = a.id) AS n, "

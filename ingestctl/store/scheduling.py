@@ -73,8 +73,24 @@ def record_run(store: Store, name: str, slot: datetime, run_at: datetime, outcom
             "INSERT INTO schedule_slots (import_name, slot_at, outcome, run_at, job_id, "
             "recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(import_name, slot_at) DO UPDATE "
             "SET outcome = excluded.outcome, run_at = excluded.run_at, "
-            "job_id = coalesce(excluded.job_id, job_id), recorded_at = excluded.recorded_at",
+            "job_id = coalesce(excluded.job_id, schedule_slots.job_id), "
+            "recorded_at = excluded.recorded_at",
             (name, to_iso(slot), outcome, to_iso(run_at), job_id, to_iso(now)))
+
+
+def claim_slot(store: Store, name: str, slot: datetime, run_at: datetime,
+               now: datetime) -> bool:
+    """Record that import ``name`` runs for ``slot``, unless the slot was already run or
+    skipped; True when this call claimed it. One statement, so of two schedulers firing the
+    same slot (a leader that just died and its successor) exactly one runs it."""
+    with store.write() as conn:
+        row = conn.execute(
+            "INSERT INTO schedule_slots (import_name, slot_at, outcome, run_at, recorded_at) "
+            "VALUES (?, ?, 'run', ?, ?) ON CONFLICT(import_name, slot_at) DO UPDATE "
+            "SET outcome = 'run', run_at = excluded.run_at, recorded_at = excluded.recorded_at "
+            f"WHERE schedule_slots.outcome NOT IN {SERVED} RETURNING slot_at",
+            (name, to_iso(slot), to_iso(run_at), to_iso(now))).fetchone()
+    return row is not None
 
 
 def set_slot_job(store: Store, name: str, slot: datetime, job_id: int) -> None:
@@ -92,8 +108,8 @@ def record_outcomes(store: Store, name: str,
     with store.write() as conn:
         for slot, outcome, run_at in outcomes:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO schedule_slots (import_name, slot_at, outcome, run_at, "
-                "recorded_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO schedule_slots (import_name, slot_at, outcome, run_at, "
+                "recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (name, to_iso(slot), outcome, to_iso(run_at), to_iso(now)))
             added += cursor.rowcount
     return added

@@ -1,5 +1,7 @@
 """The schema, as an ordered list of migrations; ``PRAGMA user_version`` counts those applied.
 
+Each migration has its PostgreSQL step under the same name in :mod:`ingestctl.store.schema_pg`.
+
 Never edit a released migration: append a new one, so older databases upgrade in place. A
 migration is SQL or a function of a :class:`sqlite_utils.Database`: new tables, columns and
 indexes use sqlite-utils (``create``, ``add_column``, ``create_index``); what it has no API for
@@ -486,6 +488,25 @@ INSERT INTO search_console_days (import_id, search_type, dimensions, date, data_
     max(last_job_id), '' FROM search_analytics GROUP BY import_id, search_type, dimensions, date
 """
 
+# Circuit breakers of a PostgreSQL store, one row per key (the shape of breakers.json's
+# entries); SQLite homes keep breakers.json and leave the table empty. On PostgreSQL the
+# migration also adds the trigger that notifies idle workers of due jobs (schema_pg.py).
+BREAKERS_TABLE = """
+CREATE TABLE breakers (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    successes INTEGER NOT NULL DEFAULT 0,
+    opened_at TEXT,
+    open_until TEXT,
+    probe_owner TEXT,
+    probe_until TEXT,
+    last_error_class TEXT,
+    updated_at TEXT
+) WITHOUT ROWID
+"""
+
+
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -497,4 +518,5 @@ MIGRATIONS: list[Migration] = [
     ("schedule_missed_index", _schedule_missed_index),
     ("merchant_details", _merchant_details),
     ("search_console_sets", _SEARCH_CONSOLE_SETS),
+    ("scale_out", BREAKERS_TABLE),
 ]

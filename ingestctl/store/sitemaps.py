@@ -11,11 +11,10 @@ reflect its latest listing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import Connection, Row, Store
 
 UrlRow = tuple[str, str | None, str | None, float | None]
 #: (url, position, loc, title, caption)
@@ -93,16 +92,16 @@ class UrlWriter:
         # Constants are literals, so each row binds only its own four values.
         job, now = self.job_id, self.now
         return (
-            "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, file_id, "
-            "first_seen, last_seen, last_job_id, added_job_id) VALUES "
+            "INSERT INTO sitemap_urls AS u (import_id, url, lastmod, changefreq, priority, "
+            "file_id, first_seen, last_seen, last_job_id, added_job_id) VALUES "
             f"({self.import_id}, ?, ?, ?, ?, {int(file_id)}, '{now}', '{now}', {job}, {job}) "
             "ON CONFLICT(import_id, url) DO UPDATE SET "
-            "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
-            "ELSE added_job_id END, "
-            "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
-            "excluded.last_job_id AND (lastmod IS NOT excluded.lastmod OR changefreq IS NOT "
-            "excluded.changefreq OR priority IS NOT excluded.priority) "
-            "THEN excluded.last_job_id ELSE changed_job_id END, "
+            "added_job_id = CASE WHEN u.removed_at IS NOT NULL THEN excluded.added_job_id "
+            "ELSE u.added_job_id END, "
+            "changed_job_id = CASE WHEN u.removed_at IS NULL AND u.last_job_id IS DISTINCT FROM "
+            "excluded.last_job_id AND (u.lastmod IS DISTINCT FROM excluded.lastmod OR "
+            "u.changefreq IS DISTINCT FROM excluded.changefreq OR u.priority IS DISTINCT FROM "
+            "excluded.priority) THEN excluded.last_job_id ELSE u.changed_job_id END, "
             "lastmod = excluded.lastmod, changefreq = excluded.changefreq, "
             "priority = excluded.priority, file_id = excluded.file_id, "
             "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
@@ -115,13 +114,22 @@ class UrlWriter:
             for name, table in _EXTENSIONS.items():
                 rows: list[Any] = getattr(batch, name)
                 if rows:
-                    # OR REPLACE: a URL listed twice in one batch keeps its last listing.
-                    marks = ", ".join("?" * table.count(","))
-                    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES "
-                                     f"({self.import_id}, {marks})", rows)
+                    # A URL listed twice in one batch keeps its last listing.
+                    conn.executemany(_replace_sql(table, self.import_id), rows)
 
 
-def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
+def _replace_sql(table: str, import_id: int) -> str:
+    """INSERT of an extension row that replaces the row with the same key (both dialects)."""
+    name, _, rest = table.partition(" (")
+    columns = [c.strip() for c in rest.rstrip(")").split(",")]
+    key = ["import_id", "url", "position"] if "position" in columns else ["import_id", "url"]
+    marks = ", ".join("?" * (len(columns) - 1))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (f"INSERT INTO {table} VALUES ({int(import_id)}, {marks}) "
+            f"ON CONFLICT({', '.join(key)}) DO UPDATE SET {updates}")
+
+
+def list_file(conn: Connection, import_id: int, job_id: int, url: str,
               parent_url: str | None, depth: int, *, status: str = "pending",
               reason: str | None = None) -> int:
     """Record that this job lists ``url`` (pending, or refused with ``reason``); its id.
@@ -137,7 +145,7 @@ def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
     return int(row[0])
 
 
-def finish_file(conn: sqlite3.Connection, f: SitemapFile) -> None:
+def finish_file(conn: Connection, f: SitemapFile) -> None:
     """Store the outcome of fetching the file ``f.id``."""
     conn.execute(
         "UPDATE sitemap_files SET kind = coalesce(?, kind), status = ?, http_status = ?, "
@@ -154,7 +162,7 @@ def save_file(store: Store, f: SitemapFile) -> None:
         finish_file(conn, f)
 
 
-def _file(row: sqlite3.Row) -> SitemapFile:
+def _file(row: Row) -> SitemapFile:
     data = dict(row)
     data["problems"] = json.loads(data["problems"]) if data["problems"] else None
     return SitemapFile(**data)
@@ -194,8 +202,9 @@ def change_counts(store: Store, import_id: int, job_id: int) -> tuple[int, int]:
     if not reread_files(store, import_id, job_id):
         return 0, 0  # every file answered 304: nothing can have changed
     row = store.query(
-        "SELECT coalesce(sum(added_job_id = :job), 0) AS added, "
-        "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed "
+        "SELECT count(*) FILTER (WHERE added_job_id = :job) AS added, "
+        "count(*) FILTER (WHERE changed_job_id = :job AND added_job_id IS DISTINCT FROM :job) "
+        "AS changed "
         "FROM sitemap_urls WHERE import_id = :imp", {"job": job_id, "imp": import_id})[0]
     return int(row["added"]), int(row["changed"])
 
@@ -208,7 +217,7 @@ def mark_removed(store: Store, import_id: int, job_id: int, now: str) -> int:
     with store.write() as conn:
         return int(conn.execute(
             "UPDATE sitemap_urls SET removed_at = :now, removed_job_id = :job "
-            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS NOT :job "
+            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS DISTINCT FROM :job "
             "AND (file_id IS NULL OR file_id NOT IN (SELECT id FROM sitemap_files WHERE "
             "import_id = :imp AND job_id = :job AND status = 'not_modified'))",
             {"now": now, "job": job_id, "imp": import_id}).rowcount)

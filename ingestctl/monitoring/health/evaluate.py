@@ -78,6 +78,10 @@ class HealthSnapshot:
     quality: list[QualityRun] = field(default_factory=list)
     missed_slots: list[tuple[str, datetime]] = field(default_factory=list)  # in the window
     schedules_configured: bool = False
+    database: str = "sqlite"  # the backend: sqlite or postgres
+    schema_version: int | None = None
+    schema_latest: int | None = None
+    pool: dict[str, int] = field(default_factory=dict)  # psycopg-pool's figures (PostgreSQL)
 
     @classmethod
     def unreachable(cls, error: str) -> HealthSnapshot:
@@ -113,6 +117,33 @@ def check_database(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> li
     return [CheckResult("database", "writable", Status.CRITICAL, False, None,
                         f"database unreachable or not writable: {error}", crit="1:", min=0,
                         max=1, time=now)]
+
+
+def check_schema(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
+    """database:schema: the migration level; WARNING while migrations are pending."""
+    if snap.schema_version is None or snap.schema_latest is None:
+        return []
+    pending = snap.schema_latest - snap.schema_version
+    status = Status.WARNING if pending > 0 else Status.OK
+    text = (f"{snap.database} schema at version {snap.schema_version} of "
+            f"{snap.schema_latest}" + (f"; {pending} migration(s) pending: run "
+                                       "`ingestctl db migrate`" if pending > 0 else ""))
+    return [CheckResult("database", "schema", status, snap.schema_version, None, text,
+                        min=0, max=snap.schema_latest, time=now)]
+
+
+def check_pool(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
+    """database:pool (PostgreSQL): connections in use; WARNING while requests wait for one."""
+    if not snap.pool:
+        return []
+    size, idle = snap.pool.get("pool_size", 0), snap.pool.get("pool_available", 0)
+    top, waiting = snap.pool.get("pool_max", 0), snap.pool.get("requests_waiting", 0)
+    used = max(0, size - idle)
+    status = Status.WARNING if waiting > 0 else Status.OK
+    text = (f"{used} of {top} pooled connection(s) in use, {size} open"
+            + (f"; {waiting} request(s) waiting: raise [store] pool_size" if waiting else ""))
+    return [CheckResult("database", "pool", status, used, None, text, min=0, max=top,
+                        time=now)]
 
 
 def check_freshness(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
@@ -321,6 +352,8 @@ def check_schedules(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> l
 
 CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("database", "writable", check_database),
+    ("database", "schema", check_schema),
+    ("database", "pool", check_pool),
     ("imports", "freshness", check_freshness),
     ("jobs", "success_rate", check_success_rate),
     ("dead_letters", "count", check_dead_letters),

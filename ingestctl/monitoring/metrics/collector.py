@@ -77,6 +77,11 @@ class MetricsSnapshot:
     success_ratio: dict[str, float] = field(default_factory=dict)  # source, over the window
     success_ratio_window: float = 86400.0
     scheduler_heartbeat_timestamp: float | None = None
+    schema_version: int | None = None
+    # This process's pool (PostgreSQL): open, idle, max connections and requests waiting.
+    database_pool: dict[str, int] = field(default_factory=dict)
+    # The scheduler serving /metrics: its host -> 1 while it leads (PostgreSQL elects one).
+    scheduler_leader: dict[str, float] = field(default_factory=dict)
 
 
 def _labelled(family: CounterMetricFamily | GaugeMetricFamily,
@@ -156,6 +161,19 @@ class SnapshotCollector:
         yield _gauge("ingestctl_schedule_missed_slots",
                      f"Scheduled runs of each import missed over the last {window}.",
                      ["import"], s.schedule_missed_slots)
+        if s.schema_version is not None:
+            yield GaugeMetricFamily("ingestctl_database_schema_version",
+                                    "Migrations the database has applied.",
+                                    value=s.schema_version)
+        if s.database_pool:
+            yield _gauge("ingestctl_database_pool_connections",
+                         "This process's PostgreSQL pool: open, idle and max connections and "
+                         "requests waiting for one.", ["state"],
+                         {k: float(v) for k, v in s.database_pool.items()})
+        if s.scheduler_leader:
+            yield _gauge("ingestctl_scheduler_leader",
+                         "1 while the scheduler serving these metrics leads, 0 on standby.",
+                         ["host"], s.scheduler_leader)
         if s.scheduler_heartbeat_timestamp is not None:
             yield GaugeMetricFamily("ingestctl_scheduler_heartbeat_timestamp_seconds",
                                     "Unix time of the scheduler daemon's last heartbeat.",
