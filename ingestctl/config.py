@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestctl import __version__
 from ingestctl.errors import ConfigError
+from ingestctl.redact import redact_url, use_query_params
 from ingestctl.units import duration_text, parse_duration, parse_size
 
 Converter = Callable[[Any], Any]
@@ -246,6 +247,14 @@ class HealthConfig:
 
 
 @dataclass
+class SecurityConfig:
+    """What ingestctl redacts from everything it shows (docs/guide/security.md)."""
+
+    # Query parameters whose values are secret, besides the built-in token-like names.
+    redact_query_params: list[str] = _opt_list(_str_list, [])
+
+
+@dataclass
 class StatusConfig:
     """`ingestctl status`: the live view's refresh and how many rows each list fetches."""
 
@@ -385,6 +394,7 @@ class Config:
     sitemap: SitemapConfig = field(default_factory=SitemapConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -510,6 +520,8 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     overrides = _env_overrides(env)
     overrides.pop("imports", None)
     _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
+    # Every surface of this process redacts the configured names from here on.
+    use_query_params(config.security.redact_query_params)
     return config
 
 
@@ -533,6 +545,8 @@ def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, An
             return out
         if isinstance(value, list):
             return [walk(v) for v in value]
+        if isinstance(value, str) and "://" in value:
+            return redact_url(value)  # ping_url, sitemap URLs, base URLs
         return value
     result: dict[str, Any] = walk(config)
     return result

@@ -1,8 +1,9 @@
 """The one exception tree of ingestctl.
 
 Every error ingestctl expects carries an :class:`ErrorClass` (docs/design.md, error classes),
-the data that explains it, and builds its own one-line message. The CLI maps ``exit_code`` to
-the process exit status in one place; no expected error prints a traceback::
+the data that explains it, and builds its own one-line message, with the secrets of any URL in
+it redacted. The CLI maps ``exit_code`` to the process exit status in one place; no expected
+error prints a traceback::
 
     IngestError                      base: error_class, exit_code, message
     ├── UsageError                   bad arguments                      (config, exit 2)
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+
+from ingestctl.redact import redact_text
 
 
 class ErrorClass(StrEnum):
@@ -80,9 +83,12 @@ class IngestError(Exception):
     unexpected: BaseException | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Messages reach the terminal, the log, the store and alerts: URLs in them lose their
+        # secrets here, once (the real URL stays on ``SourceError.url``).
+        message = redact_text(message)
         self.message = message
         if hint is not None:
-            self.hint = hint
+            self.hint = redact_text(hint)
         super().__init__(message)
 
     def __str__(self) -> str:

@@ -12,6 +12,8 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingestctl.redact import redact_text
+
 _FIELDS = ("job_id", "attempt", "import_key", "source", "error_class", "error_type",
            "error_message", "url", "wait", "alert_key", "alert_kind", "alert_severity",
            "alert_action", "rule", "severity")
@@ -27,15 +29,15 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
             "pid": record.process,
         }
         for name in _FIELDS:
             value = getattr(record, name, None)
             if value is not None:
-                entry[name] = value
+                entry[name] = redact_text(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
-            entry["traceback"] = self.formatException(record.exc_info)
+            entry["traceback"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -155,7 +157,7 @@ class _HumanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """One human line."""
-        return f"ingestctl: {record.levelname.lower()}: {record.getMessage()}"
+        return f"ingestctl: {record.levelname.lower()}: {redact_text(record.getMessage())}"
 
 
 def _quiet_stderr(level: str) -> logging.Handler:

@@ -37,11 +37,11 @@ from typing import Any
 from tzlocal import get_localzone_name
 
 from ingestctl import __version__
-from ingestctl.alerts.render import redact_text
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError, IngestError
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.spec import spec_for_config
+from ingestctl.redact import redact_text
 from ingestctl.scheduler.configured import schedule_of
 from ingestctl.scheduler.spec import LOCAL, ScheduleKind
 

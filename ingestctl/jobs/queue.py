@@ -23,6 +23,7 @@ from ingestctl.errors import (
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
+from ingestctl.redact import redact_data, redact_text
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
@@ -138,7 +139,8 @@ class JobQueue:
         """Extend the lease and publish progress for other processes to show."""
         moment, now = self._now()
         lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
-        return job_store.renew_lease(self.store, job.id, self.owner, lease, now, progress)
+        return job_store.renew_lease(self.store, job.id, self.owner, lease, now,
+                                     redact_data(progress))
 
     def complete(self, job: Job, report: AttemptReport) -> Job:
         """Finish the attempt successfully."""
@@ -158,7 +160,9 @@ class JobQueue:
         """Finish the attempt with ``error``: retry later, defer, or dead-letter the job."""
         moment, now = self._now()
         cls = error.error_class
-        info = ErrorInfo(cls.value, type(error).__name__, str(error))
+        # Stored and shown everywhere (status, alerts, pings): no URL secrets in it.
+        info = ErrorInfo(cls.value, type(error).__name__, redact_text(str(error)))
+        traceback = redact_text(traceback) if traceback else traceback
         refund = cls.deferred
         next_at: datetime | None = None
         if cls.deferred:
@@ -198,10 +202,11 @@ class JobQueue:
                 "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, error_class = ?, "
                 "error_type = ?, error_message = ? WHERE id = ? AND status IN "
                 "('pending', 'retrying')",
-                (to_iso(until), error.error_class.value, type(error).__name__, str(error),
-                 job.id))
+                (to_iso(until), error.error_class.value, type(error).__name__,
+                 redact_text(str(error)), job.id))
         self.events.emit(Event(EventKind.JOB_DEFERRED, moment, job.id, job.import_key,
-                               {"error_class": error.error_class.value, "message": str(error),
+                               {"error_class": error.error_class.value,
+                                "message": redact_text(str(error)),
                                 "next_attempt_at": to_iso(until), "source": job.source}))
         return self.get(job.id)
 

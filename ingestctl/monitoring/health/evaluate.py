@@ -9,11 +9,12 @@ one-line output, never a traceback, and the other checks still run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ingestctl.monitoring.health.model import CheckResult, Status, Threshold, classify, fmt_number
+from ingestctl.redact import redact_text
 from ingestctl.units import format_duration
 
 if TYPE_CHECKING:
@@ -352,4 +353,6 @@ def run_checks(snapshot: HealthSnapshot, cfg: HealthConfig, now: datetime,
             results.append(CheckResult(component, measurement, Status.UNKNOWN, None, None,
                                        f"{component}:{measurement} check failed: "
                                        f"{_one_line(exc)}", time=now))
-    return results
+    # Import names and errors may quote URLs (older stores kept their secrets in names).
+    return [replace(r, output=redact_text(r.output), component_id=redact_text(r.component_id)
+                    if r.component_id else r.component_id) for r in results]
