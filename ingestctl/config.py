@@ -244,6 +244,7 @@ class HealthConfig:
     scheduler_expected: bool = _opt(_bool, False)
     scheduler_stale: float = _opt(parse_duration, 120.0)
     quality_errors_status: str = _opt(_choice("warning", "critical"), "warning")
+    min_free_space: int = _opt(parse_size, 100 * 1000 * 1000)
 
 
 @dataclass

@@ -9,6 +9,7 @@ error prints a traceback::
     ├── UsageError                   bad arguments                      (config, exit 2)
     ├── ConfigError                  bad config file, missing secret    (config, exit 78)
     ├── StoreError                   database unreachable or unwritable (exit 1)
+    │   └── StoreFullError           the disk holding it is full        (transient)
     ├── JobError                     job lookups and state changes      (exit 1)
     │   ├── JobNotFound
     │   ├── JobStateError            e.g. retrying a completed job
@@ -129,11 +130,21 @@ class StoreError(IngestError):
     error_class = ErrorClass.TRANSIENT
     exit_code = EXIT_FAILED
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, *,
+                 hint: str = "check the --home directory exists and is writable") -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"store error: {path}: {reason}",
-                         hint="check the --home directory exists and is writable")
+        super().__init__(f"store error: {path}: {reason}", hint=hint)
+
+
+class StoreFullError(StoreError):
+    """The filesystem holding the store is full: nothing can be written until space is freed."""
+
+    def __init__(self, path: str, free: str | None = None) -> None:
+        left = f" ({free} free)" if free is not None else ""
+        super().__init__(path, f"the disk is full{left}",
+                         hint="free space on that filesystem or move --home; failed jobs are "
+                              "retried later")
 
 
 class JobError(IngestError):

@@ -40,6 +40,20 @@ class Home:
             raise StoreError(str(self.root), exc.strerror or str(exc)) from None
 
 
+def free_space(path: Path) -> int | None:
+    """Bytes an unprivileged user may still write on the filesystem of ``path`` (or of its
+    nearest existing parent); None when that cannot be read."""
+    for candidate in (path, *path.parents):
+        try:
+            found = os.statvfs(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        return found.f_bavail * found.f_frsize
+    return None
+
+
 def resolve_home(explicit: str | None, environ: Mapping[str, str] | None = None) -> Home:
     """``--home``, else ``INGESTCTL_HOME``, else ``$XDG_DATA_HOME/ingestctl``."""
     env = os.environ if environ is None else environ

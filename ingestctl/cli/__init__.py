@@ -6,6 +6,7 @@ import importlib
 import logging
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -19,7 +20,7 @@ from ingestctl.cli.params import speed_up
 from ingestctl.cli.signals import exit_now
 from ingestctl.cli.state import AppState
 from ingestctl.cli.usage import run
-from ingestctl.errors import EXIT_FAILED, IngestError
+from ingestctl.errors import IngestError
 from ingestctl.interrupt import EXIT_CODES
 
 log = logging.getLogger("ingestctl.cli")
@@ -142,9 +143,16 @@ class ErrorMappingGroup(TyperGroup):
                                         "error_type": type(exc).__name__, "console": False})
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except sqlite3.OperationalError as exc:
-            error(f"store error: {exc}; is another process holding the database?")
-            raise typer.Exit(EXIT_FAILED) from None
+        except sqlite3.Error as exc:  # a store call outside the core's own error handling
+            from ingestctl.store.database import store_error
+
+            root = ctx.find_root().obj
+            where = root.home.database if isinstance(root, AppState) else Path("ingestctl.db")
+            mapped = store_error(where, exc)
+            log.error("%s", mapped, extra={"error_class": mapped.error_class.value,
+                                           "error_type": type(exc).__name__, "console": False})
+            error(str(mapped))
+            raise typer.Exit(mapped.exit_code) from None
         finally:
             obj = ctx.find_root().obj
             if isinstance(obj, AppState):

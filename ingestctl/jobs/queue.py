@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -178,10 +179,13 @@ class JobQueue:
                                    requests=report.requests, error=info, traceback=traceback,
                                    next_attempt_at=to_iso(next_at), result=report.result,
                                    job_items=report.job_items, refund_attempt=refund)
-        with self.store.write() as conn:
-            job_store.end_attempt(conn, job, end)
-            if status is JobStatus.FAILED:
-                dl_store.bury(conn, job, cls.value, info.type, info.message, now)
+        try:
+            with self.store.write() as conn:
+                job_store.end_attempt(conn, job, end)
+                if status is JobStatus.FAILED:
+                    dl_store.bury(conn, job, cls.value, info.type, info.message, now)
+        except sqlite3.Error as exc:
+            status = self._release(job, info, moment, now, exc)
         done = self.get(job.id)
         kind = (EventKind.JOB_DEAD_LETTERED if status is JobStatus.FAILED else
                 EventKind.JOB_DEFERRED if refund else EventKind.JOB_RETRYING)
@@ -193,6 +197,18 @@ class JobQueue:
             data["unexpected"] = error.unexpected
         self.events.emit(Event(kind, moment, job.id, job.import_key, data))
         return done
+
+    def _release(self, job: Job, info: ErrorInfo, moment: datetime, now: str,
+                 exc: sqlite3.Error) -> JobStatus:
+        """The full record of a failed attempt could not be written (a full disk, usually):
+        write the least that keeps the job retrying instead of processing. Should that fail
+        too, the job stays processing under this process and the next one recovers it."""
+        retry_at = to_iso(moment + timedelta(seconds=job_retry_delay(self.cfg, job.attempts)))
+        log.error("job %s: cannot record the failed attempt in full (%s); it retries at %s",
+                  job.id, exc, retry_at, extra={"job_id": job.id})
+        with self.store.write() as conn:
+            job_store.release_failed(conn, job, info, now, retry_at or now)
+        return JobStatus.RETRYING
 
     def defer(self, job: Job, until: datetime, error: IngestError) -> Job:
         """Put off a job that has not started an attempt (e.g. an open breaker)."""
@@ -259,9 +275,14 @@ class JobQueue:
                 continue
             log.warning("recovering job %s: %s (%s)", job.id, why, job.lease_owner,
                         extra={"job_id": job.id, "error_class": "crashed"})
-            done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
-                             AttemptReport(items=int(job.progress.get("items", 0))),
-                             AttemptOutcome.CRASHED)
+            try:
+                done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
+                                 AttemptReport(items=int(job.progress.get("items", 0))),
+                                 AttemptOutcome.CRASHED)
+            except sqlite3.Error as exc:  # e.g. a full disk: reading commands still work
+                log.warning("job %s not recovered: %s; the next ingestctl process tries again",
+                            job.id, exc, extra={"job_id": job.id})
+                continue
             self.events.emit(Event(EventKind.JOB_RECOVERED, moment, job.id, job.import_key,
                                    {"owner": job.lease_owner, "status": done.status.value,
                                     "source": job.source}))

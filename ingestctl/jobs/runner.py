@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from ingestctl.errors import (
     ErrorClass,
     ImportAlreadyRunning,
     IngestError,
+    StoreFullError,
     TransientError,
 )
 from ingestctl.events import Event, EventBus, EventKind
@@ -28,6 +30,7 @@ from ingestctl.sources import get_source
 from ingestctl.sources.inflight import InFlight
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
+from ingestctl.store.database import store_error
 
 if TYPE_CHECKING:
     from ingestctl.resilience.retry import Rng
@@ -126,6 +129,11 @@ class Runner:
             self._breaker_result(key, exc.error_class if report is None else None)
             # Kept for the dead-letter entry: where in the source the error was raised.
             return self._failed(job, exc, ctx, traceback.format_exc(), report=report)
+        except sqlite3.Error as exc:  # the store failed, not the source: no breaker verdict
+            failure = store_error(self.store.path, exc)
+            # A full disk's traceback helps nobody and needs space the disk does not have.
+            tb = None if isinstance(failure, StoreFullError) else traceback.format_exc()
+            return self._failed(job, failure, ctx, tb)
         except Exception as exc:  # a bug must still leave the job retried or dead-lettered
             if self.cancel.is_set():
                 raise self._interrupted(job, ctx, self.cancel.signal_name) from None
@@ -174,8 +182,9 @@ class Runner:
             return None
         due = from_iso(job.next_attempt_at)
         wait = max(0.0, (due - self.clock.now()).total_seconds()) if due else 0.0
-        if wait > 0 and job.error and job.error.error_class in _NO_INLINE_WAIT:
-            return None
+        if wait > 0 and job.error and (job.error.error_class in _NO_INLINE_WAIT
+                                       or job.error.type == StoreFullError.__name__):
+            return None  # a full disk is not freed within an inline wait either
         return wait
 
     def run_to_end(self, job: Job, *, inline_wait: bool = True) -> Job:

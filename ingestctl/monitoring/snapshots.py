@@ -30,6 +30,7 @@ from ingestctl.monitoring.status import (
     SourceSummary,
     StatusSnapshot,
 )
+from ingestctl.paths import free_space
 from ingestctl.redact import redact_target
 from ingestctl.redact import redact_text as shown
 from ingestctl.resilience.breaker import load_states
@@ -103,9 +104,10 @@ def health_snapshot(store: Store, config: Config, now: datetime,
                     breakers_path: Path) -> HealthSnapshot:
     """What the health checks need, from a few indexed queries and the breaker file."""
     names = q.tables(store)
-    error = q.probe_writable(store)
+    error = q.probe_writable(store, to_iso(now) or "")
+    free = free_space(store.path)
     if error is not None:
-        return HealthSnapshot.unreachable(error)
+        return HealthSnapshot.unreachable(error, free)
     since = q.window_start(now, config.health.window)
     jobs = [SourceJobs(source, counts.get("completed", 0), counts.get("failed", 0))
             for source, counts in sorted(q.finished_by_source(store, since).items())]
@@ -124,6 +126,8 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         quality=quality_runs(store),
         missed_slots=_missed_slots(store, names, since),
         schedules_configured=any(imp.schedule for imp in config.imports),
+        database_free_bytes=free,
+        database_dir=str(store.path.parent),
     )
 
 

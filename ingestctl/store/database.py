@@ -10,14 +10,34 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingestctl.errors import StoreError
+from ingestctl.errors import StoreError, StoreFullError
 from ingestctl.interrupt import deferred
+from ingestctl.paths import free_space
 from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite's primary result codes (the low byte of ``sqlite_errorcode``).
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_FULL = 5, 6, 8, 13
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The one-line error for a failed SQLite call on the store at ``path``, by its cause."""
+    from ingestctl.units import format_size
+
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == SQLITE_FULL:
+        free = free_space(path)
+        return StoreFullError(str(path), format_size(free) if free is not None else None)
+    if code == SQLITE_READONLY:
+        return StoreError(str(path), f"the database is read-only ({exc})",
+                          hint="make the file, its -wal and -shm files and its directory "
+                               "writable by this user")
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return StoreError(str(path), str(exc), hint="is another process holding the database?")
+    return StoreError(str(path), str(exc))
 
 
 class Store:
@@ -51,7 +71,7 @@ class Store:
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.migrate()
         except sqlite3.Error as exc:
-            raise StoreError(str(path), str(exc)) from None
+            raise store_error(path, exc) from None
 
     @cached_property
     def db(self) -> sqlite_utils.Database:

@@ -5,20 +5,21 @@ table; windows use ``jobs_finished``, ``dead_letters_active_updated`` and
 ``attempts_finished``; per-import lookups use ``jobs_import_status_finished``. Tables added by
 other capabilities (``quota_state``/``quota_usage``, ``alerts``/``alert_deliveries``) are read
 only when ``sqlite_master`` lists them. Nothing here writes, so these commands never take
-the write lock (except :func:`probe_writable`, which only begins and rolls back). The
+the write lock, except :func:`probe_writable`, which commits one row of ``health_probe``. The
 snapshots the commands show are assembled from these in :mod:`ingestctl.monitoring.snapshots`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ingestctl.clock import from_iso, to_iso
-from ingestctl.store.database import BUSY_TIMEOUT_MS, Store
+from ingestctl.store.database import BUSY_TIMEOUT_MS, SQLITE_BUSY, SQLITE_LOCKED, Store
 
 COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
 PROBE_TIMEOUT_MS = 2000
@@ -38,8 +39,8 @@ def tables(store: Store) -> set[str]:
     return {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def probe_writable(store: Store) -> str | None:
-    """None when a write transaction can begin (nothing is written), else why not.
+def probe_writable(store: Store, now: str) -> str | None:
+    """None when a row could be written to the probe table and committed, else why not.
 
     A lock held by a busy writer past the short timeout still proves the database writable,
     so only other errors (read-only file, full disk, corruption) are reported.
@@ -47,13 +48,13 @@ def probe_writable(store: Store) -> str | None:
     conn = store.conn
     conn.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            return None
-        return str(exc)
+        with store.write():
+            conn.execute("INSERT INTO health_probe (id, written_at, pid) VALUES (1, ?, ?) "
+                         "ON CONFLICT(id) DO UPDATE SET written_at = excluded.written_at, "
+                         "pid = excluded.pid", (now, os.getpid()))
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED):
+            return None
         return str(exc)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -486,6 +486,13 @@ INSERT INTO search_console_days (import_id, search_type, dimensions, date, data_
     max(last_job_id), '' FROM search_analytics GROUP BY import_id, search_type, dimensions, date
 """
 
+
+def _health_probe(db: Database) -> None:
+    # the one row `health` writes and commits to prove the store writable (database:writable)
+    db.create_table("health_probe", {"id": int, "written_at": str, "pid": int}, pk="id",
+                    not_null={"written_at", "pid"})
+
+
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -497,4 +504,5 @@ MIGRATIONS: list[Migration] = [
     ("schedule_missed_index", _schedule_missed_index),
     ("merchant_details", _merchant_details),
     ("search_console_sets", _SEARCH_CONSOLE_SETS),
+    ("health_probe", _health_probe),
 ]
