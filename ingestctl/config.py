@@ -351,6 +351,9 @@ class SchedulerConfig:
     shutdown_grace: float = _opt(parse_duration, 30.0)
     max_workers: int = _opt(_int(1), 4)
     http: str = _opt(_str, "")
+    http_workers: int = _opt(_int(1), 4)
+    http_timeout: float = _opt(parse_duration, 10.0)
+    http_max_connections: int = _opt(_int(1), 100)
 
 
 _IMPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

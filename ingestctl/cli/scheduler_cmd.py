@@ -45,7 +45,10 @@ def scheduler(
     if address is not None:
         try:
             server = StatusServer(address, Endpoints(st.home, lambda: daemon.config,
-                                                     lambda: daemon.running, clock.now))
+                                                     lambda: daemon.running, clock.now),
+                                  workers=config.scheduler.http_workers,
+                                  timeout=config.scheduler.http_timeout,
+                                  max_connections=config.scheduler.http_max_connections)
         except BaseException:
             daemon.stop(grace=0)
             raise
