@@ -494,12 +494,16 @@ def find_config_path(explicit: str | None, environ: Mapping[str, str] | None = N
     chosen = explicit or env.get("INGESTCTL_CONFIG")
     if chosen:
         return Path(chosen).expanduser()
-    local = Path("ingestctl.toml")
-    if local.is_file():
-        return local
     xdg = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    candidate = xdg / "ingestctl" / "config.toml"
-    return candidate if candidate.is_file() else None
+    for candidate in (Path("ingestctl.toml"), xdg / "ingestctl" / "config.toml"):
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:  # e.g. an unreadable ~/.config/ingestctl
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(candidate),
+                              hint="make it readable by this user or pass --config PATH"
+                              ) from None
+    return None
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
@@ -42,19 +43,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class _PrivateFileHandler(logging.FileHandler):
-    """A FileHandler whose file is created with mode 0600 (logs may name private hosts)."""
+    """A FileHandler whose file is created with mode 0600 (logs may name private hosts), and
+    whose failure to open it goes to ``handleError`` like a failed write."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record (FileHandler opens the file outside its own error handling)."""
+        try:
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
 
-class _PrivateWatchedFileHandler(logging.handlers.WatchedFileHandler):
+
+class _PrivateWatchedFileHandler(_PrivateFileHandler, logging.handlers.WatchedFileHandler):
     """Reopens the file when logrotate moved it (``rotation = "logrotate"``); mode 0600."""
-
-    def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
 
 def _file_handler(path: Path, rotation: str, max_bytes: int, backups: int) -> logging.Handler:
@@ -87,7 +92,11 @@ class _OpenedOnFirstRecord(logging.Handler):
         """Hand the record to the file handler, building it first if needed."""
         with self.lock or nullcontext():
             if self._inner is None:
-                self._inner = self._build()
+                try:
+                    self._inner = self._build()
+                except OSError:  # e.g. the rotation lock file cannot be created
+                    self.handleError(record)
+                    return
                 self._inner.setFormatter(self.formatter or JsonFormatter())
         self._inner.handle(record)
 
@@ -140,9 +149,17 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
     root.setLevel(logging.DEBUG)
     formatter = JsonFormatter()
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        root.addHandler(_OpenedOnFirstRecord(
-            lambda: _file_handler(log_file, rotation, max_bytes, backups), level, formatter))
+        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle_error = _warn_once(log_file)
+
+        def build() -> logging.Handler:
+            handler = _file_handler(log_file, rotation, max_bytes, backups)
+            setattr(handler, "handleError", handle_error)  # noqa: B010 - replaces the method
+            return handler
+
+        lazy = _OpenedOnFirstRecord(build, level, formatter)
+        setattr(lazy, "handleError", handle_error)  # noqa: B010 - replaces the method
+        root.addHandler(lazy)
     if json_stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(level.upper())
@@ -150,6 +167,25 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
         root.addHandler(err)
     else:
         root.addHandler(_quiet_stderr(stderr_level))
+
+
+def _warn_once(path: Path) -> Callable[[logging.LogRecord], None]:
+    """A ``handleError`` for the log file's handlers: a file that cannot be opened or written
+    (permissions, a full disk) is one stderr line for the process, instead of logging's
+    traceback for every record; the command goes on."""
+    told = False
+
+    def handle_error(record: logging.LogRecord) -> None:
+        nonlocal told
+        if not told:
+            told = True
+            problem = sys.exc_info()[1]
+            reason = (problem.strerror if isinstance(problem, OSError) and problem.strerror
+                      else problem)
+            sys.stderr.write(f"ingestctl: warning: cannot write the log file {path}: {reason}; "
+                             "this run is not logged there\n")
+
+    return handle_error
 
 
 class _HumanFormatter(logging.Formatter):

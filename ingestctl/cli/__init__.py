@@ -20,7 +20,7 @@ from ingestctl.cli.params import speed_up
 from ingestctl.cli.signals import exit_now
 from ingestctl.cli.state import AppState
 from ingestctl.cli.usage import run
-from ingestctl.errors import IngestError
+from ingestctl.errors import EXIT_FAILED, IngestError
 from ingestctl.interrupt import EXIT_CODES
 
 log = logging.getLogger("ingestctl.cli")
@@ -153,6 +153,11 @@ class ErrorMappingGroup(TyperGroup):
                                            "error_type": type(exc).__name__, "console": False})
             error(str(mapped))
             raise typer.Exit(mapped.exit_code) from None
+        except OSError as exc:  # a file the core could not open or write (permissions, space)
+            filename = f"{exc.filename}: " if exc.filename else ""
+            error(f"{filename}{exc.strerror or exc}; check that the --home directory and its "
+                  "files are writable by this user")
+            raise typer.Exit(EXIT_FAILED) from None
         finally:
             obj = ctx.find_root().obj
             if isinstance(obj, AppState):
@@ -190,6 +195,7 @@ def main_options(
 ) -> None:
     """Run and schedule data imports into SQLite that never fail silently."""
     ctx.obj = AppState(config, home, json_logs, verbose, quiet)
+    ctx.obj.setup_stderr_logging()
 
 
 def _register() -> None:

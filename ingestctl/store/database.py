@@ -49,7 +49,7 @@ class Store:
         self.readonly = readonly
         try:
             if not readonly:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
                     # Create it private before SQLite does, so data never sits world-readable;
                     # SQLite gives the -wal and -shm files the same mode.
