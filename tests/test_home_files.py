@@ -7,8 +7,6 @@ existing directory alone; permission problems are one line with a documented exi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import run_cli, spawn_env
+from tests.cli import file_modes_bind, run_cli, spawn_env
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sitemap.xml"
 ONE = '{"version": 1, "breakers": {"sitemap:shop.example": %s}}'
@@ -75,17 +73,8 @@ def test_home_keeps_the_mode_of_an_existing_directory(tmp_path: Path) -> None:
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
 
 
-def _unprivileged() -> list[str]:
-    """A command prefix under which file modes bind (root ignores them otherwise)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("root ignores file modes and setpriv is missing")
-    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-
-
 def run_unprivileged(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*_unprivileged(), sys.executable, "-m", "ingestctl", *args],
+    return subprocess.run([*file_modes_bind(), sys.executable, "-m", "ingestctl", *args],
                           env=spawn_env(home, **env), capture_output=True, text=True,
                           timeout=60)
 

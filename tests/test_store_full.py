@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import rows, run_cli, spawn_env
+from tests.cli import file_modes_bind, rows, run_cli, spawn_env
 from tests.sites import urlset
 
 # Imported by every subprocess whose PYTHONPATH starts with its directory: caps the database
@@ -101,21 +101,12 @@ def test_health_is_critical_below_min_free_space(home: Path, tmp_path: Path) -> 
     assert rows(home, "SELECT id, pid > 0 FROM health_probe") == [(1, 1)]
 
 
-def _without_root_override() -> list[str]:
-    """A command prefix under which file modes bind (root ignores them otherwise)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("root ignores file modes and setpriv is missing")
-    return ["setpriv", "--bounding-set", "-dac_override"]
-
-
 def test_health_is_critical_on_a_read_only_database(home: Path, tmp_path: Path) -> None:
     small = tmp_path / "small.xml"
     small.write_bytes(urlset(["https://example.com/"]))
     assert run_cli(home, "run", "sitemap", str(small)).returncode == 0
     (home / "ingestctl.db").chmod(0o444)
-    proc = subprocess.run([*_without_root_override(), sys.executable, "-m", "ingestctl",
+    proc = subprocess.run([*file_modes_bind(), sys.executable, "-m", "ingestctl",
                            "health", "--format", "nagios"], env=spawn_env(home),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
