@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestctl import __version__
 from ingestctl.errors import ConfigError
+from ingestctl.redact import redact_url, use_query_params
 from ingestctl.units import duration_text, parse_duration, parse_size
 
 Converter = Callable[[Any], Any]
@@ -246,6 +246,15 @@ class HealthConfig:
     scheduler_expected: bool = _opt(_bool, False)
     scheduler_stale: float = _opt(parse_duration, 120.0)
     quality_errors_status: str = _opt(_choice("warning", "critical"), "warning")
+    min_free_space: int = _opt(parse_size, 100 * 1000 * 1000)
+
+
+@dataclass
+class SecurityConfig:
+    """What ingestctl redacts from everything it shows (docs/guide/security.md)."""
+
+    # Query parameters whose values are secret, besides the built-in token-like names.
+    redact_query_params: list[str] = _opt_list(_str_list, [])
 
 
 @dataclass
@@ -338,29 +347,11 @@ class SentryConfig:
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 # libpq query parameters that carry secrets (the password may also sit in the user info).
-_SECRET_DSN_PARAMS = ("password", "sslpassword")
 
 
 def is_postgres_url(url: str) -> bool:
     """True when ``url`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
     return url.split("://", 1)[0].lower() in POSTGRES_SCHEMES and "://" in url
-
-
-def redact_db_url(url: str) -> str:
-    """``url`` with its password (user info and ``password=`` parameters) replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, has_password, _ = userinfo.partition(":")
-            netloc = f"{user}:***@{hostport}" if has_password else netloc
-        query = urlencode([(k, "***" if k.lower() in _SECRET_DSN_PARAMS else v)
-                           for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-                          safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparsable database URL>"
 
 
 def _db_url(value: Any) -> str:
@@ -395,6 +386,9 @@ class SchedulerConfig:
     shutdown_grace: float = _opt(parse_duration, 30.0)
     max_workers: int = _opt(_int(1), 4)
     http: str = _opt(_str, "")
+    http_workers: int = _opt(_int(1), 4)
+    http_timeout: float = _opt(parse_duration, 10.0)
+    http_max_connections: int = _opt(_int(1), 100)
 
 
 _IMPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -439,6 +433,7 @@ class Config:
     sitemap: SitemapConfig = field(default_factory=SitemapConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -480,7 +475,7 @@ def _fill(obj: Any, data: Mapping[str, Any], where: str, path: str | None) -> No
         try:
             setattr(obj, key, conv(value))
         except (ValueError, TypeError) as exc:
-            shown = (redact_db_url(value) if spec.metadata.get("secret_url")
+            shown = (redact_url(value) if spec.metadata.get("secret_url")
                      and isinstance(value, str) else value)
             raise ConfigError(f"found {shown!r}: {exc}", path=path, key=name) from None
 
@@ -537,12 +532,16 @@ def find_config_path(explicit: str | None, environ: Mapping[str, str] | None = N
     chosen = explicit or env.get("INGESTCTL_CONFIG")
     if chosen:
         return Path(chosen).expanduser()
-    local = Path("ingestctl.toml")
-    if local.is_file():
-        return local
     xdg = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    candidate = xdg / "ingestctl" / "config.toml"
-    return candidate if candidate.is_file() else None
+    for candidate in (Path("ingestctl.toml"), xdg / "ingestctl" / "config.toml"):
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:  # e.g. an unreadable ~/.config/ingestctl
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(candidate),
+                              hint="make it readable by this user or pass --config PATH"
+                              ) from None
+    return None
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -569,6 +568,8 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     if env.get(DB_URL_ENV):
         overrides.setdefault("store", {})["url"] = env[DB_URL_ENV]
     _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
+    # Every surface of this process redacts the configured names from here on.
+    use_query_params(config.security.redact_query_params)
     return config
 
 
@@ -585,7 +586,7 @@ def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, An
                 item = getattr(value, f.name)
                 secret = key.endswith(_SECRET_SUFFIXES) and not key.endswith("_env")
                 if f.metadata.get("secret_url") and item:
-                    item = redact_db_url(item)
+                    item = redact_url(item)
                 elif durations_as_text and f.metadata.get("conv") is parse_duration:
                     item = duration_text(item)
                 elif durations_as_text and f.metadata.get("conv") is _durations:
@@ -594,6 +595,8 @@ def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, An
             return out
         if isinstance(value, list):
             return [walk(v) for v in value]
+        if isinstance(value, str) and "://" in value:
+            return redact_url(value)  # ping_url, sitemap URLs, base URLs
         return value
     result: dict[str, Any] = walk(config)
     return result

@@ -1,13 +1,15 @@
 """The one exception tree of ingestctl.
 
 Every error ingestctl expects carries an :class:`ErrorClass` (docs/design.md, error classes),
-the data that explains it, and builds its own one-line message. The CLI maps ``exit_code`` to
-the process exit status in one place; no expected error prints a traceback::
+the data that explains it, and builds its own one-line message, with the secrets of any URL in
+it redacted. The CLI maps ``exit_code`` to the process exit status in one place; no expected
+error prints a traceback::
 
     IngestError                      base: error_class, exit_code, message
     ├── UsageError                   bad arguments                      (config, exit 2)
     ├── ConfigError                  bad config file, missing secret    (config, exit 78)
     ├── StoreError                   database unreachable or unwritable (exit 1)
+    │   └── StoreFullError           the disk holding it is full        (transient)
     ├── JobError                     job lookups and state changes      (exit 1)
     │   ├── JobNotFound
     │   ├── JobStateError            e.g. retrying a completed job
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+
+from ingestctl.redact import redact_text
 
 
 class ErrorClass(StrEnum):
@@ -80,9 +84,12 @@ class IngestError(Exception):
     unexpected: BaseException | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Messages reach the terminal, the log, the store and alerts: URLs in them lose their
+        # secrets here, once (the real URL stays on ``SourceError.url``).
+        message = redact_text(message)
         self.message = message
         if hint is not None:
-            self.hint = hint
+            self.hint = redact_text(hint)
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -128,6 +135,16 @@ class StoreError(IngestError):
         self.path = path
         self.reason = reason
         super().__init__(f"store error: {path}: {reason}", hint=hint)
+
+
+class StoreFullError(StoreError):
+    """The filesystem holding the store is full: nothing can be written until space is freed."""
+
+    def __init__(self, path: str, free: str | None = None) -> None:
+        left = f" ({free} free)" if free is not None else ""
+        super().__init__(path, f"the disk is full{left}",
+                         hint="free space on that filesystem or move --home; failed jobs are "
+                              "retried later")
 
 
 class JobError(IngestError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
@@ -11,6 +12,8 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+
+from ingestctl.redact import redact_text
 
 _FIELDS = ("job_id", "attempt", "import_key", "source", "error_class", "error_type",
            "error_message", "url", "wait", "alert_key", "alert_kind", "alert_severity",
@@ -27,32 +30,36 @@ class JsonFormatter(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
             "pid": record.process,
         }
         for name in _FIELDS:
             value = getattr(record, name, None)
             if value is not None:
-                entry[name] = value
+                entry[name] = redact_text(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[0] is not None:
-            entry["traceback"] = self.formatException(record.exc_info)
+            entry["traceback"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
 class _PrivateFileHandler(logging.FileHandler):
-    """A FileHandler whose file is created with mode 0600 (logs may name private hosts)."""
+    """A FileHandler whose file is created with mode 0600 (logs may name private hosts), and
+    whose failure to open it goes to ``handleError`` like a failed write."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record (FileHandler opens the file outside its own error handling)."""
+        try:
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
 
-class _PrivateWatchedFileHandler(logging.handlers.WatchedFileHandler):
+
+class _PrivateWatchedFileHandler(_PrivateFileHandler, logging.handlers.WatchedFileHandler):
     """Reopens the file when logrotate moved it (``rotation = "logrotate"``); mode 0600."""
-
-    def _open(self):  # type: ignore[no-untyped-def]
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8")
 
 
 def _file_handler(path: Path, rotation: str, max_bytes: int, backups: int) -> logging.Handler:
@@ -85,7 +92,11 @@ class _OpenedOnFirstRecord(logging.Handler):
         """Hand the record to the file handler, building it first if needed."""
         with self.lock or nullcontext():
             if self._inner is None:
-                self._inner = self._build()
+                try:
+                    self._inner = self._build()
+                except OSError:  # e.g. the rotation lock file cannot be created
+                    self.handleError(record)
+                    return
                 self._inner.setFormatter(self.formatter or JsonFormatter())
         self._inner.handle(record)
 
@@ -138,9 +149,17 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
     root.setLevel(logging.DEBUG)
     formatter = JsonFormatter()
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        root.addHandler(_OpenedOnFirstRecord(
-            lambda: _file_handler(log_file, rotation, max_bytes, backups), level, formatter))
+        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle_error = _warn_once(log_file)
+
+        def build() -> logging.Handler:
+            handler = _file_handler(log_file, rotation, max_bytes, backups)
+            setattr(handler, "handleError", handle_error)  # noqa: B010 - replaces the method
+            return handler
+
+        lazy = _OpenedOnFirstRecord(build, level, formatter)
+        setattr(lazy, "handleError", handle_error)  # noqa: B010 - replaces the method
+        root.addHandler(lazy)
     if json_stderr:
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(level.upper())
@@ -150,12 +169,31 @@ def configure(log_file: Path | None, *, level: str = "info", json_stderr: bool =
         root.addHandler(_quiet_stderr(stderr_level))
 
 
+def _warn_once(path: Path) -> Callable[[logging.LogRecord], None]:
+    """A ``handleError`` for the log file's handlers: a file that cannot be opened or written
+    (permissions, a full disk) is one stderr line for the process, instead of logging's
+    traceback for every record; the command goes on."""
+    told = False
+
+    def handle_error(record: logging.LogRecord) -> None:
+        nonlocal told
+        if not told:
+            told = True
+            problem = sys.exc_info()[1]
+            reason = (problem.strerror if isinstance(problem, OSError) and problem.strerror
+                      else problem)
+            sys.stderr.write(f"ingestctl: warning: cannot write the log file {path}: {reason}; "
+                             "this run is not logged there\n")
+
+    return handle_error
+
+
 class _HumanFormatter(logging.Formatter):
     """``ingestctl: warning: message`` for people reading stderr or cron mail."""
 
     def format(self, record: logging.LogRecord) -> str:
         """One human line."""
-        return f"ingestctl: {record.levelname.lower()}: {record.getMessage()}"
+        return f"ingestctl: {record.levelname.lower()}: {redact_text(record.getMessage())}"
 
 
 def _quiet_stderr(level: str) -> logging.Handler:

@@ -32,12 +32,30 @@ class Home:
         return self.root / "logs" / "ingestctl.jsonl"
 
     def ensure(self) -> None:
-        """Create the directory tree, private to the user."""
+        """Create the directories that are missing, private to the user (mode 0700).
+
+        An existing directory keeps its mode: ``--home /tmp`` must not change ``/tmp``.
+        """
         try:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.root.chmod(0o700)
+            for directory in (self.root, self.log_file.parent):
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise StoreError(str(self.root), exc.strerror or str(exc)) from None
+            raise StoreError(str(exc.filename or self.root), exc.strerror or str(exc),
+                             hint="create it, or pass a writable --home DIR") from None
+
+
+def free_space(path: Path) -> int | None:
+    """Bytes an unprivileged user may still write on the filesystem of ``path`` (or of its
+    nearest existing parent); None when that cannot be read."""
+    for candidate in (path, *path.parents):
+        try:
+            found = os.statvfs(candidate)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        return found.f_bavail * found.f_frsize
+    return None
 
 
 def resolve_home(explicit: str | None, environ: Mapping[str, str] | None = None) -> Home:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from ingestctl.cli import app
@@ -53,6 +55,16 @@ def start_cli(home: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "ingestctl", *args],
                             env=spawn_env(home, **extra), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def file_modes_bind() -> list[str]:
+    """A command prefix under which file modes bind: root ignores them unless ``setpriv``
+    drops its override capabilities (the test is skipped when it cannot)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root ignores file modes and setpriv is missing")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 
 
 def jobs_json(home: Path) -> list[dict[str, Any]]:

@@ -18,8 +18,6 @@ from ingestctl.alerts.render import (
     quality_resolved_alert,
     quota_alert,
     quota_resolved_alert,
-    redact_text,
-    redact_url,
     schedule_missed_alert,
 )
 from ingestctl.models.alerts import (
@@ -32,6 +30,7 @@ from ingestctl.models.alerts import (
     Severity,
     ViolationFacts,
 )
+from ingestctl.redact import redact_text, redact_url
 
 from .alerts_helpers import NOW, SECRET_TARGET, sample_dead_letter
 

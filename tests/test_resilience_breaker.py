@@ -211,7 +211,9 @@ def test_bad_entry_is_dropped_and_others_kept(tmp_path: Path, clock: FakeClock,
         "good": good, "bad": {"state": "open", "failures": -1}}}))
     with caplog.at_level(logging.WARNING, logger="ingestctl.breaker"):
         assert [s.key for s in load_states(b.path)] == ["good"]
-    assert "dropping a bad entry" in caplog.text
+    assert "is unreadable or invalid (entry 'bad': bad counter -1)" in caplog.text
+    assert list(json.loads(b.path.read_text())["breakers"]) == ["good"]  # rewritten
+    assert "bad" in json.loads(b.path.with_name("breakers.json.corrupt").read_text())["breakers"]
 
 
 @pytest.mark.parametrize(("source", "target", "key"), [

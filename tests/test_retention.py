@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,7 +123,9 @@ def _snapshots(home: Path, config: Config, now: datetime, kept_from: datetime
         breakers = home / "breakers.json"
         status = status_snapshot(store, config, now, breakers)
         status.alerts = [a for a in status.alerts if a.created_at >= kept_from]
-        return (health_snapshot(store, config, now, breakers), status,
+        # Free disk space is no history: it changes with every write on the disk.
+        health = replace(health_snapshot(store, config, now, breakers), database_free_bytes=None)
+        return (health, status,
                 metrics_snapshot(store, now, breakers),
                 rows(home, "SELECT * FROM job_stats ORDER BY 1, 2, 3"),
                 rows(home, "SELECT * FROM monitor_counts"),

@@ -184,7 +184,7 @@ def test_dsn_env_naming_an_unset_variable_is_a_config_error(
     assert (proc.returncode, proc.stdout) == (78, "")
     assert proc.stderr == (f"ingestctl: error: config error: {config}: sentry.dsn_env: names "
                            "the environment variable TEST_SENTRY_DSN, which is not set; export "
-                           "TEST_SENTRY_DSN=https://KEY@SENTRY_HOST/PROJECT, or set "
+                           "TEST_SENTRY_DSN=https://<key>@<sentry host>/<project>, or set "
                            "dsn_env = \"\"\n")
 
 

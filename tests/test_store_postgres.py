@@ -13,10 +13,11 @@ import psycopg
 import pytest
 
 from ingestctl.clock import SYSTEM, FakeClock, to_iso
-from ingestctl.config import JobsConfig, load_config, redact_db_url
+from ingestctl.config import JobsConfig, load_config
 from ingestctl.events import EventBus
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import JobSpec, JobStatus
+from ingestctl.redact import redact_url
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
 from ingestctl.store.coordination import JobWaiter, LeaderLock
@@ -148,14 +149,15 @@ def test_recovery_by_two_hosts_records_one_crashed_attempt(pg_url: str) -> None:
 
 def test_the_password_is_never_shown(home: Path, pg_url: str, tmp_path: Path) -> None:
     assert PASSWORD in pg_url
-    assert redact_db_url("postgresql://u:pw@h:5/db?sslmode=require&password=x") == (
-        "postgresql://u:***@h:5/db?sslmode=require&password=***")
+    # The one redaction of every shown URL: user info dropped, secret parameters blanked.
+    assert redact_url("postgresql://u:pw@h:5/db?sslmode=require&password=x") == (
+        "postgresql://h:5/db?sslmode=require&password=REDACTED")
     shown = invoke("config", "show", env={"INGESTCTL_DB_URL": pg_url})
-    assert 'url = "postgresql://ingestctl:***@127.0.0.1:' in shown.stdout
+    assert 'url = "postgresql://127.0.0.1:' in shown.stdout
     down = pg_url.rsplit(":", 1)[0] + ":1/none"  # nothing listens on port 1
     failed = run_cli(home, "jobs", "list", INGESTCTL_DB_URL=down)
     assert failed.returncode == 1
-    assert failed.stderr.startswith("ingestctl: error: store error: postgresql://ingestctl:***@"
+    assert failed.stderr.startswith("ingestctl: error: store error: postgresql://"
                                     "127.0.0.1:1/none: cannot connect: ")
     assert failed.stderr.count("\n") == 1
     health = run_cli(home, "health", "--format", "nagios", INGESTCTL_DB_URL=down)
@@ -186,7 +188,7 @@ def test_a_postgresql_url_without_psycopg_is_a_one_line_config_error(
     with pytest.raises(Exception) as caught:
         load_config(None, {"INGESTCTL_DB_URL": f"postgresql://u:{PASSWORD}@h/db"})
     assert str(caught.value) == (
-        "config error: environment INGESTCTL_*: store.url: found 'postgresql://u:***@h/db': "
+        "config error: environment INGESTCTL_*: store.url: found 'postgresql://h/db': "
         "PostgreSQL needs psycopg and psycopg-pool: pip install 'ingestctl[postgres]'")
 
 

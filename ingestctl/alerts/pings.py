@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ingestctl.config import Config
 from ingestctl.events import Event, EventBus, EventKind
@@ -28,6 +28,12 @@ DEFAULT_TIMEOUT = 5.0
 KINDS = (EventKind.JOB_STARTED, EventKind.JOB_COMPLETED, EventKind.JOB_DEAD_LETTERED)
 log = logging.getLogger("ingestctl.ping")
 MAX_MESSAGE = 1000
+
+
+def _suffixed(url: str, suffix: str) -> str:
+    """``url`` with ``suffix`` added to its path, before any query (``?rid=`` or a key)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
 
 def _shown(url: str) -> str:
@@ -86,7 +92,7 @@ class Pinger:
 
     def start(self, url: str) -> bool:
         """GET ``URL/start``: the run began (the monitor then measures its duration)."""
-        return self._send("GET", url.rstrip("/") + "/start", None, "start")
+        return self._send("GET", _suffixed(url, "/start"), None, "start")
 
     def success(self, url: str) -> bool:
         """GET ``URL``: the run succeeded."""
@@ -95,7 +101,7 @@ class Pinger:
     def fail(self, url: str, message: str = "") -> bool:
         """POST ``URL/fail`` with a short message (the error class and text, no secrets)."""
         body = message.strip()[:MAX_MESSAGE].encode("utf-8", "replace")
-        return self._send("POST", url.rstrip("/") + "/fail", body, "fail")
+        return self._send("POST", _suffixed(url, "/fail"), body, "fail")
 
     def _send(self, method: str, url: str, body: bytes | None, what: str) -> bool:
         if not url.startswith(("http://", "https://")):

@@ -3,16 +3,15 @@
 Each builder fixes the alert's key, severity, subject and body. Bodies are plain text an
 operator can act on without opening anything else: what happened, what ingestctl does next,
 and the exact commands to inspect or fix it. Nothing secret is ever rendered: URLs lose their
-userinfo and the values of token-like query parameters (see :func:`redact_url`).
+userinfo and the values of token-like query parameters (:mod:`ingestctl.redact`), in the
+key, subject, body and fields alike.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ingestctl.clock import iso_out, to_iso
 from ingestctl.models.alerts import (
@@ -25,41 +24,7 @@ from ingestctl.models.alerts import (
     Severity,
     ViolationFacts,
 )
-
-REDACTED = "REDACTED"
-_SECRET_PARAM = re.compile(
-    r"(token|key|secret|password|passwd|pwd|auth|sig|signature|credential|session|code)",
-    re.IGNORECASE,
-)
-# Lazy, and stopping before a ``:line:col`` suffix (DataError messages) or closing punctuation.
-_URL_IN_TEXT = re.compile(
-    r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+?(?=(?::\d+)*:?[.,;)\]]*(?:[\s'\"<>]|$))"
-)
-
-
-def redact_url(url: str) -> str:
-    """The URL without userinfo and with the values of secret-looking parameters redacted."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return REDACTED
-    netloc = host if port is None else f"{host}:{port}"
-    if ":" in host:  # IPv6 literal
-        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, REDACTED if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe=""
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_text(text: str) -> str:
-    """``text`` with every URL in it passed through :func:`redact_url`."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+from ingestctl.redact import redact_data, redact_target, redact_text
 
 
 def _when(moment: datetime | None, missing: str = "never") -> str:
@@ -81,14 +46,15 @@ def _alert(
     now: datetime,
 ) -> Alert:
     body = "\n".join(lines).rstrip() + f"\n\n-- \ningestctl on {host} at {_when(now)}\n"
+    title = redact_text(title)
     return Alert(
-        key=key,
+        key=redact_text(key),
         kind=kind,
         severity=severity,
         title=title,
         subject=_headline(severity, title),
         body=redact_text(body),
-        fields={"host": host, **fields},
+        fields=redact_data({"host": host, **fields}),
         created_at=now,
     )
 
@@ -98,14 +64,13 @@ def _job_lines(job: JobFacts) -> list[str]:
         f"Job:     {job.job_id}",
         f"Import:  {job.import_name}",
         f"Source:  {job.source}",
-        f"Target:  {redact_url(job.target) if '://' in job.target else job.target}",
+        f"Target:  {redact_target(job.target)}",
     ]
 
 
 def _job_fields(job: JobFacts) -> dict[str, Any]:
-    target = redact_url(job.target) if "://" in job.target else job.target
     return {"job_id": job.job_id, "import": job.import_name, "source": job.source,
-            "target": target}
+            "target": redact_target(job.target)}
 
 
 def dead_letter_key(import_name: str) -> str:
@@ -177,7 +142,7 @@ def dead_letter_alert(
         "attempts": len(attempts),  # a count, as in every JSON shape; the list follows
         "attempt_history": [
             {"number": a.number, "error_class": a.error_class, "error_type": a.error_type,
-             "message": redact_text(a.message) if a.message else None}
+             "message": a.message}
             for a in attempts
         ],
         "last_success": iso_out(to_iso(last_success)),
@@ -242,7 +207,7 @@ def breaker_opened_alert(breaker: BreakerFacts, host: str, *, now: datetime) -> 
               f"  ingestctl breaker reset {breaker.key}"]
     fields = {"breaker": breaker.key, "failures": breaker.failures,
               "open_until": iso_out(to_iso(breaker.open_until)),
-              "last_error": redact_text(breaker.last_error) if breaker.last_error else None}
+              "last_error": breaker.last_error}
     return _alert(breaker_key(breaker.key), AlertKind.BREAKER_OPENED, Severity.WARNING,
                   title, lines, fields, host, now)
 
@@ -296,9 +261,8 @@ def quality_alert(job: JobFacts, violation: ViolationFacts, host: str, *, now: d
         lines += ["Examples:", *(f"  {example}" for example in violation.examples[:5])]
     lines += ["", "Inspect:", f"  ingestctl jobs show {job.job_id}"]
     fields = {**_job_fields(job), "rule": violation.rule, "rule_severity": violation.severity,
-              "message": redact_text(violation.message), "observed": violation.observed,
-              "threshold": violation.threshold,
-              "examples": [redact_text(e) for e in violation.examples[:5]]}
+              "message": violation.message, "observed": violation.observed,
+              "threshold": violation.threshold, "examples": violation.examples[:5]}
     return _alert(quality_key(job.import_name, violation.rule), AlertKind.QUALITY_VIOLATION,
                   severity, title, lines, fields, host, now)
 
@@ -349,7 +313,7 @@ def delivery_failing_alert(
              f"Last error: {last_error or 'unknown'}", "",
              "Inspect and resend:", "  ingestctl alerts list", "  ingestctl alerts flush"]
     fields = {"channel": channel, "since": iso_out(to_iso(since)), "undelivered": undelivered,
-              "last_error": redact_text(last_error) if last_error else None}
+              "last_error": last_error}
     return _alert(delivery_key(channel), AlertKind.DELIVERY_FAILING, Severity.WARNING, title,
                   lines, fields, host, now)
 

@@ -20,7 +20,7 @@ silent skip. What is sent (docs/guide/operations.md):
   never started.
 
 Nothing secret leaves: every string of an event passes through
-:func:`ingestctl.alerts.render.redact_text` (URL userinfo and token-like query parameters),
+:func:`ingestctl.redact.redact_data` (URL userinfo and token-like query parameters),
 local variables are not sent, and no trace header is added to ingestctl's own requests.
 """
 
@@ -37,11 +37,11 @@ from typing import Any
 from tzlocal import get_localzone_name
 
 from ingestctl import __version__
-from ingestctl.alerts.render import redact_text
 from ingestctl.config import Config
 from ingestctl.errors import ConfigError, IngestError
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.jobs.spec import spec_for_config
+from ingestctl.redact import redact_data
 from ingestctl.scheduler.configured import schedule_of
 from ingestctl.scheduler.spec import LOCAL, ScheduleKind
 
@@ -70,20 +70,9 @@ def dsn_from(config: Config, environ: Mapping[str, str] | None = None) -> str | 
     if not dsn:
         raise ConfigError(f"names the environment variable {name}, which is not set",
                           path=where, key="sentry.dsn_env",
-                          hint=f"export {name}=https://KEY@SENTRY_HOST/PROJECT, or set "
+                          hint=f"export {name}=https://<key>@<sentry host>/<project>, or set "
                                "dsn_env = \"\"")
     return dsn
-
-
-def scrubbed(value: Any) -> Any:
-    """``value`` (an event or part of one) with every string passed through redact_text."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {key: scrubbed(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrubbed(item) for item in value]
-    return value
 
 
 def _before_send(event: Any, hint: dict[str, Any]) -> Any:
@@ -94,7 +83,7 @@ def _before_send(event: Any, hint: dict[str, Any]) -> Any:
         info = record.exc_info
         if not info or info[1] is None or isinstance(info[1], IngestError):
             return None
-    return scrubbed(event)
+    return redact_data(event)
 
 
 def monitor_slug(name: str) -> str:
@@ -243,7 +232,7 @@ def subscribe_sentry(bus: EventBus, config: Config) -> SentrySubscriber | None:
         auto_enabling_integrations=False, send_default_pii=False,
         include_local_variables=False, trace_propagation_targets=[],
         auto_session_tracking=False, send_client_reports=False,
-        before_send=_before_send, before_breadcrumb=lambda crumb, hint: scrubbed(crumb))
+        before_send=_before_send, before_breadcrumb=lambda crumb, hint: redact_data(crumb))
     subscriber = SentrySubscriber(config)
     subscriber.attach(bus)
     return subscriber

@@ -15,6 +15,7 @@ from ingestctl import __version__
 from ingestctl.config import WebhookConfig
 from ingestctl.errors import DeliveryError
 from ingestctl.models.alerts import Alert
+from ingestctl.redact import redact_text
 
 _MAX_BODY_IN_REASON = 200
 
@@ -81,8 +82,9 @@ class WebhookChannel:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Remove the URL, and its path (which carries the token), from ``text``."""
-    text = text.replace(url, "<webhook URL>")
+    """Remove the URL, its path (which may carry the token) and token-like parameters (an
+    answer that echoes its query) from ``text``."""
+    text = redact_text(text.replace(url, "<webhook URL>"))
     try:
         path = httpx.URL(url).path
     except (httpx.InvalidURL, ValueError, TypeError):

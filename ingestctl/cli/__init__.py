@@ -6,6 +6,7 @@ import importlib
 import logging
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -142,8 +143,20 @@ class ErrorMappingGroup(TyperGroup):
                                         "error_type": type(exc).__name__, "console": False})
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except sqlite3.OperationalError as exc:
-            error(f"store error: {exc}; is another process holding the database?")
+        except sqlite3.Error as exc:  # a store call outside the core's own error handling
+            from ingestctl.store.database import store_error
+
+            root = ctx.find_root().obj
+            where = root.home.database if isinstance(root, AppState) else Path("ingestctl.db")
+            mapped = store_error(where, exc)
+            log.error("%s", mapped, extra={"error_class": mapped.error_class.value,
+                                           "error_type": type(exc).__name__, "console": False})
+            error(str(mapped))
+            raise typer.Exit(mapped.exit_code) from None
+        except OSError as exc:  # a file the core could not open or write (permissions, space)
+            filename = f"{exc.filename}: " if exc.filename else ""
+            error(f"{filename}{exc.strerror or exc}; check that the --home directory and its "
+                  "files are writable by this user")
             raise typer.Exit(EXIT_FAILED) from None
         finally:
             obj = ctx.find_root().obj
@@ -182,6 +195,7 @@ def main_options(
 ) -> None:
     """Run and schedule data imports into SQLite that never fail silently."""
     ctx.obj = AppState(config, home, json_logs, verbose, quiet)
+    ctx.obj.setup_stderr_logging()
 
 
 def _register() -> None:

@@ -11,6 +11,7 @@ from ingestctl.cli.output import emit_json, error, message, stdout
 from ingestctl.cli.state import state
 from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
 from ingestctl.errors import EXIT_FAILED, DeliveryError
+from ingestctl.redact import redact_text
 from ingestctl.store import alerts as alert_store
 
 _SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "resolved": "green"}
@@ -51,7 +52,7 @@ def list_alerts(
         severity = record.to_json()["severity"]
         listing.add(str(record.id), shown_in.short(record.stored_at),
                     Text(severity, style=_SEVERITY_STYLE.get(severity, "")),
-                    record.alert.title, " ".join(delivery.split()))
+                    redact_text(record.alert.title), redact_text(" ".join(delivery.split())))
     print_listing(listing)
 
 

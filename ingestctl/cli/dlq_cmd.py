@@ -81,10 +81,11 @@ def _listing(letters: list[DeadLetter], shown_in: Zone) -> Listing:
         Column("ERROR", priority=2, min_width=16, want=40),
     ])
     for letter in letters:
-        listing.add(str(letter.id), str(letter.job_id), letter.name, letter.source,
-                    letter.target, Text(letter.error_class, style="red"), str(letter.attempts),
+        data = letter.to_json()
+        listing.add(str(letter.id), str(letter.job_id), data["name"], letter.source,
+                    data["target"], Text(letter.error_class, style="red"), str(letter.attempts),
                     shown_in.short(letter.updated_at),
-                    " ".join((letter.error_message or "").split()))
+                    " ".join((data["error"]["message"] or "").split()))
     return listing
 
 
@@ -110,8 +111,8 @@ def _render(detail: LetterDetail) -> RenderableType:
     head.add_column(style="bold")
     head.add_column()
     rows = [("entry", str(letter.id)), ("job", f"{job.id} ({job.status.value})"),
-            ("name", letter.name), ("source", letter.source), ("target", letter.target),
-            ("error", f"{letter.error_class}: {letter.error_message}"),
+            ("name", data["name"]), ("source", letter.source), ("target", data["target"]),
+            ("error", f"{letter.error_class}: {data['error']['message']}"),
             ("attempts", str(letter.attempts)), ("dead since", data["updated_at"]),
             ("requeued", f"{data['requeued_at']} ({letter.requeue_count} time(s))"
              if letter.requeued_at else "")]
@@ -121,13 +122,13 @@ def _render(detail: LetterDetail) -> RenderableType:
     parts: list[RenderableType] = [head]
     for attempt in detail.attempts:
         shown = attempt.to_json()
-        err = (f"{attempt.error.error_class}: {attempt.error.type}: {attempt.error.message}"
+        err = (f"{attempt.error.error_class}: {attempt.error.type}: {shown['error']['message']}"
                if attempt.error else "no error")
         parts += [Text(""), Text(f"attempt {attempt.number} ({attempt.outcome.value}, "
                                  f"{shown['started_at']}, {attempt.requests} request(s)): {err}",
                                  style="bold")]
-        if attempt.traceback:
-            parts.append(Text(attempt.traceback.rstrip()))
+        if shown["traceback"]:
+            parts.append(Text(shown["traceback"].rstrip()))
     return Group(*parts)
 
 
@@ -198,7 +199,7 @@ def _report_item(item: RetryItem, *, quiet: bool) -> None:
     elif quiet:
         return
     elif item.outcome is RetryOutcome.WOULD_REQUEUE:
-        target = item.job.target if item.job else "?"
+        target = item.job.to_json()["target"] if item.job else "?"
         message(f"would requeue {where}: {target}")
     elif item.outcome is RetryOutcome.DEFERRED:
         message(f"{where} deferred: {item.reason}")

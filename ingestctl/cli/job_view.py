@@ -19,15 +19,16 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
     head.add_column(style="bold")
     head.add_column()
     style = STATUS_STYLE.get(job.status.value, "")
-    rows = [("job", str(job.id)), ("name", job.name), ("source", job.source),
-            ("target", job.target), ("status", f"[{style}]{job.status.value}[/]"),
+    rows = [("job", str(job.id)), ("name", data["name"]), ("source", job.source),
+            ("target", data["target"]), ("status", f"[{style}]{job.status.value}[/]"),
             ("attempts", f"{job.attempts}/{job.max_attempts}"), ("items", str(job.items)),
             ("created", data["created_at"]), ("started", data["started_at"]),
             ("finished", data["finished_at"]), ("next attempt", data["next_attempt_at"])]
-    if job.error:
-        rows.append(("error", f"{job.error.error_class}: {job.error.message}"))
-    quality = (job.result or {}).get("quality")
-    for key, value in (job.result or {}).items():
+    if data["error"]:
+        rows.append(("error", f"{data['error']['class']}: {data['error']['message']}"))
+    result = data["result"] or {}
+    quality = result.get("quality")
+    for key, value in result.items():
         if key != "quality":
             rows.append((key.replace("_", " "), str(value)))
     if quality is not None:
@@ -40,7 +41,7 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
         table.add_column(column, overflow="fold")
     for attempt in attempts:
         shown = attempt.to_json()
-        err = (f"{attempt.error.error_class}: {attempt.error.message}" if attempt.error
+        err = (f"{shown['error']['class']}: {shown['error']['message']}" if shown["error"]
                else attempt.note or "")
         table.add_row(str(attempt.number), attempt.outcome.value, shown["started_at"] or "",
                       shown["finished_at"] or "", str(attempt.items), str(attempt.requests),
@@ -48,10 +49,10 @@ def render_job(job: Job, attempts: list[Attempt]) -> RenderableType:
     parts: list[RenderableType] = [head, Text(""), table]
     if quality:
         parts += [Text(""), _quality_table(quality)]
-    failed = [a for a in attempts if a.traceback]
+    failed = [a.to_json() for a in attempts if a.traceback]
     if failed:
-        parts += [Text(""), Text(f"traceback of attempt {failed[-1].number}:", style="bold"),
-                  Text(failed[-1].traceback or "")]
+        parts += [Text(""), Text(f"traceback of attempt {failed[-1]['number']}:", style="bold"),
+                  Text(failed[-1]["traceback"] or "")]
     return Group(*parts)
 
 

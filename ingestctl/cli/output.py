@@ -6,6 +6,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ingestctl.redact import redact_data, redact_text
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -35,18 +37,18 @@ STATUS_STYLE = {"completed": "green", "failed": "red", "retrying": "yellow",
 
 
 def emit_json(data: Any) -> None:
-    """Write machine-readable output to stdout."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """Write machine-readable output to stdout, every URL in it redacted."""
+    sys.stdout.write(json.dumps(redact_data(data), indent=2, default=str) + "\n")
 
 
 def message(text: str) -> None:
-    """A plain line to stdout (summaries meant for cron mail)."""
-    sys.stdout.write(text + "\n")
+    """A plain line to stdout (summaries meant for cron mail), every URL in it redacted."""
+    sys.stdout.write(redact_text(text) + "\n")
 
 
 def error(text: str) -> None:
-    """One error line to stderr."""
-    sys.stderr.write(f"ingestctl: error: {text}\n")
+    """One error line to stderr, every URL in it redacted."""
+    sys.stderr.write(f"ingestctl: error: {redact_text(text)}\n")
 
 
 def jobs_listing(jobs: list[Job], zone: Zone) -> Listing:
@@ -67,9 +69,11 @@ def jobs_listing(jobs: list[Job], zone: Zone) -> Listing:
         Column("ERROR", priority=2, min_width=16, want=40, hide_empty=True),
     ])
     for job in jobs:
-        listing.add(str(job.id), job.name, job.source,
+        shown = job.to_json()
+        error = shown["error"]
+        listing.add(str(job.id), shown["name"], job.source,
                     Text(job.status.value, style=STATUS_STYLE.get(job.status.value, "")),
                     f"{job.attempts}/{job.max_attempts}", f"{job.items:,}",
                     zone.short(job.created_at),
-                    f"{job.error.error_class}: {job.error.message}" if job.error else "")
+                    f"{error['class']}: {error['message']}" if error else "")
     return listing

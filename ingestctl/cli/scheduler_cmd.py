@@ -46,7 +46,10 @@ def scheduler(
         try:
             server = StatusServer(address, Endpoints(st.home, lambda: daemon.config,
                                                      lambda: daemon.running, clock.now,
-                                                     daemon.role))
+                                                     daemon.role),
+                                  workers=config.scheduler.http_workers,
+                                  timeout=config.scheduler.http_timeout,
+                                  max_connections=config.scheduler.http_max_connections)
         except BaseException:
             daemon.stop(grace=0)
             raise

@@ -82,16 +82,25 @@ class AppState:
 
         return Alerting(self.store(), self.config, clock.SYSTEM)
 
+    @property
+    def stderr_level(self) -> str:
+        """The lowest level of log records shown on stderr: ``-q`` and ``-v`` move it."""
+        return "error" if self.quiet else ("info" if self.verbose else "warning")
+
+    def setup_stderr_logging(self) -> None:
+        """Warnings on stderr from the start, before (or without) the home's log file."""
+        log.configure(None, level="debug" if self.verbose else "info",
+                      json_stderr=self.json_logs, stderr_level=self.stderr_level)
+
     def setup_logging(self) -> None:
         """Send the structured log to the home directory and, with --json-logs or
         ``[logging] output``, to stderr."""
         self.home.ensure()
         settings = self.config.logging
         level = "debug" if self.verbose else settings.level
-        stderr_level = "error" if self.quiet else ("info" if self.verbose else "warning")
         log.configure(None if settings.output == "stderr" else self.home.log_file, level=level,
                       json_stderr=self.json_logs or settings.output != "file",
-                      stderr_level=stderr_level, rotation=settings.rotation,
+                      stderr_level=self.stderr_level, rotation=settings.rotation,
                       max_bytes=settings.max_bytes, backups=settings.backups)
 
     def store(self, *, recover: bool = True) -> Store:

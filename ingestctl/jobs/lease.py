@@ -23,6 +23,7 @@ from typing import Any
 from ingestctl.clock import Clock, to_iso
 from ingestctl.config import JobsConfig
 from ingestctl.errors import StoreError
+from ingestctl.redact import redact_data
 from ingestctl.store import Store
 from ingestctl.store import jobs as job_store
 
@@ -70,7 +71,7 @@ class LeaseKeeper:
 
     def publish(self, progress: dict[str, Any]) -> None:
         """Progress to write with the next renewal; the first one is written at once."""
-        self._progress = dict(progress)
+        self._progress = redact_data(dict(progress))  # shown by status: no URL secrets
         if not self._published:
             self._published = True
             self._wake.set()

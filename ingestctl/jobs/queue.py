@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,11 +20,13 @@ from ingestctl.errors import (
     JobStateError,
     QuotaExhaustedError,
     RateLimitedError,
+    StoreError,
 )
 from ingestctl.events import Event, EventBus, EventKind
 from ingestctl.host import hostname
 from ingestctl.jobs.contract import AttemptReport
 from ingestctl.models.jobs import AttemptOutcome, ErrorInfo, Job, JobSpec, JobStatus
+from ingestctl.redact import redact_data, redact_text
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
@@ -153,7 +156,8 @@ class JobQueue:
         """Extend the lease and publish progress for other processes to show."""
         moment, now = self._now()
         lease = to_iso(moment + timedelta(seconds=self.cfg.lease)) or ""
-        return job_store.renew_lease(self.store, job.id, self.owner, lease, now, progress)
+        return job_store.renew_lease(self.store, job.id, self.owner, lease, now,
+                                     redact_data(progress))
 
     def complete(self, job: Job, report: AttemptReport) -> Job:
         """Finish the attempt successfully."""
@@ -173,7 +177,9 @@ class JobQueue:
         """Finish the attempt with ``error``: retry later, defer, or dead-letter the job."""
         moment, now = self._now()
         cls = error.error_class
-        info = ErrorInfo(cls.value, type(error).__name__, str(error))
+        # Stored and shown everywhere (status, alerts, pings): no URL secrets in it.
+        info = ErrorInfo(cls.value, type(error).__name__, redact_text(str(error)))
+        traceback = redact_text(traceback) if traceback else traceback
         refund = cls.deferred
         next_at: datetime | None = None
         if cls.deferred:
@@ -189,10 +195,13 @@ class JobQueue:
                                    requests=report.requests, error=info, traceback=traceback,
                                    next_attempt_at=to_iso(next_at), result=report.result,
                                    job_items=report.job_items, refund_attempt=refund)
-        with self.store.write() as conn:
-            job_store.end_attempt(conn, job, end)
-            if status is JobStatus.FAILED:
-                dl_store.bury(conn, job, cls.value, info.type, info.message, now)
+        try:
+            with self.store.write() as conn:
+                job_store.end_attempt(conn, job, end)
+                if status is JobStatus.FAILED:
+                    dl_store.bury(conn, job, cls.value, info.type, info.message, now)
+        except (sqlite3.Error, StoreError) as exc:
+            status = self._release(job, info, moment, now, exc)
         done = self.get(job.id)
         kind = (EventKind.JOB_DEAD_LETTERED if status is JobStatus.FAILED else
                 EventKind.JOB_DEFERRED if refund else EventKind.JOB_RETRYING)
@@ -205,6 +214,18 @@ class JobQueue:
         self.events.emit(Event(kind, moment, job.id, job.import_key, data))
         return done
 
+    def _release(self, job: Job, info: ErrorInfo, moment: datetime, now: str,
+                 exc: sqlite3.Error | StoreError) -> JobStatus:
+        """The full record of a failed attempt could not be written (a full disk, usually):
+        write the least that keeps the job retrying instead of processing. Should that fail
+        too, the job stays processing under this process and the next one recovers it."""
+        retry_at = to_iso(moment + timedelta(seconds=job_retry_delay(self.cfg, job.attempts)))
+        log.error("job %s: cannot record the failed attempt in full (%s); it retries at %s",
+                  job.id, exc, retry_at, extra={"job_id": job.id})
+        with self.store.write() as conn:
+            job_store.release_failed(conn, job, info, now, retry_at or now)
+        return JobStatus.RETRYING
+
     def defer(self, job: Job, until: datetime, error: IngestError) -> Job:
         """Put off a job that has not started an attempt (e.g. an open breaker)."""
         moment, now = self._now()
@@ -213,10 +234,11 @@ class JobQueue:
                 "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, error_class = ?, "
                 "error_type = ?, error_message = ? WHERE id = ? AND status IN "
                 "('pending', 'retrying')",
-                (to_iso(until), error.error_class.value, type(error).__name__, str(error),
-                 job.id))
+                (to_iso(until), error.error_class.value, type(error).__name__,
+                 redact_text(str(error)), job.id))
         self.events.emit(Event(EventKind.JOB_DEFERRED, moment, job.id, job.import_key,
-                               {"error_class": error.error_class.value, "message": str(error),
+                               {"error_class": error.error_class.value,
+                                "message": redact_text(str(error)),
                                 "next_attempt_at": to_iso(until), "source": job.source}))
         return self.get(job.id)
 
@@ -267,9 +289,14 @@ class JobQueue:
                 continue
             log.warning("recovering job %s: %s (%s)", job.id, why, job.lease_owner,
                         extra={"job_id": job.id, "error_class": "crashed"})
-            done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
-                             AttemptReport(items=int(job.progress.get("items", 0))),
-                             AttemptOutcome.CRASHED)
+            try:
+                done = self.fail(job, CrashedError(job.lease_owner or "?"), None,
+                                 AttemptReport(items=int(job.progress.get("items", 0))),
+                                 AttemptOutcome.CRASHED)
+            except (sqlite3.Error, StoreError) as exc:  # e.g. a full disk: reads still work
+                log.warning("job %s not recovered: %s; the next ingestctl process tries again",
+                            job.id, exc, extra={"job_id": job.id})
+                continue
             self.events.emit(Event(EventKind.JOB_RECOVERED, moment, job.id, job.import_key,
                                    {"owner": job.lease_owner, "status": done.status.value,
                                     "source": job.source}))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingestctl import interrupt
@@ -15,6 +17,8 @@ from ingestctl.errors import (
     ErrorClass,
     ImportAlreadyRunning,
     IngestError,
+    StoreError,
+    StoreFullError,
     TransientError,
 )
 from ingestctl.events import Event, EventBus, EventKind
@@ -28,6 +32,7 @@ from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breake
 from ingestctl.sources import get_source
 from ingestctl.sources.inflight import InFlight
 from ingestctl.store import Store
+from ingestctl.store.database import store_error
 
 if TYPE_CHECKING:
     from ingestctl.resilience.retry import Rng
@@ -151,6 +156,13 @@ class Runner:
             if isinstance(exc, Interrupted):
                 exc.job_id = job.id
             raise
+        except (StoreError, sqlite3.Error) as exc:  # the store failed, not the source:
+            # no breaker verdict. A full disk's traceback helps nobody and needs space the
+            # disk does not have.
+            failure = (exc if isinstance(exc, StoreError)
+                       else store_error(Path(self.store.where), exc))
+            tb = None if isinstance(failure, StoreFullError) else traceback.format_exc()
+            return self._failed(job, failure, ctx, tb)
         except IngestError as exc:
             if self.cancel.is_set():  # the error is the interruption cutting a request
                 raise self._interrupted(job, ctx, self.cancel.signal_name) from None
@@ -205,8 +217,9 @@ class Runner:
             return None
         due = from_iso(job.next_attempt_at)
         wait = max(0.0, (due - self.clock.now()).total_seconds()) if due else 0.0
-        if wait > 0 and job.error and job.error.error_class in _NO_INLINE_WAIT:
-            return None
+        if wait > 0 and job.error and (job.error.error_class in _NO_INLINE_WAIT
+                                       or job.error.type == StoreFullError.__name__):
+            return None  # a full disk is not freed within an inline wait either
         return wait
 
     def run_to_end(self, job: Job, *, inline_wait: bool = True) -> Job:

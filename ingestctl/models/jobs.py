@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from ingestctl.clock import iso_out
+from ingestctl.redact import redact_data, redact_target, redact_text
 
 
 class JobStatus(StrEnum):
@@ -45,8 +46,12 @@ class JobSpec:
 
     @property
     def import_key(self) -> str:
-        """The overlap key: the configured name, else source and target."""
-        return self.name or f"{self.source}:{self.target}"
+        """The overlap key: the configured name, else source and the target as shown.
+
+        The target is redacted (docs/guide/security.md): the key names the import in alerts,
+        metric labels, health checks and the log, and a rotated token is the same import.
+        """
+        return self.name or f"{self.source}:{redact_target(self.target)}"
 
     @property
     def display_name(self) -> str:
@@ -64,7 +69,8 @@ class ErrorInfo:
 
     def to_json(self) -> dict[str, str]:
         """The ``error`` object (docs/reference/json.md)."""
-        return {"class": self.error_class, "type": self.type, "message": self.message}
+        return {"class": self.error_class, "type": self.type,
+                "message": redact_text(self.message)}
 
 
 @dataclass
@@ -94,7 +100,7 @@ class Attempt:
             "error": self.error.to_json() if self.error else None,
             "items": self.items,
             "requests": self.requests,
-            "traceback": self.traceback,
+            "traceback": redact_text(self.traceback) if self.traceback else None,
             "note": self.note,
         }
 
@@ -135,9 +141,9 @@ class Job:
         """The job object (docs/reference/json.md)."""
         return {
             "id": self.id,
-            "name": self.name,
+            "name": redact_text(self.name),
             "source": self.source,
-            "target": self.target,
+            "target": redact_target(self.target),
             "status": self.status.value,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
@@ -147,7 +153,7 @@ class Job:
             "started_at": iso_out(self.started_at),
             "finished_at": iso_out(self.finished_at),
             "next_attempt_at": iso_out(self.next_attempt_at),
-            "result": self.result or None,
+            "result": redact_data(self.result) or None,
         }
 
 

@@ -72,6 +72,6 @@ def migrate_database(home: Home, cfg: StoreConfig) -> tuple[int, int]:
 
 
 def _shown(home: Home, cfg: StoreConfig) -> str:
-    from ingestctl.config import redact_db_url
+    from ingestctl.redact import redact_url
 
-    return redact_db_url(cfg.url) if cfg.url else str(location(home, cfg))
+    return redact_url(cfg.url) if cfg.url else str(location(home, cfg))

@@ -30,9 +30,12 @@ from ingestctl.monitoring.status import (
     SourceSummary,
     StatusSnapshot,
 )
+from ingestctl.paths import free_space
+from ingestctl.redact import redact_target
+from ingestctl.redact import redact_text as shown
 from ingestctl.resilience.breaker import book_for
 from ingestctl.resilience.quota import quota_lines
-from ingestctl.store import Store
+from ingestctl.store import SQLITE, Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as q
 from ingestctl.store import scheduling as sched_store
@@ -103,9 +106,10 @@ def health_snapshot(store: Store, config: Config, now: datetime,
                     breakers_path: Path) -> HealthSnapshot:
     """What the health checks need, from a few indexed queries and the breaker file."""
     names = q.tables(store)
-    error = q.probe_writable(store)
+    error = q.probe_writable(store, to_iso(now) or "")
+    free = free_space(Path(store.where)) if store.dialect == SQLITE else None
     if error is not None:
-        return HealthSnapshot.unreachable(error)
+        return HealthSnapshot.unreachable(error, free)
     since = q.window_start(now, config.health.window)
     jobs = [SourceJobs(source, counts.get("completed", 0), counts.get("failed", 0))
             for source, counts in sorted(q.finished_by_source(store, since).items())]
@@ -128,6 +132,8 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         schema_version=store.schema_version,
         schema_latest=len(MIGRATIONS),
         pool=dict(store.pool_stats()),
+        database_free_bytes=free,
+        database_dir=str(Path(store.where).parent) if store.dialect == "sqlite" else "",
     )
 
 
@@ -156,10 +162,10 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.alerts_total = counts["alerts_total"]
     snap.quality_violations_total = counts["quality_violations_total"]
     snap.dead_letters = dl_store.count_active(store)
-    snap.last_success_timestamp = {name: moment.timestamp()
-                                   for name, moment in q.last_successes(store).items()}
-    snap.last_failure_timestamp = {name: moment.timestamp()
-                                   for name, moment in q.last_failures(store).items()}
+    # Import names are label values: redacted (a store written by an older version may hold
+    # URL secrets in them), the latest time winning when two become one.
+    snap.last_success_timestamp = _by_label(q.last_successes(store))
+    snap.last_failure_timestamp = _by_label(q.last_failures(store))
     names = q.tables(store)
     since = q.window_start(now, window)
     snap.schedule_missed_slots = dict(Counter(name for name, _ in
@@ -181,6 +187,20 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     beat = q.scheduler_heartbeat(store)
     snap.scheduler_heartbeat_timestamp = beat.timestamp() if beat else None
     return snap
+
+
+def _by_label(moments: dict[str, datetime]) -> dict[str, float]:
+    """Unix times by redacted import name, the latest winning when two names become one."""
+    out: dict[str, float] = {}
+    for name, moment in moments.items():
+        label = shown(name)
+        out[label] = max(moment.timestamp(), out.get(label, 0.0))
+    return out
+
+
+def _shown(text: str | None) -> str | None:
+    """Free text from the store as shown: URL secrets redacted (older rows may hold them)."""
+    return shown(text) if text else text
 
 
 def _progress(text: str | None) -> dict[str, Any]:
@@ -214,36 +234,38 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
         lease = from_iso(r["lease_expires_at"])
         current = progress.get("current")
         snap.running.append(m.RunningJob(
-            r["id"], r["name"], r["source"], r["target"], r["attempts"], r["max_attempts"],
+            r["id"], shown(r["name"]), r["source"], redact_target(r["target"]), r["attempts"],
+            r["max_attempts"],
             from_iso(r["started_at"]), from_iso(r["heartbeat_at"]), lease, r["lease_owner"],
             items=_int_or_none(progress.get("items")) or 0,
-            current=str(current) if current is not None else None,
+            current=shown(str(current)) if current is not None else None,
             files_done=_int_or_none(progress.get("files_done")),
             files_total=_int_or_none(progress.get("files_total")),
             lease_expired=lease is not None and lease < now))
     queued, snap.queue_total = q.queued_jobs(store, limit)
-    snap.queue = [m.QueuedJob(r["id"], r["name"], r["source"], r["status"], r["attempts"],
-                              r["max_attempts"], from_iso(r["next_attempt_at"]),
-                              r["error_class"], r["error_message"]) for r in queued]
+    snap.queue = [m.QueuedJob(r["id"], shown(r["name"]), r["source"], r["status"],
+                              r["attempts"], r["max_attempts"], from_iso(r["next_attempt_at"]),
+                              r["error_class"], _shown(r["error_message"]))
+                  for r in queued]
     snap.dead_letters_total = dl_store.count_active(store)
-    snap.dead_letters = [m.DeadLetterRow(r["id"], r["job_id"], r["name"], r["source"],
-                                         r["error_class"], r["error_message"], r["attempts"],
-                                         from_iso(r["updated_at"]))
+    snap.dead_letters = [m.DeadLetterRow(r["id"], r["job_id"], shown(r["name"]), r["source"],
+                                         r["error_class"], _shown(r["error_message"]),
+                                         r["attempts"], from_iso(r["updated_at"]))
                          for r in q.active_dead_letter_rows(store, limit)]
     snap.breakers = [m.BreakerRow(*b) for b in breakers(breakers_path, store)]
     snap.quotas = [m.QuotaRow(*row) for row in quotas(store, names, now)]
-    snap.failures = [m.FailureRow(r["job_id"], r["name"], r["source"], r["number"], r["outcome"],
-                                  from_iso(r["finished_at"]), r["error_class"], r["error_type"],
-                                  r["error_message"])
+    snap.failures = [m.FailureRow(r["job_id"], shown(r["name"]), r["source"], r["number"],
+                                  r["outcome"], from_iso(r["finished_at"]), r["error_class"],
+                                  r["error_type"], _shown(r["error_message"]))
                      for r in q.failed_attempts(store, since, limit)]
     if {"alerts", "alert_deliveries"} <= names:
-        snap.alerts = [m.AlertRow(r["id"], r["kind"], r["severity"], r["subject"],
+        snap.alerts = [m.AlertRow(r["id"], r["kind"], r["severity"], shown(r["subject"]),
                                   from_iso(r["created_at"]), _delivery(r["n"], r["sent"]))
                        for r in q.recent_alerts(store, limit)]
         snap.undelivered_alerts = q.undelivered_alerts(store, names)[0]
     snap.schedules = _schedules(store, config, names, since)
     snap.scheduler_heartbeat = q.scheduler_heartbeat(store)
-    snap.quality = [m.QualityRow(name, job_id, found)
+    snap.quality = [m.QualityRow(shown(name), job_id, found)
                     for name, job_id, found in q.last_run_violations(store) if found][:limit]
     return snap
 

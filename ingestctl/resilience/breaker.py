@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from ingestctl.clock import SYSTEM, Clock, from_iso, to_iso
 from ingestctl.config import BreakerConfig
-from ingestctl.errors import CircuitOpenError, ErrorClass
+from ingestctl.errors import CircuitOpenError, ErrorClass, StoreError
 from ingestctl.host import hostname
 from ingestctl.store import POSTGRES, Store
 from ingestctl.store import breakers as breaker_rows
@@ -93,12 +93,12 @@ class BreakerState:
                 successes=_count(data.get("successes", 0)),
                 opened_at=from_iso(data.get("opened_at")),
                 open_until=from_iso(data.get("open_until")),
-                probe_owner=data.get("probe_owner") or None,
+                probe_owner=_text(data.get("probe_owner"), "probe_owner"),
                 probe_until=from_iso(data.get("probe_until")),
-                last_error_class=data.get("last_error_class") or None,
+                last_error_class=_text(data.get("last_error_class"), "last_error_class"),
                 updated_at=from_iso(data.get("updated_at")),
             )
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ValueError(f"entry {key!r}: {exc}") from exc
         if state.state is BreakerStatus.OPEN and state.open_until is None:
             raise ValueError(f"entry {key!r} is open without open_until")
@@ -164,16 +164,24 @@ class FileBook:
 
     @contextmanager
     def transaction(self, key: str | None, *, create: bool = False) -> Iterator[_Book]:
-        """Every breaker of the file, whatever ``key``."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        """Every breaker of the file, whatever ``key``; an invalid file is set aside."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise _file_error(self.lock_path, "cannot lock", exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            states, corrupt = _read(self.path)
-            book = _Book(states, dirty=corrupt)
+            states, problem = _read(self.path)
+            book = _Book(states, dirty=problem is not None)
+            if problem is not None:
+                _set_aside(self.path, problem)
             yield book
             if book.dirty:
-                _write(self.path, book.states)
+                try:
+                    _write(self.path, book.states)
+                except OSError as exc:
+                    raise _file_error(self.path, "cannot write", exc) from None
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
@@ -383,41 +391,92 @@ class BreakerBoard:
 
 
 def load_states(path: Path) -> list[BreakerState]:
-    """The breakers stored in ``path`` (empty when missing; a corrupt file logs a warning)."""
-    states, _ = _read(Path(path))
+    """The breakers stored in ``path`` (empty when missing).
+
+    A file that cannot be read or parsed is repaired by the first process that finds it: one
+    warning, the old file kept as ``breakers.json.corrupt``, the readable breakers rewritten.
+    """
+    path = Path(path)
+    states, problem = _read(path)
+    if problem is not None:
+        states = _repair(path, states)
     return [states[key] for key in sorted(states)]
 
 
-def _read(path: Path) -> tuple[dict[str, BreakerState], bool]:
-    """The stored breakers and whether the file needs rewriting."""
+def _repair(path: Path, found: dict[str, BreakerState]) -> dict[str, BreakerState]:
+    """Under the lock: set a still broken file aside and write what could be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # a read-only home: say so and go on with what was readable
+        log.warning("circuit breaker file %s is unreadable or invalid and cannot be repaired "
+                    "(%s); the breakers it cannot read are treated as closed", path,
+                    exc.strerror or exc)
+        return found
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        states, problem = _read(path)
+        if problem is not None:  # nobody repaired it in the meantime
+            _set_aside(path, problem)
+            try:
+                _write(path, states)
+            except OSError as exc:
+                log.warning("circuit breaker file %s: cannot rewrite it (%s)", path,
+                            exc.strerror or exc)
+        return states
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> tuple[dict[str, BreakerState], str | None]:
+    """The stored breakers that could be read, and what is wrong with the file (None: fine)."""
+    try:
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return {}, False
-    except (OSError, UnicodeDecodeError) as exc:
-        return _corrupt(path, str(exc))
+        return {}, None
+    except OSError as exc:
+        return {}, f"cannot read it: {exc.strerror or exc}"
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return _corrupt(path, f"not JSON: {exc}")
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return {}, "not UTF-8"
+    except (ValueError, RecursionError) as exc:  # bad JSON, too deep, an endless number
+        return {}, f"not valid JSON: {_short(exc)}"
     if not isinstance(data, dict) or not isinstance(data.get("breakers"), dict):
-        return _corrupt(path, "no 'breakers' object")
+        return {}, "no 'breakers' object"
     states: dict[str, BreakerState] = {}
-    bad = False
+    problems = []
     for key, entry in data["breakers"].items():
         try:
             states[key] = BreakerState.from_json(key, entry)
         except ValueError as exc:
-            log.warning("circuit breaker file %s: dropping a bad entry (%s); "
-                        "that breaker is treated as closed", path, exc)
-            bad = True
-    return states, bad
+            problems.append(_short(exc))
+    return states, "; ".join(problems) if problems else None
 
 
-def _corrupt(path: Path, reason: str) -> tuple[dict[str, BreakerState], bool]:
-    log.warning("circuit breaker file %s is corrupt (%s); treating every breaker as closed "
-                "and rewriting it", path, reason)
-    return {}, True
+def _set_aside(path: Path, problem: str) -> None:
+    kept = path.with_name(path.name + ".corrupt")
+    log.warning("circuit breaker file %s is unreadable or invalid (%s); the breakers it cannot "
+                "read are treated as closed; the file is rewritten and the old one kept as %s",
+                path, problem, kept)
+    with suppress(OSError):  # an unreadable file may not be movable either: it is replaced
+        os.replace(path, kept)
+
+
+def _file_error(path: Path, what: str, exc: OSError) -> StoreError:
+    return StoreError(str(path), f"{what} the circuit breaker file: {exc.strerror or exc}",
+                      hint="make the --home directory and its files writable by this user")
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return value
 
 
 def _write(path: Path, states: dict[str, BreakerState]) -> None:

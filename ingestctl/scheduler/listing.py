@@ -12,6 +12,7 @@ from ingestctl.config import Config, ImportConfig
 from ingestctl.jobs.retention import check_config, retention_schedule
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import Job
+from ingestctl.redact import redact_target
 from ingestctl.scheduler.configured import schedule_of
 from ingestctl.scheduler.crontab import CrontabEntry, cli_words, crontab, crontab_command
 from ingestctl.scheduler.spec import Schedule
@@ -38,7 +39,7 @@ class ScheduledImport:
         return {
             "name": imp.name,
             "source": imp.source,
-            "target": imp.target,
+            "target": redact_target(imp.target),
             "schedule": imp.schedule or None,
             "description": self.schedule.describe() if self.schedule else None,
             "timezone": imp.timezone,

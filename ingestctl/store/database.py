@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ingestctl.config import StoreConfig, is_postgres_url
-from ingestctl.errors import StoreError
+from ingestctl.errors import StoreError, StoreFullError
 from ingestctl.interrupt import deferred
-from ingestctl.paths import Home
+from ingestctl.paths import Home, free_space
 from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -88,6 +88,27 @@ def open_store(home: Home, cfg: StoreConfig, *, readonly: bool = False) -> Store
         return Store(cfg.url, readonly=readonly, pool_size=cfg.pool_size,
                      connect_timeout=cfg.connect_timeout)
     return Store(home.database, readonly=readonly)
+
+
+# SQLite's primary result codes (the low byte of ``sqlite_errorcode``).
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_FULL = 5, 6, 8, 13
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The one-line error for a failed SQLite call on the store at ``path``, by its cause."""
+    from ingestctl.units import format_size
+
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == SQLITE_FULL:
+        free = free_space(path)
+        return StoreFullError(str(path), format_size(free) if free is not None else None)
+    if code == SQLITE_READONLY:
+        return StoreError(str(path), f"the database is read-only ({exc})",
+                          hint="make the file, its -wal and -shm files and its directory "
+                               "writable by this user")
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return StoreError(str(path), str(exc), hint="is another process holding the database?")
+    return StoreError(str(path), str(exc))
 
 
 class Store:
@@ -180,7 +201,7 @@ class SqliteStore(Store):
         self.readonly = readonly
         try:
             if not readonly:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
                     # Create it private before SQLite does, so data never sits world-readable;
                     # SQLite gives the -wal and -shm files the same mode.
@@ -202,7 +223,7 @@ class SqliteStore(Store):
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.migrate()
         except sqlite3.Error as exc:
-            raise StoreError(str(path), str(exc)) from None
+            raise store_error(path, exc) from None
 
     @cached_property
     def db(self) -> sqlite_utils.Database:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ingestctl.clock import iso_out
 from ingestctl.models.jobs import Job, loads
+from ingestctl.redact import redact_target, redact_text
 from ingestctl.store.database import Connection, Row, Store, where_clause
 
 
@@ -31,12 +32,14 @@ class DeadLetter:
     requeue_count: int
 
     def to_json(self) -> dict[str, Any]:
-        """The ``dlq list --json`` shape; times are ISO 8601 UTC to the second."""
+        """The ``dlq list --json`` shape; times are ISO 8601 UTC to the second; URLs redacted."""
         return {
-            "id": self.id, "job_id": self.job_id, "active": self.active, "name": self.name,
-            "source": self.source, "target": self.target, "options": self.options,
+            "id": self.id, "job_id": self.job_id, "active": self.active,
+            "name": redact_text(self.name), "source": self.source,
+            "target": redact_target(self.target), "options": self.options,
             "error": {"class": self.error_class, "type": self.error_type,
-                      "message": self.error_message},
+                      "message": redact_text(self.error_message) if self.error_message
+                      else self.error_message},
             "attempts": self.attempts, "created_at": iso_out(self.created_at),
             "updated_at": iso_out(self.updated_at), "requeued_at": iso_out(self.requeued_at),
             "requeue_count": self.requeue_count,

@@ -240,6 +240,21 @@ def end_attempt(conn: Connection, job: Job, end: AttemptEnd) -> None:
                      "WHERE id = ?", (end.now, job.id, job.import_id))
 
 
+def release_failed(conn: Connection, job: Job, error: ErrorInfo, now: str,
+                   retry_at: str) -> None:
+    """End the attempt and make the job retry at ``retry_at``, writing as little as possible:
+    the fallback when the full record (traceback, dead letter) could not be written."""
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?, outcome = 'failed', error_class = ?, "
+        "error_type = ?, error_message = ? WHERE job_id = ? AND number = ?",
+        (now, error.error_class, error.type, error.message, job.id, job.attempts))
+    conn.execute(
+        "UPDATE jobs SET status = 'retrying', next_attempt_at = ?, error_class = ?, "
+        "error_type = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, "
+        "progress = NULL WHERE id = ?",
+        (retry_at, error.error_class, error.type, error.message, job.id))
+
+
 def requeue(conn: Connection, job_id: int, now: str, extra_attempts: int) -> None:
     """Make a failed or retrying job due now, granting it more attempts when it had none left."""
     conn.execute(

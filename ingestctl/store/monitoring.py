@@ -5,13 +5,14 @@ table; windows use ``jobs_finished``, ``dead_letters_active_updated`` and
 ``attempts_finished``; per-import lookups use ``jobs_import_status_finished``. Tables added by
 other capabilities (``quota_state``/``quota_usage``, ``alerts``/``alert_deliveries``) are read
 only when ``sqlite_master`` lists them. Nothing here writes, so these commands never take
-the write lock (except :func:`probe_writable`, which only begins and rolls back). The
+the write lock, except :func:`probe_writable`, which commits one row of ``health_probe``. The
 snapshots the commands show are assembled from these in :mod:`ingestctl.monitoring.snapshots`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -19,7 +20,15 @@ from typing import Any
 
 from ingestctl.clock import from_iso, to_iso
 from ingestctl.errors import StoreError
-from ingestctl.store.database import BUSY_TIMEOUT_MS, SQLITE, Row, Store
+from ingestctl.store.database import (
+    BUSY_TIMEOUT_MS,
+    SQLITE,
+    SQLITE_BUSY,
+    SQLITE_LOCKED,
+    Connection,
+    Row,
+    Store,
+)
 
 COUNTERS = ("retries_total", "api_requests_total", "alerts_total", "quality_violations_total")
 PROBE_TIMEOUT_MS = 2000
@@ -39,40 +48,37 @@ def tables(store: Store) -> set[str]:
     return store.tables()
 
 
-def probe_writable(store: Store) -> str | None:
-    """None when a write transaction can begin (nothing is written), else why not.
+def probe_writable(store: Store, now: str) -> str | None:
+    """None when a row could be written to the probe table and committed, else why not.
 
     A lock held by a busy writer past the short timeout still proves the database writable,
-    so only other errors (read-only file, full disk, corruption) are reported. On PostgreSQL
-    a transaction that takes a row lock on ``monitor_counts`` and rolls back.
+    so only other errors (read-only file, full disk, corruption) are reported.
     """
     if store.dialect != SQLITE:
         try:
             with store.write() as conn:
-                conn.execute("SELECT value FROM monitor_counts FOR UPDATE SKIP LOCKED")
-                raise _RollBack
-        except _RollBack:
-            return None
+                _write_probe(conn, now)
         except StoreError as exc:
             return exc.reason
+        return None
     conn = store.conn
     conn.execute(f"PRAGMA busy_timeout = {PROBE_TIMEOUT_MS}")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            return None
-        return str(exc)
+        with store.write() as tx:
+            _write_probe(tx, now)
     except sqlite3.Error as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED):
+            return None
         return str(exc)
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return None
 
 
-class _RollBack(Exception):
-    """Leaves a probe transaction without committing."""
+def _write_probe(conn: Connection, now: str) -> None:
+    conn.execute("INSERT INTO health_probe (id, written_at, pid) VALUES (1, ?, ?) "
+                 "ON CONFLICT(id) DO UPDATE SET written_at = excluded.written_at, "
+                 "pid = excluded.pid", (now, os.getpid()))
 
 
 def finished_by_source(store: Store, since: str) -> dict[str, dict[str, int]]:

@@ -28,9 +28,9 @@ from psycopg.adapt import Loader
 from psycopg.rows import RowMaker
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ingestctl.config import redact_db_url
 from ingestctl.errors import StoreError
 from ingestctl.interrupt import deferred
+from ingestctl.redact import redact_url
 from ingestctl.store.database import POSTGRES, Connection, Cursor, Row, Store
 from ingestctl.store.schema import MIGRATIONS
 from ingestctl.store.schema_pg import MIGRATION_LOCK, POSTGRES_STEPS, VERSION_TABLE
@@ -207,7 +207,7 @@ POOLS = _Pools()
 
 
 def _open_pool(url: str, size: int, timeout: float) -> ConnectionPool[Any]:
-    where = redact_db_url(url)
+    where = redact_url(url)
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max(1, size), open=False, timeout=timeout,
         name="ingestctl", configure=_configure,
@@ -252,7 +252,7 @@ class PostgresStore(Store):
                  pool_size: int = DEFAULT_POOL_SIZE,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
         self.url = url
-        self.where = redact_db_url(url)
+        self.where = redact_url(url)
         self.readonly = readonly
         self.connect_timeout = connect_timeout
         self._local = threading.local()

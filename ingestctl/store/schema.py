@@ -506,6 +506,11 @@ CREATE TABLE breakers (
 ) WITHOUT ROWID
 """
 
+def _health_probe(db: Database) -> None:
+    # the one row `health` writes and commits to prove the store writable (database:writable)
+    db.create_table("health_probe", {"id": int, "written_at": str, "pid": int}, pk="id",
+                    not_null={"written_at", "pid"})
+
 
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
@@ -519,4 +524,5 @@ MIGRATIONS: list[Migration] = [
     ("merchant_details", _merchant_details),
     ("search_console_sets", _SEARCH_CONSOLE_SETS),
     ("scale_out", BREAKERS_TABLE),
+    ("health_probe", _health_probe),
 ]

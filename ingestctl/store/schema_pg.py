@@ -170,4 +170,6 @@ POSTGRES_STEPS: dict[str, str] = {
     "merchant_details": _MERCHANT_DETAILS,
     "search_console_sets": _SEARCH_CONSOLE_SETS,
     "scale_out": _SCALE_OUT,
+    "health_probe": pg_ddl("CREATE TABLE health_probe (id INTEGER PRIMARY KEY, "
+                           "written_at TEXT NOT NULL, pid INTEGER NOT NULL)"),
 }

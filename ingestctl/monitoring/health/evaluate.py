@@ -9,12 +9,13 @@ one-line output, never a traceback, and the other checks still run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ingestctl.monitoring.health.model import CheckResult, Status, Threshold, classify, fmt_number
-from ingestctl.units import format_duration
+from ingestctl.redact import redact_text
+from ingestctl.units import format_duration, format_size
 
 if TYPE_CHECKING:
     from ingestctl.config import HealthConfig
@@ -82,11 +83,13 @@ class HealthSnapshot:
     schema_version: int | None = None
     schema_latest: int | None = None
     pool: dict[str, int] = field(default_factory=dict)  # psycopg-pool's figures (PostgreSQL)
+    database_free_bytes: int | None = None  # on the store's filesystem; None: not known
+    database_dir: str = ""
 
     @classmethod
-    def unreachable(cls, error: str) -> HealthSnapshot:
+    def unreachable(cls, error: str, free_bytes: int | None = None) -> HealthSnapshot:
         """The snapshot of a store that could not be opened or written."""
-        return cls(database_ok=False, database_error=error)
+        return cls(database_ok=False, database_error=error, database_free_bytes=free_bytes)
 
 
 Check = Callable[[HealthSnapshot, "HealthConfig", datetime], list[CheckResult]]
@@ -108,15 +111,25 @@ def _plural(count: int, word: str) -> str:
 
 
 def check_database(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
-    """database:writable: CRITICAL when the store cannot be opened or written."""
-    if snap.database_ok:
-        return [CheckResult("database", "writable", Status.OK, True, None,
-                            "database reachable and writable", crit="1:", min=0, max=1,
-                            time=now)]
-    error = " ".join((snap.database_error or "unknown error").split())
-    return [CheckResult("database", "writable", Status.CRITICAL, False, None,
-                        f"database unreachable or not writable: {error}", crit="1:", min=0,
-                        max=1, time=now)]
+    """database:writable: CRITICAL when no row can be committed to the store, or when its
+    filesystem has less than ``min_free_space`` left (the next import would fill it)."""
+    free = snap.database_free_bytes
+    left = f"; {format_size(free)} free" if free is not None else ""
+    if not snap.database_ok:
+        error = " ".join((snap.database_error or "unknown error").split())
+        return [CheckResult("database", "writable", Status.CRITICAL, False, None,
+                            f"database unreachable or not writable: {error}{left}", crit="1:",
+                            min=0, max=1, time=now)]
+    if free is not None and free < cfg.min_free_space:
+        return [CheckResult("database", "writable", Status.CRITICAL, False, None,
+                            f"disk {'full' if free == 0 else 'almost full'}: "
+                            f"{format_size(free)} free on "
+                            f"{snap.database_dir or 'the store filesystem'}, below "
+                            f"min_free_space {format_size(cfg.min_free_space)}", crit="1:",
+                            min=0, max=1, time=now)]
+    return [CheckResult("database", "writable", Status.OK, True, None,
+                        f"database reachable and writable{left}", crit="1:", min=0, max=1,
+                        time=now)]
 
 
 def check_schema(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
@@ -385,4 +398,6 @@ def run_checks(snapshot: HealthSnapshot, cfg: HealthConfig, now: datetime,
             results.append(CheckResult(component, measurement, Status.UNKNOWN, None, None,
                                        f"{component}:{measurement} check failed: "
                                        f"{_one_line(exc)}", time=now))
-    return results
+    # Import names and errors may quote URLs (older stores kept their secrets in names).
+    return [replace(r, output=redact_text(r.output), component_id=redact_text(r.component_id)
+                    if r.component_id else r.component_id) for r in results]
