@@ -276,7 +276,9 @@ class DisplayConfig:
 class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
 
-    fail_on: str = _opt(_choice("never", "error"), "never")
+    # "error": an error-severity violation fails the import (exit 1, dead-lettered, critical
+    # alert); "never": violations are only recorded and alerted on.
+    fail_on: str = _opt(_choice("never", "error"), "error")
     # Rule overrides for every import; validated by ingestctl.quality.check_config.
     rules: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
