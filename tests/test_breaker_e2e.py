@@ -222,7 +222,7 @@ def test_corrupt_breaker_file_warns_then_behaves_normally(home: Path) -> None:
     with LocalServer(faults) as server:
         run = run_cli(home, "run", "sitemap", server.url("/ok"))
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("job 1 completed: 50 items from ")
+    assert run.stdout.startswith("job 1 completed with warnings: 50 URLs from ")
     assert run.stderr.startswith(f"ingestctl: warning: circuit breaker file {path} is corrupt")
     assert run.stderr.count("\n") == 1
     assert json.loads(path.read_text()) == {"version": 1, "breakers": {}}  # rewritten

@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingestctl.errors import DataError
-from ingestctl.quality.model import FailOn, Violation, ViolationSeverity
+from ingestctl.quality.catalog import DEFAULT_RULES, fmt_pct
+from ingestctl.quality.model import FailOn, Kind, Violation, ViolationSeverity
 
 
 def should_fail(violations: Sequence[Violation], fail_on: FailOn | str) -> bool:
@@ -27,6 +28,35 @@ def summarize(violations: Sequence[Violation]) -> str:
             noun = str(severity) if counts[severity] == 1 else f"{severity}s"
             parts.append(f"{counts[severity]} quality {noun} ({names})")
     return ", ".join(parts)
+
+
+def figure(violation: Violation) -> str:
+    """What a violation found, in a few words: '2 of 3', '50', 'down 60 %', '' for zero_items."""
+    details, observed = violation.details, violation.observed
+    if isinstance(details.get("count"), int) and isinstance(details.get("total"), int):
+        return f"{details['count']:,} of {details['total']:,}"
+    spec = DEFAULT_RULES.get(violation.rule)
+    if spec is None or not isinstance(observed, int | float) or isinstance(observed, bool):
+        return ""
+    match spec.kind:
+        case Kind.DROP:
+            return f"down {fmt_pct(observed)} %"
+        case Kind.RISE:
+            return f"up {fmt_pct(observed)} %"
+        case Kind.POINTS:
+            return f"+{fmt_pct(observed)} points"
+        case Kind.SHARE:
+            return f"{fmt_pct(observed)} %"
+        case Kind.NONE:
+            return ""
+        case _:
+            return f"{int(observed):,}"
+
+
+def brief(violations: Sequence[Violation]) -> str:
+    """Violations named with their figures: 'duplicate_keys (50), same_lastmod (12)'."""
+    return ", ".join(f"{v.rule} ({found})" if (found := figure(v)) else v.rule
+                     for v in violations)
 
 
 class QualityFailedError(DataError):
