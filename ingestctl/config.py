@@ -194,9 +194,9 @@ class SitemapConfig:
 
 @dataclass
 class EmailConfig:
-    """SMTP delivery of alerts."""
+    """SMTP delivery of alerts: on when ``to`` names a recipient, unless ``enabled = false``."""
 
-    enabled: bool = _opt(_bool, False)
+    enabled: bool | None = _opt(_bool, None)  # None: on exactly when ``to`` is set
     smtp_host: str = _opt(_str, "localhost")
     smtp_port: int = _opt(_int(1), 25)
     security: str = _opt(_choice("none", "starttls", "tls"), "none")
@@ -204,8 +204,13 @@ class EmailConfig:
     password_env: str = _opt(_str, "INGESTCTL_SMTP_PASSWORD")
     timeout: float = _opt(parse_duration, 10.0)
     from_addr: str = _opt(_str, "ingestctl@localhost")
-    to: list[str] = _opt_list(_str_list, ["ops@example.com"])
+    to: list[str] = _opt_list(_str_list, [])
     ca_file: str = _opt(_str, "")  # extra CA (PEM) trusted for starttls/tls; "" = system store
+
+    @property
+    def active(self) -> bool:
+        """True when alerts go out by email: ``enabled``, or unset and ``to`` given."""
+        return bool(self.to) if self.enabled is None else self.enabled
 
 
 @dataclass
@@ -512,7 +517,17 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     overrides = _env_overrides(env)
     overrides.pop("imports", None)
     _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
+    _settle_email(config.alerts.email, shown)
     return config
+
+
+def _settle_email(email: EmailConfig, path: str | None) -> None:
+    """An ``[alerts.email]`` that names recipients is on unless it says ``enabled = false``."""
+    if email.enabled and not email.to:
+        raise ConfigError("email alerts are enabled but name no recipient",
+                          path=path, key="alerts.email.to",
+                          hint='set to = ["ops@example.org"], or enabled = false')
+    email.enabled = email.active
 
 
 def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, Any]:

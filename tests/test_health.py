@@ -39,7 +39,7 @@ def healthy() -> HealthSnapshot:
         quotas=[QuotaUse("merchant", "account-123", 0.1)],
         scheduler_expected=True, scheduler_heartbeat=NOW - timedelta(seconds=15),
         quality=[QualityRun("shop-sitemap", errors=0, warnings=2, job_id=7)],
-        schedules_configured=True)
+        alert_channels=["email"], schedules_configured=True)
 
 
 def by_key(results: list[CheckResult]) -> dict[str, list[CheckResult]]:
@@ -298,3 +298,14 @@ def test_missed_schedules_warn_and_are_silent_without_schedules() -> None:
         "2026-03-01T11:00:00Z")
     unscheduled = replace(healthy(), schedules_configured=False)
     assert "schedules:missed" not in by_key(run_checks(unscheduled, HealthConfig(), NOW))
+
+
+def test_no_alert_channel_is_a_warning() -> None:
+    quiet = one(run_checks(replace(healthy(), alert_channels=[]), HealthConfig(), NOW),
+                "alerts:channels")
+    assert (quiet.status, quiet.observed_value, quiet.output) == (
+        Status.WARNING, 0, "no alert channel is on: alerts only reach the log; set "
+        "[alerts.email] to or the webhook URL variable")
+    both = one(run_checks(replace(healthy(), alert_channels=["email", "webhook"]),
+                          HealthConfig(), NOW), "alerts:channels")
+    assert (both.status, both.output) == (Status.OK, "alerts go to email and webhook")
