@@ -159,7 +159,7 @@ def test_repeated_products_in_one_listing_fire_duplicate_keys(home: Path,
     listing.products = listing.products[:12] + listing.products[10:12] + listing.products[12:]
     result = invoke("run", "merchant", "--account", ACCOUNT, env=google_env(apis))
     assert result.exit_code == 0, result.stderr
-    assert "42 items" in result.stdout
+    assert "42 products" in result.stdout
     [violation] = show(1)["quality"]
     assert (violation["rule"], violation["severity"], violation["observed"]) == (
         "duplicate_keys", "warning", 2)
@@ -277,3 +277,4 @@ def test_quota_command_reads_the_store_without_httpx(home: Path, apis: FakeGoogl
     assert (day["used"], day["ingestctl_used"]) == (120, 6)  # the service counted more
     proc = run_cli(home, "quota", PYTHONPATH=ROOT)
     assert proc.returncode == 0 and f"account:{ACCOUNT}" in proc.stdout
+
