@@ -46,6 +46,8 @@ class SitemapSummary:
     files_over_limits: int = 0
     index_children: int | None = None     # children listed by the index(es), when read
     robots_sitemaps: int | None = None    # sitemaps named by robots.txt, when read
+    # Named by robots.txt but neither an index read nor listed by one; None unless both read.
+    robots_unlisted: list[str] | None = None
     examples: dict[str, list[str]] = field(default_factory=dict)
 
 

@@ -364,7 +364,7 @@ class Crawl:
         self.counts["files"] += 1
         if task.robots:
             found = outcome.robots_sitemaps or []
-            self.acc.set_robots_sitemaps(len(found))
+            self.acc.set_robots_sitemaps(found)
             if not found:
                 found = [urljoin(task.url, "/sitemap.xml")] if is_http(task.url) else []
             self._follow(st, self._children(st, found), 0, finish=f)
@@ -375,7 +375,7 @@ class Crawl:
         urls = []
         if outcome.kind == "sitemapindex":
             urls = [c.loc for c in st.children]
-            self.acc.add_index_children(len(urls))
+            self.acc.add_index_children(urls, index_url=task.url)
             st.children = []
         self._follow(st, self._children(st, urls), task.depth + 1, finish=f)
 
