@@ -78,6 +78,9 @@ def test_a_gzip_bomb_is_cut_at_the_size_limit_and_exits_1_with_data(home: Path,
                                                                       shop: Shop) -> None:
     proc = run_cli(home, "run", "sitemap", shop.server.url("/bomb.xml.gz"))
     _failed_with_data(proc, 1, "the import produced no items; error")
+    # The line says why there is nothing: the one file was cut at the size limit.
+    assert "; quality: zero_items, files_over_limits (1); it is in the dead-letter queue" \
+        in proc.stderr, proc.stderr
     shown = json.loads(run_cli(home, "jobs", "show", "1", "--json").stdout)
     assert shown["result"]["problems"] == {"over_size_limit": 1}
     assert [v["rule"] for v in shown["quality"]] == ["zero_items", "files_over_limits"]
