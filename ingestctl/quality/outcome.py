@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingestctl.errors import DataError
-from ingestctl.quality.catalog import DEFAULT_RULES, fmt_pct
+from ingestctl.quality.catalog import DEFAULT_RULES, amount_text
 from ingestctl.quality.model import FailOn, Kind, Violation, ViolationSeverity
 
 
@@ -30,27 +30,19 @@ def summarize(violations: Sequence[Violation]) -> str:
     return ", ".join(parts)
 
 
+_FOUND_WORDS = {Kind.DROP: "down ", Kind.RISE: "up ", Kind.POINTS: "+"}
+
+
 def figure(violation: Violation) -> str:
     """What a violation found, in a few words: '2 of 3', '50', 'down 60 %', '' for zero_items."""
     details, observed = violation.details, violation.observed
     if isinstance(details.get("count"), int) and isinstance(details.get("total"), int):
         return f"{details['count']:,} of {details['total']:,}"
     spec = DEFAULT_RULES.get(violation.rule)
-    if spec is None or not isinstance(observed, int | float) or isinstance(observed, bool):
+    if spec is None or spec.kind is Kind.NONE or not isinstance(observed, int | float) \
+            or isinstance(observed, bool):
         return ""
-    match spec.kind:
-        case Kind.DROP:
-            return f"down {fmt_pct(observed)} %"
-        case Kind.RISE:
-            return f"up {fmt_pct(observed)} %"
-        case Kind.POINTS:
-            return f"+{fmt_pct(observed)} points"
-        case Kind.SHARE:
-            return f"{fmt_pct(observed)} %"
-        case Kind.NONE:
-            return ""
-        case _:
-            return f"{int(observed):,}"
+    return _FOUND_WORDS.get(spec.kind, "") + amount_text(spec.kind, observed)
 
 
 def brief(violations: Sequence[Violation]) -> str:
