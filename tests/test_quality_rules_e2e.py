@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ingestctl.quality import DEFAULT_RULES
+from ingestctl.quality.catalog import DEFAULT_RULES
 from tests.cli import rows, run_cli
 from tests.fakes.google_apis import JSON, FakeGoogleApis
 from tests.httpserver import LocalServer, Request, Response

@@ -78,7 +78,7 @@ def test_a_child_that_404s_on_every_run_says_removals_are_not_tracked(
     line = _run(home, index.url)
     assert line.startswith("job 2 completed with warnings: 5 URLs from "), line
     assert "; 1 of 3 files failed (gone.xml" in line, line
-    assert "; removed URLs not tracked (the crawl was incomplete); " in line, line
+    assert "; removed URLs not tracked (" in line, line
 
 
 def _job(result: dict[str, object], source: str = "sitemap", items: int = 48_210) -> Job:
@@ -94,16 +94,30 @@ def test_per_file_failure_facts_name_the_line_and_column() -> None:
     result = {"files": 20, "failed_files": 1, "quality": [
         {"rule": "duplicate_keys", "severity": "warning", "message": "50 items repeat",
          "observed": 50, "threshold": 0, "details": {"duplicates": 50}}],
-        "failed": [{"url": "https://shop.example.com/sitemap-3.xml",
-                    "reason": "malformed XML", "line": 6, "column": 24}]}
+        "failures": [{"url": "https://shop.example.com/sitemap-3.xml", "error_class": "data",
+                      "error": "https://shop.example.com/sitemap-3.xml:6:24: malformed XML: "
+                               "StartTag: invalid element name", "line": 6, "column": 24}]}
     assert completed_line(_job(result)) == (
         "job 7 completed with warnings: 48,210 URLs from https://shop.example.com/sitemap.xml "
         "(shop) in 1 attempt(s); 1 of 21 files failed (sitemap-3.xml: malformed XML at 6:24); "
         "quality: duplicate_keys (50)")
 
 
+def test_a_child_failing_run_after_run_says_so_and_why_removals_stop() -> None:
+    result = {"files": 2, "failed_files": 1, "removal": "skipped: 1 file failed",
+              "failures": [{"url": "https://shop.example.com/gone.xml", "error_class":
+                            "not_found", "error": "HTTP 404 Not Found for "
+                            "https://shop.example.com/gone.xml; check the URL",
+                            "http_status": 404, "failed_before": {"job": 6,
+                                                                  "error_class": "not_found"}}]}
+    assert completed_line(_job(result, items=5)) == (
+        "job 7 completed with warnings: 5 URLs from https://shop.example.com/sitemap.xml (shop) "
+        "in 1 attempt(s); 1 of 3 files failed (gone.xml: HTTP 404, also failed in job 6); "
+        "removed URLs not tracked (1 file failed)")
+
+
 def test_unknown_shapes_are_left_out_not_fatal() -> None:
-    result = {"failed_files": "two", "failed": "nope", "quality": [{"rule": 3}],
+    result = {"failed_files": "two", "failures": "nope", "quality": [{"rule": 3}],
               "removal": 5}
     assert completed_line(_job(result, "merchant", 3)) == (
         "job 7 completed: 3 products from https://shop.example.com/sitemap.xml (shop) in "

@@ -66,7 +66,7 @@ def _failed_files(result: Mapping[str, Any]) -> str:
 
 
 def _failure_entries(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    entries = result.get("failed")
+    entries = result.get("failures")
     if not isinstance(entries, list):
         return []
     return [e for e in entries if isinstance(e, Mapping) and e.get("url")]
@@ -74,15 +74,25 @@ def _failure_entries(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def _describe(entry: Mapping[str, Any]) -> str:
     """``sitemap-3.xml: malformed XML at 6:24`` from one per-file failure fact."""
-    name = _short(str(entry["url"]))
-    reason = next((str(entry[k]) for k in ("reason", "error", "message") if entry.get(k)), "")
-    line, column = entry.get("line"), entry.get("column")
+    url = str(entry["url"])
+    status, line, column = entry.get("http_status"), entry.get("line"), entry.get("column")
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+        reason = f"HTTP {status}"
+    else:
+        # The error repeats the URL and the place: keep what went wrong ('malformed XML').
+        text = str(entry.get("error") or "")
+        if text.startswith(url):
+            text = text[len(url):].lstrip(":0123456789 ")
+        reason = text.split(": ")[0].split("; ")[0].strip()
     if isinstance(line, int):
         reason += f" at {line}:{column}" if isinstance(column, int) else f" at line {line}"
-    status = entry.get("http_status")
-    if not reason and isinstance(status, int):
-        reason = f"HTTP {status}"
-    return f"{name}: {reason}" if reason else name
+    kept = _int(entry.get("urls_kept"))
+    if kept:
+        reason += f", {kept:,} {_plural(kept, 'URL')} kept"
+    before = entry.get("failed_before")
+    if isinstance(before, Mapping) and isinstance(before.get("job"), int):
+        reason += f", also failed in job {before['job']}"
+    return f"{_short(url)}: {reason.strip(', ')}" if reason.strip(", ") else _short(url)
 
 
 def _removal_skipped(result: Mapping[str, Any]) -> str:
@@ -90,8 +100,6 @@ def _removal_skipped(result: Mapping[str, Any]) -> str:
     removal = result.get("removal")
     if isinstance(removal, str) and removal.startswith("skipped"):
         return removal.partition(":")[2].strip() or "skipped"
-    if result.get("removal_skipped") is True:
-        return "a listed file failed"
     return ""
 
 
