@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingestctl.quality.catalog import DEFAULT_RULES
+from ingestctl.sources.google.errors import PACIFIC
 from tests.cli import rows, run_cli
 from tests.fakes.google_apis import JSON, FakeGoogleApis
+from tests.fakes.search_console_data import Fact
 from tests.httpserver import LocalServer, Request, Response
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 # Rules whose computation is another developer's work in progress (issue 12): strict xfail, so
 # the suite tells the lead to drop the marker the moment they fire.
-PENDING = {"duplicate_keys": "duplicate keys are not counted by the sources yet"}
+PENDING = {"duplicate_keys": "the sitemap importer does not count repeated URLs yet"}
 
 
 def urlset(entries: list[tuple[str, str | None]]) -> bytes:
@@ -180,79 +184,69 @@ def test_volume_rules_against_the_previous_completed_run(home: Path, site: Site)
 
 
 # -- Google: Merchant and Search Console ------------------------------------------------------
+# The fakes answer only what Google's discovery documents allow, and check their own answers.
 
-def gtin13(stem: int) -> str:
-    """A GTIN-13 with a correct check digit."""
-    digits = f"{stem:012d}"
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
-    return digits + str((10 - total % 10) % 10)
-
-
-Edit = Callable[[int, dict[str, Any]], None]
+ACCOUNT = "123456"
+SITE = "sc-domain:example.com"
+TODAY = datetime.now(PACIFIC).date()
 
 
 class EditedApis(FakeGoogleApis):
-    """The fake Google APIs with every product or analytics row passed through an edit."""
+    """The fake Google APIs; ``row_edit`` changes Search Console rows after they are made
+    (a CTR the fake would never compute from its own clicks and impressions)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.product_edit: Edit = _clean_product
-        self.row_edit: Edit | None = None
+        self.row_edit: Callable[[dict[str, Any]], None] | None = None
+        self.analytics.first_incomplete = TODAY - timedelta(days=2)
 
     def handle(self, req: Request) -> Response:
         answer = super().handle(req)
-        if answer.status != 200 or not answer.body:
+        if self.row_edit is None or answer.status != 200 or b'"rows"' not in answer.body:
             return answer
         data = json.loads(answer.body)
-        key = "products" if "products" in data else "rows" if "rows" in data else None
-        if key is None:
-            return answer
-        edit = self.product_edit if key == "products" else self.row_edit
-        for item in data[key]:
-            index = int(item["offerId"][3:]) if key == "products" else \
-                int(item["keys"][1].split()[-1])
-            if edit is not None:
-                edit(index, item)
+        for row in data["rows"]:
+            self.row_edit(row)
         return Response(200, json.dumps(data).encode(), JSON)
-
-
-def _clean_product(index: int, product: dict[str, Any]) -> None:
-    product["productAttributes"]["gtins"] = [gtin13(400000000000 + index)]
-    product["productStatus"] = {"itemLevelIssues": []}
 
 
 def google_env(apis: FakeGoogleApis) -> dict[str, str]:
     return {"INGESTCTL_GOOGLE__MERCHANT_BASE_URL": apis.base,
             "INGESTCTL_GOOGLE__SEARCH_CONSOLE_BASE_URL": apis.base,
-            "INGESTCTL_GOOGLE__ACCESS_TOKEN_ENV": "GTOKEN", "GTOKEN": "static-token"}
+            "INGESTCTL_GOOGLE__ACCESS_TOKEN_ENV": "GTOKEN", "GTOKEN": "static-token",
+            "INGESTCTL_RETRY__INITIAL_DELAY": "0s"}
 
 
 @pytest.fixture
 def apis() -> Iterator[EditedApis]:
-    fake = EditedApis(products=20, rows=60, by_dates=True)
-    with fake.server:
+    fake = EditedApis(products=20)
+    for product in fake.listing(ACCOUNT).products:  # none disapproved: a clean listing
+        product["productStatus"]["itemLevelIssues"] = []
+    with fake:
         yield fake
+    assert fake.rejections == []
 
 
+Edit = Callable[[dict[str, Any]], None]
 MERCHANT_BREAKS: dict[str, Edit] = {
-    "missing_title_share": lambda i, p: p["productAttributes"].pop("title"),
-    "missing_link_share": lambda i, p: p["productAttributes"].pop("link"),
-    "missing_image_link_share": lambda i, p: p["productAttributes"].pop("imageLink"),
-    "missing_price_share": lambda i, p: p["productAttributes"].pop("price"),
-    "missing_availability_share": lambda i, p: p["productAttributes"].pop("availability"),
-    "non_positive_price_share": lambda i, p: p["productAttributes"]["price"].update(
+    "missing_title_share": lambda p: p["productAttributes"].pop("title"),
+    "missing_link_share": lambda p: p["productAttributes"].pop("link"),
+    "missing_image_link_share": lambda p: p["productAttributes"].pop("imageLink"),
+    "missing_price_share": lambda p: p["productAttributes"].pop("price"),
+    "missing_availability_share": lambda p: p["productAttributes"].pop("availability"),
+    "non_positive_price_share": lambda p: p["productAttributes"]["price"].update(
         amountMicros="0"),
     # Values of the v1 enums that name no availability or condition.
-    "invalid_availability_share": lambda i, p: p["productAttributes"].update(
+    "invalid_availability_share": lambda p: p["productAttributes"].update(
         availability="AVAILABILITY_UNSPECIFIED"),
-    "invalid_condition_share": lambda i, p: p["productAttributes"].update(
+    "invalid_condition_share": lambda p: p["productAttributes"].update(
         condition="CONDITION_UNSPECIFIED"),
-    "invalid_gtin_share": lambda i, p: p["productAttributes"].update(gtins=["4000000000001"]),
+    "invalid_gtin_share": lambda p: p["productAttributes"].update(gtins=["4000000000001"]),
 }
 
 
 def merchant(home: Path, apis: EditedApis) -> tuple[int, list[str]]:
-    return run(home, "merchant", "--account", "123456", **google_env(apis))
+    return run(home, "merchant", "--account", ACCOUNT, **google_env(apis))
 
 
 def test_clean_merchant_products_break_no_rule(home: Path, apis: EditedApis) -> None:
@@ -261,81 +255,108 @@ def test_clean_merchant_products_break_no_rule(home: Path, apis: EditedApis) -> 
 
 def test_each_merchant_rule_fires_on_the_product_that_breaks_it(home: Path,
                                                                 apis: EditedApis) -> None:
-    rules = list(MERCHANT_BREAKS)
-
-    def edit(index: int, product: dict[str, Any]) -> None:
-        _clean_product(index, product)
-        if index < len(rules):  # product i breaks rule i, and only it
-            MERCHANT_BREAKS[rules[index]](index, product)
-
-    apis.product_edit = edit
-    assert merchant(home, apis) == (0, rules)
+    products = apis.listing(ACCOUNT).products
+    for product, breaks in zip(products, MERCHANT_BREAKS.values(), strict=False):
+        breaks(product)  # product i breaks rule i, and only it
+    assert merchant(home, apis) == (0, list(MERCHANT_BREAKS))
 
 
 def test_a_jump_of_the_disapproved_share_fires(home: Path, apis: EditedApis) -> None:
+    products = apis.listing(ACCOUNT).products
 
-    def disapprove(count: int) -> Edit:
-        def edit(index: int, product: dict[str, Any]) -> None:
-            _clean_product(index, product)
-            if index < count:
-                product["productStatus"] = {"itemLevelIssues": [{
-                    "code": "missing_shipping", "severity": "DISAPPROVED",
-                    "attribute": "shipping", "reportingContext": "SHOPPING_ADS"}]}
-        return edit
+    def disapprove(count: int) -> None:
+        for index, product in enumerate(products):
+            product["productStatus"]["itemLevelIssues"] = [{
+                "code": "missing_shipping", "severity": "DISAPPROVED", "attribute": "shipping",
+                "reportingContext": "SHOPPING_ADS", "applicableCountries": ["US"],
+                "resolution": "MERCHANT_ACTION"}] if index < count else []
 
-    apis.product_edit = disapprove(1)   # 5 %
+    disapprove(1)   # 5 %
     assert merchant(home, apis) == (0, [])
-    apis.product_edit = disapprove(2)   # 10 %: +5 points is not above 5
+    disapprove(2)   # 10 %: +5 points is not above 5
     assert merchant(home, apis) == (0, [])
-    apis.product_edit = disapprove(5)   # 25 %: +15 points
+    disapprove(5)   # 25 %: +15 points
     assert merchant(home, apis) == (0, ["disapproved_share_jump"])
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["duplicate_keys"])
-def test_duplicate_merchant_products_fire_duplicate_keys(home: Path, apis: EditedApis) -> None:
-    def edit(index: int, product: dict[str, Any]) -> None:
-        _clean_product(index, product)
-        product["name"] = product["name"].replace(f"sku{index:04d}", "sku0000")
-
-    apis.product_edit = edit
-    assert "duplicate_keys" in merchant(home, apis)[1]
+def test_repeated_merchant_products_fire_duplicate_keys(home: Path, apis: EditedApis) -> None:
+    listing = apis.listing(ACCOUNT)
+    listing.products = listing.products[:12] + listing.products[10:12] + listing.products[12:]
+    assert merchant(home, apis) == (0, ["duplicate_keys"])
 
 
-def search_console(home: Path, apis: EditedApis, start: str = "2026-01-01",
-                   end: str = "2026-01-10") -> tuple[int, list[str]]:
-    return run(home, "search-console", "--site", "sc-domain:example.com", "--start-date", start,
-               "--end-date", end, **google_env(apis))
+def search_console(home: Path, apis: EditedApis, start: date, end: date,
+                   **env: str) -> tuple[int, list[str]]:
+    return run(home, "search-console", "--site", SITE, "--start-date", start.isoformat(),
+               "--end-date", end.isoformat(), **google_env(apis), **env)
+
+
+FIRST = TODAY - timedelta(days=12)
+LAST = TODAY - timedelta(days=10)
 
 
 def test_clean_search_console_rows_break_no_rule(home: Path, apis: EditedApis) -> None:
-    assert search_console(home, apis) == (0, [])
+    apis.add_search_data(SITE, FIRST, 3, 12)
+    assert search_console(home, apis, FIRST, LAST) == (0, [])
 
 
 def test_each_search_console_row_rule_fires(home: Path, apis: EditedApis) -> None:
-    breaks = {0: {"clicks": 50, "ctr": 0.9}, 1: {"ctr": 1.5}, 2: {"position": 0.5}}
-    apis.row_edit = lambda index, row: row.update(breaks.get(index, {}))
-    assert search_console(home, apis) == (0, ["clicks_above_impressions_share",
-                                              "ctr_out_of_range_share",
-                                              "position_below_one_share"])
+    apis.add_search_data(SITE, FIRST, 3, 12)
+    facts = apis.analytics.sites[SITE]
+    facts[0] = replace(facts[0], clicks=facts[0].impressions + 5)  # and so a CTR above 1
+    facts[1] = replace(facts[1], position=0.5)
+    assert search_console(home, apis, FIRST, LAST) == (0, [
+        "clicks_above_impressions_share", "ctr_out_of_range_share",
+        "position_below_one_share"])
+
+
+def test_a_ctr_out_of_range_alone_fires_its_rule(home: Path, apis: EditedApis) -> None:
+    apis.add_search_data(SITE, FIRST, 3, 12)
+    apis.row_edit = lambda row: row.update(ctr=1.5) if row.get("keys", [""])[0] == \
+        FIRST.isoformat() and row["clicks"] == 0 else None
+    assert search_console(home, apis, FIRST, LAST) == (0, ["ctr_out_of_range_share"])
 
 
 def test_missing_days_fail_the_import(home: Path, apis: EditedApis) -> None:
-    apis.by_dates = False  # rows on 2026-01-01..07 only
-    assert search_console(home, apis) == (1, ["missing_days"])
+    apis.add_search_data(SITE, FIRST, 2, 12)  # nothing on the third day
+    assert search_console(home, apis, FIRST, LAST) == (1, ["missing_days"])
 
 
-def test_a_day_at_the_api_row_limit_is_truncated(home: Path, tmp_path: Path) -> None:
-    fake = EditedApis(rows=50_000, by_dates=True)
-    with fake.server:
-        assert search_console(home, fake, "2026-01-05", "2026-01-05") == (0, ["truncated_days"])
+def test_a_day_at_the_api_row_limit_is_truncated(home: Path, apis: EditedApis) -> None:
+    apis.add_search_data(SITE, FIRST, 1, 50_000)
+    assert search_console(home, apis, FIRST, FIRST) == (0, ["truncated_days"])
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["duplicate_keys"])
-def test_duplicate_search_console_rows_fire_duplicate_keys(home: Path,
-                                                           apis: EditedApis) -> None:
-    apis.row_edit = lambda index, row: row.update(keys=["2026-01-01", "q", "p", "usa",
-                                                        "DESKTOP"]) if index < 2 else None
-    assert "duplicate_keys" in search_console(home, apis)[1]
+def test_incremental_search_console_runs_compare_rows_per_day(home: Path,
+                                                              apis: EditedApis) -> None:
+    # The first run loads 3 final days and the provisional ones; the next loads only the
+    # provisional days again. Compared by items that is a drop of more than half.
+    apis.add_search_data(SITE, TODAY - timedelta(days=20), 21, 12)
+    config = f'[[imports]]\nname = "gsc"\nsource = "search-console"\nsite = "{SITE}"\n'
+    env = {**google_env(apis), "INGESTCTL_GOOGLE__SEARCH_CONSOLE_FIRST_RUN_DAYS": "3"}
+    assert run(home, "gsc", config=config, **env) == (0, [])
+    assert run(home, "gsc", config=config, **env) == (0, [])
+    [(first,), (second,)] = rows(home, "SELECT result FROM jobs ORDER BY id")
+    volumes = [json.loads(str(r))["volume"] for r in (first, second)]
+    assert [v["unit"] for v in volumes] == ["rows a day"] * 2
+    assert volumes[0]["value"] == volumes[1]["value"]
+
+
+def test_repeated_dimension_keys_fire_duplicate_keys(home: Path, apis: EditedApis) -> None:
+    apis.add_search_data(SITE, FIRST, 1, 12)
+
+    def new_top_row(body: dict[str, Any]) -> None:
+        # Google's data moved between two pages: a new top row shifts every row down one.
+        if body["startRow"] == 0 and body["dimensions"] != ["DATE"]:
+            apis.analytics.sites[SITE].append(Fact(FIRST.isoformat(), "WEB", "breaking",
+                                                   "https://example.com/new", "usa", "MOBILE",
+                                                   "", 99, 120, 1.0))
+            apis.after_page = None
+
+    apis.after_page = new_top_row
+    assert search_console(home, apis, FIRST, FIRST,
+                          INGESTCTL_GOOGLE__SEARCH_CONSOLE_ROW_LIMIT="5") == (
+        0, ["duplicate_keys"])
 
 
 # The rules the other tests above break, by test.
@@ -345,6 +366,7 @@ OTHER_CASES = {
     "test_a_jump_of_the_disapproved_share_fires": {"disapproved_share_jump"},
     "test_each_search_console_row_rule_fires": {
         "clicks_above_impressions_share", "ctr_out_of_range_share", "position_below_one_share"},
+    "test_repeated_merchant_products_fire_duplicate_keys": {"duplicate_keys"},
     "test_missing_days_fail_the_import": {"missing_days"},
     "test_a_day_at_the_api_row_limit_is_truncated": {"truncated_days"},
 }
