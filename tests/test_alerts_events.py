@@ -20,7 +20,9 @@ from tests.test_scheduler_daemon import Daemon, sitemap_import, write_config
 # Recorded in the job history and the log; a human need not act on them.
 NO_ALERT = {EventKind.JOB_STARTED: "an attempt began",
             EventKind.JOB_RETRYING: "a retry is scheduled (the dead letter alerts if it ends so)",
-            EventKind.JOB_DEFERRED: "waiting for a breaker or a quota reset (both alert)"}
+            EventKind.JOB_DEFERRED: "waiting for a breaker or a quota reset (both alert)",
+            EventKind.JOB_INTERRUPTED: "stopped by SIGINT or SIGTERM, queued again: the "
+                                       "operator (or the service manager) asked for it"}
 
 
 def test_every_event_kind_either_alerts_through_a_handler_or_is_known_not_to() -> None:

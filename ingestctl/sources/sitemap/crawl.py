@@ -235,9 +235,9 @@ class Crawl:
             st = FileState(task, item.allowed, prior, root=item.root)
             children = sm.children_of(self.store, self.job.import_id, item.url, self.job.id)
             if prior.kind == "robots":
-                self.acc.set_robots_sitemaps(len(children))
+                self.acc.set_robots_sitemaps([c.url for c in children])
             else:
-                self.acc.add_index_children(len(children))
+                self.acc.add_index_children([c.url for c in children], index_url=item.url)
             self._follow(st, self._children(st, [c.url for c in children]),
                          depth + (0 if prior.kind == "robots" else 1))
 
