@@ -197,9 +197,9 @@ class SitemapConfig:
 
 @dataclass
 class EmailConfig:
-    """SMTP delivery of alerts."""
+    """SMTP delivery of alerts: on when ``to`` names a recipient, unless ``enabled = false``."""
 
-    enabled: bool = _opt(_bool, False)
+    enabled: bool | None = _opt(_bool, None)  # None: on exactly when ``to`` is set
     smtp_host: str = _opt(_str, "localhost")
     smtp_port: int = _opt(_int(1), 25)
     security: str = _opt(_choice("none", "starttls", "tls"), "none")
@@ -207,8 +207,13 @@ class EmailConfig:
     password_env: str = _opt(_str, "INGESTCTL_SMTP_PASSWORD")
     timeout: float = _opt(parse_duration, 10.0)
     from_addr: str = _opt(_str, "ingestctl@localhost")
-    to: list[str] = _opt_list(_str_list, ["ops@example.com"])
+    to: list[str] = _opt_list(_str_list, [])
     ca_file: str = _opt(_str, "")  # extra CA (PEM) trusted for starttls/tls; "" = system store
+
+    @property
+    def active(self) -> bool:
+        """True when alerts go out by email: ``enabled``, or unset and ``to`` given."""
+        return bool(self.to) if self.enabled is None else self.enabled
 
 
 @dataclass
@@ -288,7 +293,9 @@ class DisplayConfig:
 class QualityConfig:
     """Data-quality rules: when a violation fails the import."""
 
-    fail_on: str = _opt(_choice("never", "error"), "never")
+    # "error": an error-severity violation fails the import (exit 1, dead-lettered, critical
+    # alert); "never": violations are only recorded and alerted on.
+    fail_on: str = _opt(_choice("never", "error"), "error")
     # Rule overrides for every import; validated by ingestctl.quality.check_config.
     rules: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
@@ -568,9 +575,19 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     if env.get(DB_URL_ENV):
         overrides.setdefault("store", {})["url"] = env[DB_URL_ENV]
     _fill(config, overrides, "", f"environment {ENV_PREFIX}*")
+    _settle_email(config.alerts.email, shown)
     # Every surface of this process redacts the configured names from here on.
     use_query_params(config.security.redact_query_params)
     return config
+
+
+def _settle_email(email: EmailConfig, path: str | None) -> None:
+    """An ``[alerts.email]`` that names recipients is on unless it says ``enabled = false``."""
+    if email.enabled and not email.to:
+        raise ConfigError("email alerts are enabled but name no recipient",
+                          path=path, key="alerts.email.to",
+                          hint='set to = ["ops@example.org"], or enabled = false')
+    email.enabled = email.active
 
 
 def redacted(config: Config, *, durations_as_text: bool = False) -> dict[str, Any]:

@@ -209,9 +209,9 @@ def test_alerts_test_reports_each_channel(home: Path, tmp_path: Path,
     empty.write_text("")
     none = run_cli(home, "--config", str(empty), "alerts", "test")
     assert none.returncode == 1
-    assert none.stderr == ("ingestctl: error: no alert channel is configured (alerts only reach "
-                           "the log); set [alerts.email] enabled = true or the webhook URL "
-                           "variable INGESTCTL_WEBHOOK_URL\n")
+    assert none.stderr == ("ingestctl: error: no alert channel is configured: alerts only reach "
+                           "the log; set [alerts.email] to = [...] or the environment variable "
+                           "INGESTCTL_WEBHOOK_URL\n")
 
 
 def test_config_check_rejects_a_missing_ca_file(home: Path, tmp_path: Path) -> None:

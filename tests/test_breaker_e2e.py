@@ -224,7 +224,7 @@ def test_corrupt_breaker_file_warns_then_behaves_normally(home: Path) -> None:
     with LocalServer(faults) as server:
         run = run_cli(home, "run", "sitemap", server.url("/ok"))
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("job 1 completed: 50 items from ")
+    assert run.stdout.startswith("job 1 completed with warnings: 50 URLs from ")
     assert run.stderr == ""  # warned about once, by the first reader
     clean = run_cli(home, "breaker", "list")
     assert (clean.returncode, clean.stdout, clean.stderr) == (0, "no circuit breakers\n", "")

@@ -85,6 +85,53 @@ def test_a_bare_group_still_shows_its_help(home: Path) -> None:
     assert "Usage: root jobs [OPTIONS] COMMAND" in result.stdout  # CliRunner names it root
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    (("run", "sitemap", "https://127.0.0.1:9/s.xml", "--site", "x", "--start-date", "nonsense"),
+     "--site, --start-date do not apply to `run sitemap`; --site, --start-date go with "
+     "`run search-console`"),
+    (("run", "merchant", "--account", "1", "--provisional"),
+     "--provisional does not apply to `run merchant`; --provisional goes with "
+     "`run search-console`"),
+    (("run", "search-console", "--site", "sc-domain:x.example", "--account", "1"),
+     "--account does not apply to `run search-console`; --account goes with `run merchant`"),
+    (("run", "shop", "--start-date", "2026-01-01", "--end-date", "2026-01-02"),
+     "--start-date, --end-date do not apply to `run shop`; --start-date, --end-date go with "
+     "`run search-console`"),
+    (("run", "shop", "--name", "other"),
+     "import 'shop' is configured; --name applies to ad-hoc runs only"),
+    (("run", "gsc", "--start-date", "nonsense", "--end-date", "2026-01-02"),
+     "--start-date must be a date as YYYY-MM-DD, got 'nonsense'"),
+    (("jobs", "list", "--source", "foo"),
+     "--source 'foo' is not a source; sources: sitemap, merchant, search-console"),
+    (("jobs", "list", "--source", "sitemaps"),
+     "--source 'sitemaps' is not a source; did you mean sitemap? sources: sitemap, merchant, "
+     "search-console"),
+    (("dlq", "retry", "--all", "--source", "merchnt"),
+     "--source 'merchnt' is not a source; did you mean merchant? sources: sitemap, merchant, "
+     "search-console"),
+    (("dlq", "list", "--error-class", "nope"),
+     "dlq list: invalid value for '--error-class': 'nope' is not one of 'transient', "
+     "'rate_limited', 'quota_exhausted', 'auth', 'not_found', 'data', 'config', 'crashed', "
+     "'circuit_open'; see `ingestctl dlq list --help`"),
+    (("dlq", "list", "--error-class", "transiant"),
+     "dlq list: invalid value for '--error-class': 'transiant' is not one of 'transient', "
+     "'rate_limited', 'quota_exhausted', 'auth', 'not_found', 'data', 'config', 'crashed', "
+     "'circuit_open'; did you mean 'transient'?"),
+], ids=["sitemap-with-search-console-options", "merchant-with-provisional",
+        "search-console-with-account", "configured-sitemap-with-dates", "configured-with-name",
+        "configured-search-console-dates-are-checked", "unknown-source", "source-typo",
+        "dlq-source-typo", "unknown-error-class", "error-class-typo"])
+def test_options_that_do_not_apply_or_do_not_exist_are_one_usage_line(
+        home: Path, tmp_path: Path, args: tuple[str, ...], line: str) -> None:
+    config = tmp_path / "ingestctl.toml"
+    config.write_text('[[imports]]\nname = "shop"\nurl = "https://127.0.0.1:9/s.xml"\n'
+                      '[[imports]]\nname = "gsc"\nsource = "search-console"\n'
+                      'site = "sc-domain:x.example"\n')
+    proc = run_cli(home, "--config", str(config), *args)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"ingestctl: error: {line}\n", "")
+    assert not (home / "ingestctl.db").exists() or args[0] != "run"
+
+
 def test_jobs_show_unknown_id_is_exit_1(home: Path) -> None:
     result = invoke("jobs", "show", "999")
     assert result.exit_code == 1

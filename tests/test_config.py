@@ -75,7 +75,11 @@ def test_config_found_in_current_directory(home: Path, tmp_path: Path) -> None:
     write(tmp_path / "ingestctl.toml", '[[imports]]\nname = "shop"\nurl = "https://e.com/s.xml"\n')
     result = invoke("config", "check")
     assert result.exit_code == 0
-    assert result.stdout == "config OK: ingestctl.toml; 1 import(s)\n"
+    assert result.stdout == ("config OK: ingestctl.toml; 1 import(s)\n"
+                             "alerts: email off; webhook off\n")
+    assert result.stderr == ("ingestctl: warning: no alert channel is on: alerts only reach the "
+                             "log; set [alerts.email] to = [...] or the environment variable "
+                             "INGESTCTL_WEBHOOK_URL\n")
 
 
 def test_config_show_redacts_secrets(home: Path, tmp_path: Path) -> None:

@@ -79,11 +79,12 @@ def test_round_trip_dead_lettered_while_down_completes_once_back(
     switch.down = False
     by_job = invoke("retry", "1")
     assert by_job.exit_code == 0, by_job.stderr
-    assert by_job.stdout == f"job 1 completed: 50 items from {urls[0]} (sitemap:{urls[0]}) in " \
-                            "4 attempt(s)\n"
+    assert by_job.stdout == (f"job 1 completed with warnings: 50 URLs from {urls[0]} "
+                             f"(sitemap:{urls[0]}) in 4 attempt(s); quality: off_host_url_share "
+                             "(50 of 50)\n")
     by_entry = invoke("dlq", "retry", "2")
     assert by_entry.exit_code == 0, by_entry.stderr
-    assert by_entry.stdout.startswith("job 2 completed: 50 items from ")
+    assert by_entry.stdout.startswith("job 2 completed with warnings: 50 URLs from ")
     every = invoke("dlq", "retry", "--all")
     assert every.exit_code == 0, every.stderr
     assert every.stdout == "dlq retry: 1 entry: 1 completed\n"

@@ -227,8 +227,8 @@ def test_server_failing_twice_completes_on_its_own_with_job_waits(
     result = invoke("run", "sitemap", server.url("/flaky/2"),
                     env={"INGESTCTL_RETRY__ATTEMPTS": "1"})
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("job 1 completed: 50 items from ")
-    assert result.stdout.endswith("in 3 attempt(s)\n")
+    assert result.stdout.startswith("job 1 completed with warnings: 50 URLs from ")
+    assert result.stdout.endswith("in 3 attempt(s); quality: off_host_url_share (50 of 50)\n")
     assert clock.sleeps == [5.0, 10.0]
     assert faults.hits["/flaky/2"] == 3
     assert attempt_classes(home) == ["transient", "transient", None]

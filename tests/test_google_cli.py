@@ -135,7 +135,7 @@ def test_merchant_end_to_end_with_short_pages_statuses_and_removal(
     env = google_env(apis)
     result = invoke("run", "merchant", "--account", ACCOUNT, env=env)
     assert (result.exit_code, result.stdout) == (0, (
-        f"job 1 completed: 42 items from {ACCOUNT} (merchant:{ACCOUNT}) in 1 attempt(s)\n"))
+        f"job 1 completed: 42 products from {ACCOUNT} (merchant:{ACCOUNT}) in 1 attempt(s)\n"))
     assert query(home, "SELECT count(*), count(DISTINCT name) FROM merchant_products") == [
         (42, 42)]
     [(statuses,)] = query(home, "SELECT destination_statuses FROM merchant_products WHERE "
@@ -146,7 +146,7 @@ def test_merchant_end_to_end_with_short_pages_statuses_and_removal(
     # Two products are deleted in Merchant Center: marked removed, never deleted.
     apis.listing(ACCOUNT).products = apis.listing(ACCOUNT).products[2:]
     result = invoke("run", "merchant", "--account", ACCOUNT, env=env)
-    assert result.exit_code == 0 and "job 2 completed: 40 items" in result.stdout
+    assert result.exit_code == 0 and "job 2 completed: 40 products" in result.stdout
     assert query(home, "SELECT offer_id, removed_job_id FROM merchant_products WHERE "
                        "removed_at IS NOT NULL ORDER BY offer_id") == [("sku0000", 2),
                                                                        ("sku0001", 2)]
@@ -159,7 +159,7 @@ def test_repeated_products_in_one_listing_fire_duplicate_keys(home: Path,
     listing.products = listing.products[:12] + listing.products[10:12] + listing.products[12:]
     result = invoke("run", "merchant", "--account", ACCOUNT, env=google_env(apis))
     assert result.exit_code == 0, result.stderr
-    assert "42 items" in result.stdout
+    assert "42 products" in result.stdout
     [violation] = show(1)["quality"]
     assert (violation["rule"], violation["severity"], violation["observed"]) == (
         "duplicate_keys", "warning", 2)
@@ -277,3 +277,4 @@ def test_quota_command_reads_the_store_without_httpx(home: Path, apis: FakeGoogl
     assert (day["used"], day["ingestctl_used"]) == (120, 6)  # the service counted more
     proc = run_cli(home, "quota", PYTHONPATH=ROOT)
     assert proc.returncode == 0 and f"account:{ACCOUNT}" in proc.stdout
+

@@ -105,7 +105,7 @@ def test_every_import_kind_through_run(home: Path, tmp_path: Path,
         result = invoke("--config", str(config), "run", name, env=env)
         assert result.exit_code == 0, result.stderr
         job_id = list(expected).index(name) + 1
-        assert result.stdout.startswith(f"job {job_id} completed: {items} items from {SITE} "
+        assert result.stdout.startswith(f"job {job_id} completed: {items:,} rows from {SITE} "
                                         f"({name})")
         assert show(job_id)["quality"] == []  # clean data: every rule stays quiet
     rows = dict(((imp, kind, dims), n) for imp, kind, dims, n in query(
@@ -165,7 +165,7 @@ def test_capped_pages_are_paged_to_the_end(home: Path, apis: FakeGoogleApis) -> 
                     "--end-date", day, "--dimensions", "query,page,country,device",
                     env=env_of(apis))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith(f"job 1 completed: 12 items from {SITE}")
+    assert result.stdout.startswith(f"job 1 completed: 12 rows from {SITE}")
     asked = [b["startRow"] for b in apis.bodies if b["dimensions"] != ["DATE"]]
     assert asked == [0, 5, 10, 12]
     assert all(b["rowLimit"] == 25000 for b in apis.bodies)
@@ -225,3 +225,17 @@ def test_the_first_incomplete_date_decides_what_is_final(home: Path,
                       for n in range(5)]
     assert show(1)["result"]["last_final_day"] == (FIRST_INCOMPLETE - timedelta(days=1)
                                                    ).isoformat()
+
+
+def test_a_configured_import_takes_a_date_range(home: Path, tmp_path: Path,
+                                                apis: FakeGoogleApis) -> None:
+    config = tmp_path / "ingestctl.toml"
+    config.write_text(f'[[imports]]\nname = "gsc"\nsource = "search-console"\nsite = "{SITE}"\n')
+    start, end = TODAY - timedelta(days=12), TODAY - timedelta(days=10)
+    result = invoke("--config", str(config), "run", "gsc", "--start-date", start.isoformat(),
+                    "--end-date", end.isoformat(), env=env_of(apis))
+    assert result.exit_code == 0, result.stderr
+    # One request series per day asked for, none outside the range (the probe aside).
+    days = {b["startDate"] for b in apis.bodies if b["startDate"] == b["endDate"]}
+    assert days == {(start + timedelta(days=n)).isoformat() for n in range(3)}
+    assert show(1)["name"] == "gsc"

@@ -39,7 +39,8 @@ def healthy() -> HealthSnapshot:
         quotas=[QuotaUse("merchant", "account-123", 0.1)],
         scheduler_expected=True, scheduler_heartbeat=NOW - timedelta(seconds=15),
         quality=[QualityRun("shop-sitemap", errors=0, warnings=2, job_id=7)],
-        schedules_configured=True, database="postgres", schema_version=9, schema_latest=9,
+        alert_channels=["email"], schedules_configured=True, database="postgres",
+        schema_version=9, schema_latest=9,
         pool={"pool_size": 2, "pool_available": 1, "pool_max": 10, "requests_waiting": 0})
 
 
@@ -317,3 +318,14 @@ def test_database_schema_and_pool_checks() -> None:
         "[store] pool_size"))
     sqlite = HealthSnapshot(schema_version=9, schema_latest=9)
     assert "database:pool" not in by_key(run_checks(sqlite, HealthConfig(), NOW))
+
+
+def test_no_alert_channel_is_a_warning() -> None:
+    quiet = one(run_checks(replace(healthy(), alert_channels=[]), HealthConfig(), NOW),
+                "alerts:channels")
+    assert (quiet.status, quiet.observed_value, quiet.output) == (
+        Status.WARNING, 0, "no alert channel is on: alerts only reach the log; set "
+        "[alerts.email] to or the webhook URL variable")
+    both = one(run_checks(replace(healthy(), alert_channels=["email", "webhook"]),
+                          HealthConfig(), NOW), "alerts:channels")
+    assert (both.status, both.output) == (Status.OK, "alerts go to email and webhook")

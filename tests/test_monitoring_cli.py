@@ -24,6 +24,9 @@ name = "shop"
 source = "sitemap"
 url = "https://shop.example/sitemap.xml"
 freshness = "6h"
+
+[alerts.email]
+to = ["ops@example.org"]
 """
 
 
@@ -48,7 +51,7 @@ def test_all_well_is_ok(home: Path, tmp_path: Path) -> None:
     healthy(home)
     code, out = health(home, tmp_path, "--format", "nagios")
     assert code == 0, out
-    assert out.startswith("INGESTCTL OK - 11 checks OK | 'database:writable'=1;;1:;0;1 ")
+    assert out.startswith("INGESTCTL OK - 12 checks OK | 'database:writable'=1;;1:;0;1 ")
     assert "'jobs:success_rate:sitemap'=100%;90:;50:;0;100" in out
 
 
@@ -59,7 +62,7 @@ def test_open_breaker_is_warning(home: Path, tmp_path: Path) -> None:
                                  "open_until": "2099-01-01T00:00:00.000000Z"}}}))
     code, out = health(home, tmp_path, "--format", "nagios")
     assert (code, out.split(" | ")[0]) == (
-        1, "INGESTCTL WARNING - 1 circuit breaker open: sitemap:shop.example; 10 OK")
+        1, "INGESTCTL WARNING - 1 circuit breaker open: sitemap:shop.example; 11 OK")
 
 
 def test_success_rate_below_90_percent_is_warning(home: Path, tmp_path: Path) -> None:
@@ -67,7 +70,7 @@ def test_success_rate_below_90_percent_is_warning(home: Path, tmp_path: Path) ->
     config = HEALTHY_CONFIG + "[health]\ndead_letters_warning = 0\ndead_letters_critical = 0\n"
     code, out = health(home, tmp_path, "--format", "nagios", config=config)
     assert (code, out.split(" | ")[0]) == (
-        1, "INGESTCTL WARNING - sitemap success rate 81.82% (9/11) over 24h, below 90%; 10 OK")
+        1, "INGESTCTL WARNING - sitemap success rate 81.82% (9/11) over 24h, below 90%; 11 OK")
 
 
 def test_dead_letters_over_critical_threshold_is_critical(home: Path, tmp_path: Path) -> None:
@@ -75,7 +78,7 @@ def test_dead_letters_over_critical_threshold_is_critical(home: Path, tmp_path: 
     config = HEALTHY_CONFIG + "[health]\ndead_letters_critical = 3\n"
     code, out = health(home, tmp_path, "--format", "nagios", config=config)
     assert (code, out.split(" | ")[0]) == (
-        2, "INGESTCTL CRITICAL - 3 dead letters in the last 24h; 10 OK")
+        2, "INGESTCTL CRITICAL - 3 dead letters in the last 24h; 11 OK")
     assert "'dead_letters:count'=3;@1:;@3:;0" in out
 
 
@@ -136,7 +139,8 @@ def test_health_json_shape(home: Path, tmp_path: Path) -> None:
     assert set(doc["checks"]) == {
         "database:writable", "database:schema", "imports:freshness", "jobs:success_rate",
         "dead_letters:count", "breakers:open", "leases:expired", "quota:used_ratio",
-        "scheduler:heartbeat", "alerts:undelivered", "quality:errors", "schedules:missed"}
+        "scheduler:heartbeat", "alerts:undelivered", "alerts:channels", "quality:errors",
+        "schedules:missed"}
     for key, items in doc["checks"].items():
         assert re.fullmatch(r"[a-z_]+:[a-z_]+", key)
         for item in items:

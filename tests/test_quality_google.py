@@ -54,7 +54,7 @@ def test_search_console_missing_final_days(tmp_path: Path,
         spec = JobSpec("search-console", "sc-domain:example.com",
                        options={"start_date": "2026-01-01", "end_date": "2026-01-10"})
         job = runner.submit_and_run(spec)
-    assert (job.status, job.items) == (JobStatus.COMPLETED, 7 * 11)
+    assert (job.status, job.items) == (JobStatus.COMPLETED, 7 * 11)  # fail_on = "never" here
     [missing] = job.result["quality"]
     assert (missing["rule"], missing["severity"], missing["observed"]) == (
         "missing_days", "error", 3)

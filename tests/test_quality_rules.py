@@ -117,15 +117,19 @@ def test_accumulator_counts_every_sitemap_problem() -> None:
     acc.add_child("https://shop.example.com/catalog/s1.xml", ok=True)
     acc.add_child("https://shop.example.com/catalog/s2.xml", ok=False)
     acc.add_file_over_limits("https://shop.example.com/catalog/big.xml", "50,001 URLs")
-    acc.add_index_children(3)
-    acc.add_index_children(2)
-    acc.set_robots_sitemaps(7)
+    acc.set_robots_sitemaps(["https://shop.example.com/index.xml",
+                             "https://shop.example.com/catalog/s1.xml",
+                             "https://shop.example.com/news.xml"])
+    acc.add_index_children(["https://shop.example.com/catalog/s1.xml",
+                            "https://shop.example.com/catalog/s2.xml"],
+                           index_url="https://shop.example.com/index.xml")
     s = acc.summary()
     assert (s.urls, s.invalid_urls, s.lastmods, s.unparseable_lastmod, s.future_lastmod) == (
         16, 5, 5, 1, 1)
     assert (s.off_host_urls, s.outside_path_urls, s.same_lastmod) == (2, 2, None)
     assert (s.child_sitemaps, s.failed_child_sitemaps, s.files_over_limits) == (2, 1, 1)
-    assert (s.index_children, s.robots_sitemaps) == (5, 7)
+    assert (s.index_children, s.robots_sitemaps, s.robots_unlisted) == (
+        2, 3, ["https://shop.example.com/news.xml"])
     assert s.examples["off_host_url_share"] == ["https://other.example.com/catalog/g",
                                                 "http://shop.example.com/catalog/h"]
     assert s.examples["invalid_url_share"][0] == (
@@ -202,16 +206,17 @@ def test_same_lastmod_from_ten_urls() -> None:
 
 def test_failed_children_files_over_limits_and_missing_index_children() -> None:
     summary = SitemapSummary(child_sitemaps=40, failed_child_sitemaps=2, files_over_limits=1,
-                             index_children=8, robots_sitemaps=12)
+                             index_children=8, robots_sitemaps=3,
+                             robots_unlisted=["https://a.example/x.xml", "https://a.example/y.xml"])
     messages = [v.message for v in evaluate(summary)]
     assert messages == [
         "2 of 40 child sitemaps (5 %) failed; warning above 0 %",
         "1 sitemap file exceeds the protocol limits; warning above 0",
-        "the sitemap index lists 8 children but robots.txt names 12 sitemaps (4 fewer); "
-        "warning above 0",
+        "robots.txt names 2 sitemaps that no sitemap index lists (https://a.example/x.xml, "
+        "https://a.example/y.xml); warning above 0",
     ]
     quiet = SitemapSummary(child_sitemaps=40, failed_child_sitemaps=0, files_over_limits=0,
-                           index_children=12, robots_sitemaps=12)
+                           index_children=12, robots_sitemaps=13, robots_unlisted=[])
     assert evaluate(quiet) == []
     assert evaluate(SitemapSummary(index_children=3, robots_sitemaps=None)) == []
 

@@ -89,7 +89,7 @@ def test_a_clean_import_passes(env: Env) -> None:
 
 def test_zero_items_is_an_error_recorded_counted_and_announced(env: Env) -> None:
     job = env.run()
-    assert job.status is JobStatus.COMPLETED  # fail_on = "never" by default
+    assert job.status is JobStatus.FAILED  # fail_on = "error" by default
     assert job.result["quality"] == [{
         "rule": "zero_items", "severity": "error", "message": "the import produced no items; error",
         "observed": 0, "threshold": None, "details": {"previous_items": None}}]
@@ -101,6 +101,7 @@ def test_zero_items_is_an_error_recorded_counted_and_announced(env: Env) -> None
 
 
 def test_volume_drop_across_imports_of_the_same_import(env: Env) -> None:
+    env.config.quality.fail_on = "never"  # every run completes, so each is the next baseline
     env.feed.pages(100)
     assert env.rules(env.run()) == []
     env.feed.pages(70)
@@ -148,8 +149,7 @@ def test_per_import_override_turns_a_rule_off_or_up(env: Env) -> None:
 
 
 def test_fail_on_error_fails_the_job_into_the_dead_letter_queue(env: Env) -> None:
-    env.config.quality.fail_on = "error"
-    job = env.run()
+    job = env.run()  # fail_on = "error" is the default
     assert (job.status, job.attempts) == (JobStatus.FAILED, 1)  # data: not retried
     assert job.error is not None
     assert (job.error.error_class, job.error.type, job.error.message) == (
@@ -161,6 +161,13 @@ def test_fail_on_error_fails_the_job_into_the_dead_letter_queue(env: Env) -> Non
     # Warnings alone never fail it.
     env.feed.pages(12, lastmod="2026-02-01")
     assert env.run().status is JobStatus.COMPLETED
+
+
+def test_fail_on_never_records_errors_and_completes(env: Env) -> None:
+    env.config.quality.fail_on = "never"
+    job = env.run()
+    assert (job.status, env.rules(job)) == (JobStatus.COMPLETED, [("zero_items", "error")])
+    assert dl_store.list_letters(env.store, dl_store.LetterFilter()) == []
 
 
 def test_jobs_show_text_and_json_show_the_quality_results(env: Env) -> None:

@@ -110,7 +110,7 @@ failure_threshold = 1
 [security]
 redact_query_params = ["partner"]
 [alerts.email]
-enabled = true
+to = ["ops@example.org"]
 smtp_host = "127.0.0.1"
 smtp_port = {smtp_port}
 timeout = "5s"

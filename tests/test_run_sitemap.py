@@ -22,7 +22,7 @@ def url_count(home: Path) -> int:
 def test_sample_sitemap_imports_into_a_fresh_home(home: Path) -> None:
     result = invoke("run", "sitemap", str(REPO / "samples" / "sitemap.xml"))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("job 1 completed: 20 items from ")
+    assert result.stdout.startswith("job 1 completed: 20 URLs from ")
     assert url_count(home) == 20
     mode = stat.S_IMODE(os.stat(home / "ingestctl.db").st_mode)
     assert mode == 0o600
@@ -52,8 +52,10 @@ def test_refinebio_index_with_gzipped_child_imports_36005_urls_idempotently(
     assert url_count(home) == 36005
     jobs = jobs_json(home)
     assert [(j["status"], j["items"]) for j in jobs] == [("completed", 36005)] * 2
-    assert first.stdout == (f"job 1 completed: 36005 items from {url} (sitemap:{url}) "
-                            "in 1 attempt(s)\n")
+    # The index is served locally; the pages it lists stay on www.refine.bio.
+    assert first.stdout == (f"job 1 completed with warnings: 36,005 URLs from {url} "
+                            f"(sitemap:{url}) in 1 attempt(s); quality: off_host_url_share "
+                            "(36,005 of 36,005)\n")
 
 
 def test_index_children_are_recorded(home: Path) -> None:
@@ -83,7 +85,7 @@ def test_run_configured_import_by_name(home: Path, tmp_path: Path) -> None:
         f'[[imports]]\nname = "docs-site"\nsource = "sitemap"\nurl = "{sample}"\n')
     result = invoke("run", "docs-site")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"job 1 completed: 20 items from {sample} (docs-site) in 1 attempt(s)\n"
+    assert result.stdout == f"job 1 completed: 20 URLs from {sample} (docs-site) in 1 attempt(s)\n"
     listed = json.loads(invoke("jobs", "list", "--json").stdout)
     assert [(j["name"], j["status"]) for j in listed] == [("docs-site", "completed")]
     wrong = invoke("run", "docs-site", "extra-target")

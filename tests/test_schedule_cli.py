@@ -152,4 +152,4 @@ def test_config_check_accepts_good_schedules(home: Path, tmp_path: Path) -> None
     path = write(tmp_path)
     result = invoke("--config", str(path), "config", "check")
     assert result.exit_code == 0
-    assert result.stdout == f"config OK: {path}; 3 import(s)\n"
+    assert result.stdout.startswith(f"config OK: {path}; 3 import(s)\n")

@@ -84,6 +84,7 @@ def test_healthz_turns_503_when_dead_letters_pass_the_critical_level(served: Ser
     served.config.health.dead_letters_critical = 2
     # Only the dead-letter check is under test: failed jobs also lower the success rate.
     served.config.health.min_success_rate = served.config.health.critical_success_rate = 0.0
+    served.config.alerts.email.to = ["ops@example.org"]  # no alert channel would warn
     with Store(served.home.database) as store:
         sched_store.write_heartbeat(store, NOW)
         status, _, body = served.get("/healthz")

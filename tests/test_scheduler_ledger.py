@@ -7,8 +7,6 @@ APScheduler would) and calls ``step(now)``; imports are real sitemap imports of 
 from __future__ import annotations
 
 import sqlite3
-import sys
-import types
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,7 +263,7 @@ def test_due_retries_run_in_the_step(harness: Harness) -> None:
     assert daemon.step(at(10, 7, 7)).dispatched == []
 
 
-def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
+def test_the_alert_outbox_is_flushed_each_step(
         tmp_path: Path, sitemap: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[tuple[object, object]] = []
     flushed: list[int] = []
@@ -277,9 +275,7 @@ def test_the_alert_outbox_is_flushed_each_step_when_alerting_exists(
         def flush(self) -> None:
             flushed.append(len(built))
 
-    module = types.ModuleType("ingestctl.alerts.dispatch")
-    module.Alerting = Alerting  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ingestctl.alerts.dispatch", module)
+    monkeypatch.setattr("ingestctl.scheduler.hooks.Alerting", Alerting)
     first, second = config_for(sitemap), config_for(sitemap)
     configs = iter([second])
     daemon = SchedulerDaemon(Home(tmp_path / "home"), first, EventBus(), clock=FakeClock(at(10)),

@@ -121,7 +121,10 @@ def test_indexes_record_every_child_with_its_outcome(
     importer = Importer(tmp_path)
     for path, entries in _files(corpus, ("sitemapindex",)):
         job = importer.run(site.server.url(f"/{path}"))
-        assert job.status is JobStatus.COMPLETED, path
+        # No child is local and on the server: zero items, an error under fail_on = "error".
+        assert (job.status, job.items) == (JobStatus.FAILED, 0), path
+        assert job.error is not None and job.error.error_class == "data", path
+        assert "zero_items" in [v["rule"] for v in job.result["quality"]], path
         _, got = parse(site.content(path))
         children = importer.rows(
             "SELECT url, status, error_class FROM sitemap_files WHERE import_id = ? AND "

@@ -20,12 +20,12 @@ def build_channels(
     client: httpx.Client | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> list[Channel]:
-    """Email when ``alerts.email.enabled``; the webhook when its URL variable is set.
+    """Email when ``alerts.email`` is active; the webhook when its URL variable is set.
 
     The log channel is not listed: the outbox always records every alert on it.
     """
     channels: list[Channel] = []
-    if cfg.email.enabled:
+    if cfg.email.active:
         channels.append(EmailChannel(cfg.email, environ, ssl_context=ssl_context))
     webhook = WebhookChannel(cfg.webhook, environ, client)
     if webhook.configured:

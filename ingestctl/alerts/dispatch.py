@@ -265,6 +265,8 @@ _HANDLERS: dict[EventKind, Callable[[Alerting, Event], list[Alert]]] = {
     EventKind.QUOTA_LEVEL: _quota,
     EventKind.SCHEDULE_MISSED: _schedule_missed,
 }
+#: The event kinds that raise or resolve alerts; ``ingestctl.events.ALERT_EVENTS`` must match.
+HANDLED_EVENTS = frozenset(_HANDLERS)
 
 
 def check_alerts_config(config: Config) -> None:

@@ -6,6 +6,7 @@ import typer
 from rich.text import Text
 
 from ingestctl import clock
+from ingestctl.alerts.effective import none_on_hint
 from ingestctl.alerts.render import probe_alert
 from ingestctl.cli.output import emit_json, error, message, stdout
 from ingestctl.cli.state import state
@@ -62,9 +63,7 @@ def test_alert(ctx: typer.Context) -> None:
     alerting = state(ctx).alerting
     channels = alerting.channels
     if not channels:
-        error("no alert channel is configured (alerts only reach the log); set "
-              "[alerts.email] enabled = true or the webhook URL variable "
-              f"{alerting.config.alerts.webhook.url_env}")
+        error(f"no alert channel is configured: {none_on_hint(alerting.config.alerts)}")
         raise typer.Exit(EXIT_FAILED)
     alert = probe_alert(alerting.host, now=clock.now())
     failed = 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
 from ingestctl.alerts.dispatch import check_alerts_config
+from ingestctl.alerts.effective import active_channels, describe, none_on_hint
 from ingestctl.alerts.sentry import dsn_from
-from ingestctl.cli.output import emit_json, message
+from ingestctl.cli.output import emit_json, message, warning
 from ingestctl.cli.state import state
 from ingestctl.config import redacted
 from ingestctl.jobs.retention import check_config as check_retention_config
@@ -33,6 +35,9 @@ def check(ctx: typer.Context) -> None:
     where = str(config.path) if config.path else "no config file (defaults)"
     if not st.quiet:
         message(f"config OK: {where}; {len(config.imports)} import(s)")
+        message(f"alerts: {describe(config.alerts, os.environ)}")
+    if not active_channels(config.alerts, os.environ):
+        warning(f"no alert channel is on: {none_on_hint(config.alerts)}")
 
 
 @app.command("show")

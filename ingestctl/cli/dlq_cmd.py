@@ -22,6 +22,7 @@ from ingestctl.errors import ErrorClass, UsageError
 from ingestctl.jobs.dead_letters import DeadLetterQueue, LetterDetail, RetryItem, RetryOutcome
 from ingestctl.jobs.dead_letters import Progress as OnProgress
 from ingestctl.jobs.queue import JobQueue
+from ingestctl.jobs.spec import check_source
 from ingestctl.store.dead_letters import DeadLetter, LetterFilter
 from ingestctl.units import parse_duration
 
@@ -34,7 +35,8 @@ _SINCE = typer.Option(None, "--since", help="Dead-lettered within (24h) or after
 
 def _filter(source: str | None, error_class: ErrorClass | None, since: str | None,
             limit: int | None = None) -> LetterFilter:
-    return LetterFilter(source=source, error_class=error_class.value if error_class else None,
+    return LetterFilter(source=check_source(source) if source else None,
+                        error_class=error_class.value if error_class else None,
                         since=since_option(since), limit=limit)
 
 

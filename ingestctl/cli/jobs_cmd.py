@@ -12,6 +12,7 @@ from ingestctl.cli.output import emit_json, jobs_listing, stdout
 from ingestctl.cli.state import state
 from ingestctl.cli.tables import TZ_OPTION, print_listing, zone
 from ingestctl.errors import JobNotFound, UsageError
+from ingestctl.jobs.spec import check_source
 from ingestctl.models.jobs import JobStatus
 from ingestctl.store import jobs as job_store
 from ingestctl.units import parse_duration
@@ -47,7 +48,8 @@ def list_jobs(
     """List jobs, newest first."""
     st = state(ctx)
     shown_in = zone(tz, st.config.display.tz)
-    flt = job_store.JobFilter(status=status.value if status else None, source=source,
+    flt = job_store.JobFilter(status=status.value if status else None,
+                              source=check_source(source) if source else None,
                               since=since_option(since), limit=limit)
     jobs = job_store.list_jobs(st.store(), flt)
     if as_json:

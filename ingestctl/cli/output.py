@@ -51,6 +51,11 @@ def error(text: str) -> None:
     sys.stderr.write(f"ingestctl: error: {redact_text(text)}\n")
 
 
+def warning(text: str) -> None:
+    """One warning line to stderr: something works, but not as a user would expect."""
+    sys.stderr.write(f"ingestctl: warning: {text}\n")
+
+
 def jobs_listing(jobs: list[Job], zone: Zone) -> Listing:
     """The ``jobs list`` table: ID, name and status always; the rest as the width allows."""
     # Start-up weight: this module serves the read paths too, which never load Rich.

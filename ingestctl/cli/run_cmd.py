@@ -11,6 +11,7 @@ from ingestctl.cli.progress import announce_retries, progress_reporter
 from ingestctl.cli.signals import stop_on_signals
 from ingestctl.cli.state import state
 from ingestctl.errors import EXIT_DEFERRED, EXIT_FAILED
+from ingestctl.jobs.outcome import completed_line, warnings
 from ingestctl.jobs.spec import resolve_spec
 from ingestctl.models.jobs import Job, JobStatus
 
@@ -63,14 +64,17 @@ def run(
 def finish(job: Job, *, quiet: bool) -> None:
     """Report how a job ended and exit with its code (README, exit codes)."""
     if job.status is JobStatus.COMPLETED:
-        if not quiet:
-            message(f"job {job.id} completed: {job.items} items from {job.target} "
-                    f"({job.name}) in {job.attempts} attempt(s)")
+        if not quiet:  # warnings (failed files, quality) keep exit 0
+            message(completed_line(job))
         return
     err = f"{job.error.error_class}: {job.error.message}" if job.error else "unknown error"
     if job.status is JobStatus.FAILED:
-        error(f"job {job.id} failed after {job.attempts} attempt(s): {err}; it is in the "
-              f"dead-letter queue (`ingestctl jobs show {job.id}`, `ingestctl retry {job.id}`)")
+        # A data-quality failure: the other findings often say why (a file cut at a limit).
+        facts = "".join(f"; {fact}" for fact in warnings(job.result or {})) \
+            if job.error and job.error.type == "QualityFailedError" else ""
+        error(f"job {job.id} failed after {job.attempts} attempt(s): {err}{facts}; it is in "
+              f"the dead-letter queue (`ingestctl jobs show {job.id}`, `ingestctl retry "
+              f"{job.id}`)")
         raise typer.Exit(EXIT_FAILED)
     error(f"job {job.id} deferred until {job.to_json()['next_attempt_at'] or 'later'} "
           f"({err}); `ingestctl worker` or the scheduler retries it, or `ingestctl retry "

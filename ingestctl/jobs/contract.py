@@ -47,6 +47,13 @@ class AttemptReport:
     # Filled while streaming, evaluated by the quality gate after the source returns.
     summaries: list[QualitySummary] = field(default_factory=list)
     duplicate_keys: int = 0
+    # When set, the volume rules compare ``volume`` (in this unit) with the previous completed
+    # run's instead of items: a Search Console run loads as many days as are new, so it
+    # compares rows per day. ``volume`` None then means "nothing comparable this time".
+    volume_unit: str | None = None
+    volume: float | None = None
+    # The source had nothing to import this time (no new final day): zero items is expected.
+    nothing_due: bool = False
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,6 +10,46 @@ from urllib.parse import urlsplit
 from ingestctl.config import SOURCES, Config, ImportConfig
 from ingestctl.errors import UsageError
 from ingestctl.models.jobs import JobSpec
+
+# The options of `run` each source takes; anything else given is a usage error, never ignored.
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sitemap": (),
+    "merchant": ("account",),
+    "search-console": ("site", "start_date", "end_date", "provisional", "search_type",
+                       "dimensions"),
+}
+# A configured import has its target and name in the config; a date range may still be asked.
+CONFIGURED_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sitemap": (), "merchant": (), "search-console": ("start_date", "end_date", "provisional"),
+}
+
+
+def flag(option: str) -> str:
+    """The command-line spelling of an option key: start_date -> --start-date."""
+    return "--" + option.replace("_", "-")
+
+
+def check_source(name: str, option: str = "--source") -> str:
+    """``name`` when it is a source; else a usage error with a suggestion."""
+    if name in SOURCES:
+        return name
+    close = difflib.get_close_matches(name, SOURCES, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise UsageError(f"{option} {name!r} is not a source",
+                     hint=f"{hint}sources: {', '.join(SOURCES)}")
+
+
+def _reject_foreign(options: dict[str, object], allowed: tuple[str, ...], what: str) -> None:
+    foreign = [key for key in options if key not in allowed]
+    if not foreign:
+        return
+    flags = ", ".join(flag(key) for key in foreign)
+    owners = [f"{', '.join(flag(k) for k in foreign if k in keys)} "
+              f"{'goes' if sum(k in keys for k in foreign) == 1 else 'go'} with `run {src}`"
+              for src, keys in SOURCE_OPTIONS.items() if any(k in keys for k in foreign)]
+    verb = "does" if len(foreign) == 1 else "do"
+    raise UsageError(f"{flags} {verb} not apply to `run {what}`",
+                     hint="; ".join(owners) or None)
 
 
 def sitemap_target(text: str) -> str:
@@ -41,6 +82,8 @@ def resolve_spec(config: Config, what: str, target: str | None, *, name: str | N
                  options: dict[str, Any] | None = None) -> JobSpec:
     """The spec of ``run sitemap URL``, ``run merchant``, ``run search-console``, ``run NAME``."""
     options = {k: v for k, v in (options or {}).items() if v not in (None, False)}
+    if what in SOURCE_OPTIONS:
+        _reject_foreign(options, SOURCE_OPTIONS[what], what)
     if what == "sitemap":
         if not target:
             raise UsageError("run sitemap needs a URL or a file path",
@@ -64,4 +107,10 @@ def resolve_spec(config: Config, what: str, target: str | None, *, name: str | N
                          hint=f"sources: {', '.join(SOURCES)}; imports: {known}")
     if target:
         raise UsageError(f"import {what!r} is configured; it takes no target argument")
-    return spec_for_config(configured)
+    if name:
+        raise UsageError(f"import {what!r} is configured; --name applies to ad-hoc runs only")
+    _reject_foreign(options, CONFIGURED_OPTIONS[configured.source], what)
+    spec = spec_for_config(configured)
+    if options:  # a date range asked of a configured Search Console import
+        return JobSpec(spec.source, spec.target, spec.name, {**spec.options, **options})
+    return spec

@@ -8,11 +8,13 @@ or :class:`StatusSnapshot`. Nothing here writes.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingestctl.alerts.effective import active_channels
 from ingestctl.clock import from_iso, to_iso
 from ingestctl.config import Config
 from ingestctl.monitoring import status as m
@@ -126,6 +128,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
         undelivered_alerts=undelivered,
         oldest_undelivered_alert=oldest,
         quality=quality_runs(store),
+        alert_channels=active_channels(config.alerts, os.environ),
         missed_slots=_missed_slots(store, names, since),
         schedules_configured=any(imp.schedule for imp in config.imports),
         database=store.dialect,

@@ -102,23 +102,24 @@ def describe_limit(kind: Kind, severity: ViolationSeverity, threshold: Number | 
     return f"{severity} {limit_text(kind, threshold)}"
 
 
+_LIMIT_WORDS = {Kind.SHARE: "above", Kind.COUNT: "above", Kind.DROP: "at a drop of",
+                Kind.RISE: "at a rise of", Kind.POINTS: "above a rise of", Kind.MINIMUM: "from"}
+
+
+def amount_text(kind: Kind, value: Number) -> str:
+    """A threshold or a finding in its rule's unit: '1 %', '1,234', '5 points', '10 URLs'."""
+    if kind in (Kind.SHARE, Kind.DROP, Kind.RISE):
+        return f"{fmt_pct(value)} %"
+    if kind is Kind.POINTS:
+        return f"{fmt_pct(value)} points"
+    return f"{int(value):,} URLs" if kind is Kind.MINIMUM else f"{int(value):,}"
+
+
 def limit_text(kind: Kind, threshold: Number | None) -> str:
     """The threshold alone in words: 'above 1 %', 'at a drop of 50 %'."""
     if threshold is None or kind is Kind.NONE:
         return "none"
-    match kind:
-        case Kind.SHARE:
-            return f"above {fmt_pct(threshold)} %"
-        case Kind.COUNT:
-            return f"above {int(threshold):,}"
-        case Kind.DROP:
-            return f"at a drop of {fmt_pct(threshold)} %"
-        case Kind.RISE:
-            return f"at a rise of {fmt_pct(threshold)} %"
-        case Kind.POINTS:
-            return f"above a rise of {fmt_pct(threshold)} points"
-        case _:
-            return f"from {int(threshold):,} URLs"
+    return f"{_LIMIT_WORDS[kind]} {amount_text(kind, threshold)}"
 
 
 class RuleRow(NamedTuple):

@@ -18,7 +18,7 @@ from ingestctl.quality.outcome import QualityFailedError, should_fail, summarize
 from ingestctl.quality.rules import evaluate
 from ingestctl.quality.settings import policy_for_import
 from ingestctl.quality.summaries import ImportSummary
-from ingestctl.store import alerts as alert_store
+from ingestctl.store import jobs as job_store
 
 if TYPE_CHECKING:
     from ingestctl.jobs.contract import AttemptReport, ImportContext
@@ -34,12 +34,21 @@ def check_quality(ctx: ImportContext, report: AttemptReport) -> list[Violation]:
     """
     job = ctx.job
     items = report.job_items if report.job_items is not None else report.items
-    previous = alert_store.previous_completed_items(ctx.store, job.import_id, job.id)
+    previous = job_store.previous_completed_run(ctx.store, job.import_id, job.id)
     configured = ctx.config.import_named(job.import_key)
     policy = policy_for_import(ctx.config, configured)
-    summary = ImportSummary(job.source, items, previous, report.duplicate_keys)
-    violations = evaluate(summary, *report.summaries, settings=policy)
     result: dict[str, Any] = dict(report.result or {})
+    summary = ImportSummary(job.source, items, previous[0] if previous else None,
+                            report.duplicate_keys, nothing_due=report.nothing_due)
+    if report.volume_unit is not None:
+        # Compared in the source's own unit with the previous run's, never with its items.
+        summary.unit, summary.previous_items = report.volume_unit, None
+        if report.volume is not None:
+            summary.volume = round(report.volume, 3)
+            summary.previous_volume = _volume(previous[1] if previous else None,
+                                              report.volume_unit)
+            result["volume"] = {"value": summary.volume, "unit": report.volume_unit}
+    violations = evaluate(summary, *report.summaries, settings=policy)
     result["quality"] = [v.to_dict() for v in violations]
     report.result = result
     now = ctx.clock.now()
@@ -55,3 +64,12 @@ def check_quality(ctx: ImportContext, report: AttemptReport) -> list[Violation]:
     if should_fail(violations, policy.fail_on):
         raise QualityFailedError(violations)
     return violations
+
+
+def _volume(result: dict[str, Any] | None, unit: str) -> float | None:
+    """The volume a previous run recorded in ``unit``, if it recorded one."""
+    volume = (result or {}).get("volume")
+    if isinstance(volume, dict) and volume.get("unit") == unit:
+        value = volume.get("value")
+        return float(value) if isinstance(value, int | float) else None
+    return None

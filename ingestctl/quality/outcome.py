@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ingestctl.errors import DataError
-from ingestctl.quality.model import FailOn, Violation, ViolationSeverity
+from ingestctl.quality.catalog import DEFAULT_RULES, amount_text
+from ingestctl.quality.model import FailOn, Kind, Violation, ViolationSeverity
 
 
 def should_fail(violations: Sequence[Violation], fail_on: FailOn | str) -> bool:
@@ -27,6 +28,27 @@ def summarize(violations: Sequence[Violation]) -> str:
             noun = str(severity) if counts[severity] == 1 else f"{severity}s"
             parts.append(f"{counts[severity]} quality {noun} ({names})")
     return ", ".join(parts)
+
+
+_FOUND_WORDS = {Kind.DROP: "down ", Kind.RISE: "up ", Kind.POINTS: "+"}
+
+
+def figure(violation: Violation) -> str:
+    """What a violation found, in a few words: '2 of 3', '50', 'down 60 %', '' for zero_items."""
+    details, observed = violation.details, violation.observed
+    if isinstance(details.get("count"), int) and isinstance(details.get("total"), int):
+        return f"{details['count']:,} of {details['total']:,}"
+    spec = DEFAULT_RULES.get(violation.rule)
+    if spec is None or spec.kind is Kind.NONE or not isinstance(observed, int | float) \
+            or isinstance(observed, bool):
+        return ""
+    return _FOUND_WORDS.get(spec.kind, "") + amount_text(spec.kind, observed)
+
+
+def brief(violations: Sequence[Violation]) -> str:
+    """Violations named with their figures: 'duplicate_keys (50), same_lastmod (12)'."""
+    return ", ".join(f"{v.rule} ({found})" if (found := figure(v)) else v.rule
+                     for v in violations)
 
 
 class QualityFailedError(DataError):

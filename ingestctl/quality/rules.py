@@ -53,28 +53,36 @@ def evaluate(
 
 def check_import(c: Checker, s: ImportSummary) -> None:
     """Rules of every source: zero items, volume against the previous run, duplicate keys."""
-    zero = c.active("zero_items") is not None and s.items == 0
+    zero = c.active("zero_items") is not None and s.items == 0 and not s.nothing_due
     if zero:
         before = f" (the previous completed run had {s.previous_items:,})" \
             if s.previous_items else ""
         c.add("zero_items", f"the import produced no items{before}", 0,
               {"previous_items": s.previous_items})
-    previous = s.previous_items
+    current: float = s.items if s.volume is None else s.volume
+    previous = s.previous_items if s.volume is None else s.previous_volume
     if previous is not None and previous > 0:
-        change = (s.items - previous) / previous
-        base = {"items": s.items, "previous_items": previous, "change": round(change, 6)}
+        change = (current - previous) / previous
+        base = {s.unit.replace(" ", "_"): current, f"previous_{s.unit.replace(' ', '_')}":
+                previous, "change": round(change, 6)}
+        was = f"{_amount(current)} {s.unit}, {{}} from {_amount(previous)} in the previous " \
+            "completed run"
         # zero_items already says everything a 100 % drop would.
         if not zero:
             for name in ("volume_drop_error", "volume_drop_warning"):
                 rule = c.active(name)
                 if rule is not None and -change >= float(rule.threshold or 0) - EPSILON:
-                    c.add(name, f"{s.items:,} items, down {fmt_pct(-change)} % from "
-                          f"{previous:,} in the previous completed run", round(-change, 6), base)
+                    c.add(name, was.format(f"down {fmt_pct(-change)} %"), round(-change, 6),
+                          base)
                     break
         spike = c.active("volume_spike")
         if spike is not None and change >= float(spike.threshold or 0) - EPSILON:
-            c.add("volume_spike", f"{s.items:,} items, up {fmt_pct(change)} % from "
-                  f"{previous:,} in the previous completed run", round(change, 6), base)
+            c.add("volume_spike", was.format(f"up {fmt_pct(change)} %"), round(change, 6), base)
     n = s.duplicate_keys
     c.count("duplicate_keys", n, f"{n:,} {'item repeats' if n == 1 else 'items repeat'} a "
             "natural key already seen in this import", {"duplicates": n, "items": s.items})
+
+
+def _amount(value: float) -> str:
+    """A count as '1,234', a rate as '12.5'."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"

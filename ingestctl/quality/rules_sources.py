@@ -40,14 +40,14 @@ def check_sitemap(c: Checker, s: SitemapSummary) -> None:
     c.count("files_over_limits", n,
             f"{n:,} sitemap {plural(n, 'file exceeds', 'files exceed')} the protocol limits",
             _examples(ex, "files_over_limits"))
-    if s.index_children is not None and s.robots_sitemaps is not None:
-        missing = s.robots_sitemaps - s.index_children
+    if s.robots_unlisted is not None:
+        missing = len(s.robots_unlisted)
         c.count("index_missing_children", missing,
-                f"the sitemap index lists {s.index_children:,} "
-                f"{plural(s.index_children, 'child', 'children')} but robots.txt names "
-                f"{s.robots_sitemaps:,} {plural(s.robots_sitemaps, 'sitemap', 'sitemaps')} "
-                f"({missing:,} fewer)",
-                {"index_children": s.index_children, "robots_sitemaps": s.robots_sitemaps})
+                f"robots.txt names {missing:,} {plural(missing, 'sitemap', 'sitemaps')} that "
+                f"no sitemap index lists ({', '.join(s.robots_unlisted[:3])}"
+                f"{', ...' if missing > 3 else ''})",
+                {"examples": s.robots_unlisted[:5], "index_children": s.index_children,
+                 "robots_sitemaps": s.robots_sitemaps})
 
 
 _MERCHANT_SHARES = (

@@ -33,7 +33,7 @@ class QualityPolicy:
     """Everything the rules need for one import: each rule's settings and ``fail_on``."""
 
     rules: Mapping[str, RuleSettings] = field(default_factory=default_settings)
-    fail_on: FailOn = FailOn.NEVER
+    fail_on: FailOn = FailOn.ERROR
 
     def setting(self, rule: str) -> RuleSettings:
         """The effective settings of ``rule``."""

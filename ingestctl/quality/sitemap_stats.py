@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import SplitResult, urlsplit
 
@@ -80,6 +81,8 @@ class SitemapStatsAccumulator:
         self._last_parsed: datetime | None = None
         self._first_lastmod: datetime | None = None
         self._all_same = True
+        self._robots: list[str] | None = None
+        self._listed: set[str] = set()
 
     def add(self, url: str, lastmod: str | datetime | date | None = None, *,
             sitemap_url: str | None = None) -> None:
@@ -103,6 +106,12 @@ class SitemapStatsAccumulator:
         self._summary.invalid_urls += 1
         keep_example(self._summary.examples, "invalid_url_share", f"{raw} ({reason})")
 
+    def add_unparseable_lastmod(self, raw: str) -> None:
+        """Count a lastmod the parser already rejected (it stores the URL without one)."""
+        self._summary.lastmods += 1
+        self._summary.unparseable_lastmod += 1
+        keep_example(self._summary.examples, "unparseable_lastmod_share", raw)
+
     def add_child(self, url: str, *, ok: bool) -> None:
         """Count one child sitemap of an index, and whether it was fetched and parsed."""
         self._summary.child_sitemaps += 1
@@ -116,13 +125,17 @@ class SitemapStatsAccumulator:
         keep_example(self._summary.examples, "files_over_limits",
                      f"{url} ({reason})" if reason else url)
 
-    def add_index_children(self, count: int) -> None:
-        """Count the children an index file lists (called once per index file)."""
-        self._summary.index_children = (self._summary.index_children or 0) + count
+    def add_index_children(self, urls: Sequence[str], index_url: str | None = None) -> None:
+        """Record the children an index file lists (called once per index file read)."""
+        self._summary.index_children = (self._summary.index_children or 0) + len(urls)
+        self._listed.update(urls)
+        if index_url is not None:
+            self._listed.add(index_url)
 
-    def set_robots_sitemaps(self, count: int) -> None:
-        """Record how many sitemaps robots.txt names."""
-        self._summary.robots_sitemaps = count
+    def set_robots_sitemaps(self, urls: Sequence[str]) -> None:
+        """Record the sitemaps robots.txt names."""
+        self._robots = list(urls)
+        self._summary.robots_sitemaps = len(urls)
 
     def summary(self) -> SitemapSummary:
         """The counters so far (a copy is not made: call it once, at the end)."""
@@ -130,6 +143,8 @@ class SitemapStatsAccumulator:
         same = self._all_same and self._first_lastmod is not None and parsed > 0
         self._summary.same_lastmod = self._first_lastmod.isoformat() if same and \
             self._first_lastmod else None
+        if self._robots is not None and self._summary.index_children is not None:
+            self._summary.robots_unlisted = [u for u in self._robots if u not in self._listed]
         return self._summary
 
     def _add_lastmod(self, lastmod: str | datetime | date) -> None:

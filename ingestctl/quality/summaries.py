@@ -13,12 +13,20 @@ from datetime import date
 
 @dataclass
 class ImportSummary:
-    """What every import reports: its items and the previous completed run's items."""
+    """What every import reports: its items and the previous completed run's items.
+
+    With ``volume`` set, the volume rules compare it with ``previous_volume`` (both in
+    ``unit``, e.g. rows a day) instead of the items; ``nothing_due`` silences zero_items.
+    """
 
     source: str
     items: int
     previous_items: int | None = None
     duplicate_keys: int = 0
+    volume: float | None = None
+    previous_volume: float | None = None
+    unit: str = "items"
+    nothing_due: bool = False
 
 
 @dataclass
@@ -38,6 +46,8 @@ class SitemapSummary:
     files_over_limits: int = 0
     index_children: int | None = None     # children listed by the index(es), when read
     robots_sitemaps: int | None = None    # sitemaps named by robots.txt, when read
+    # Named by robots.txt but neither an index read nor listed by one; None unless both read.
+    robots_unlisted: list[str] | None = None
     examples: dict[str, list[str]] = field(default_factory=dict)
 
 

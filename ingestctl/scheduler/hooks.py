@@ -1,7 +1,7 @@
 """Periodic work other capabilities plug into the scheduler's step, and serial event delivery.
 
 :class:`AlertOutboxHook` delivers the alert outbox each step through
-``ingestctl.alerts.dispatch.Alerting(store, config, clock).flush()``. Hooks run in the
+:meth:`ingestctl.alerts.dispatch.Alerting.flush`. Hooks run in the
 scheduler's main thread on its own store connection; an exception in one is logged and never
 stops the scheduler.
 
@@ -12,12 +12,11 @@ store connection.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 
+from ingestctl.alerts.dispatch import Alerting
 from ingestctl.clock import Clock
 from ingestctl.config import Config
 from ingestctl.events import Event, EventBus, EventKind, Handler
@@ -25,7 +24,6 @@ from ingestctl.jobs.retention import RetentionHook
 from ingestctl.store import Store
 
 Hook = Callable[[Store, Config, datetime], None]
-ALERTING_MODULE = "ingestctl.alerts.dispatch"
 
 
 class SerialBus(EventBus):
@@ -47,24 +45,17 @@ class SerialBus(EventBus):
 
 
 class AlertOutboxHook:
-    """Flushes the alert outbox each step, when ``ingestctl.alerting`` exists."""
+    """Flushes the alert outbox each step: deliveries that failed are retried when due."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._built: tuple[int, int] | None = None
-        self._alerting: Any = None
+        self._alerting: Alerting | None = None
 
     def __call__(self, store: Store, config: Config, now: datetime) -> None:
-        try:
-            module = importlib.import_module(ALERTING_MODULE)
-        except ImportError:
-            return
-        factory = getattr(module, "Alerting", None)
-        if factory is None:
-            return
         key = (id(store), id(config))  # rebuilt after a reload (new config object)
-        if self._built != key:
-            self._alerting = factory(store, config, self.clock)
+        if self._alerting is None or self._built != key:
+            self._alerting = Alerting(store, config, self.clock)
             self._built = key
         self._alerting.flush()
 

@@ -188,10 +188,3 @@ def last_success_at(store: Store, import_key: str) -> datetime | None:
     """When the import last completed, for the dead-letter alert."""
     return from_iso(store.scalar("SELECT last_success_at FROM imports WHERE key = ?",
                                  (import_key,)))
-
-
-def previous_completed_items(store: Store, import_id: int, job_id: int) -> int | None:
-    """Items of the latest completed job of the import before ``job_id``, for volume rules."""
-    value = store.scalar("SELECT items FROM jobs WHERE import_id = ? AND id < ? AND status = "
-                         "'completed' ORDER BY id DESC LIMIT 1", (import_id, job_id))
-    return int(value) if value is not None else None

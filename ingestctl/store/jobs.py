@@ -288,3 +288,17 @@ def list_jobs(store: Store, flt: JobFilter) -> list[Job]:
     rows = store.query(f"SELECT * FROM jobs WHERE {where} "
                        "ORDER BY id DESC LIMIT ?", [*params, flt.limit])
     return [_job(r) for r in rows]
+
+
+def previous_completed_run(store: Store, import_id: int, job_id: int
+                           ) -> tuple[int, dict[str, Any]] | None:
+    """Items and result of the latest completed job of the import before ``job_id``.
+
+    The quality rules compare with it (volume, the disapproved share); None before the first.
+    """
+    rows = store.query("SELECT items, result FROM jobs WHERE import_id = ? AND id < ? AND "
+                       "status = 'completed' ORDER BY id DESC LIMIT 1", (import_id, job_id))
+    if not rows:
+        return None
+    result = json.loads(rows[0]["result"]) if rows[0]["result"] else {}
+    return int(rows[0]["items"] or 0), result if isinstance(result, dict) else {}

@@ -77,6 +77,7 @@ class HealthSnapshot:
     undelivered_alerts: int = 0
     oldest_undelivered_alert: datetime | None = None
     quality: list[QualityRun] = field(default_factory=list)
+    alert_channels: list[str] | None = None  # channels besides the log; None: not read
     missed_slots: list[tuple[str, datetime]] = field(default_factory=list)  # in the window
     schedules_configured: bool = False
     database: str = "sqlite"  # the backend: sqlite or postgres
@@ -317,6 +318,21 @@ def check_alerts(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list
                         min=0, time=now)]
 
 
+def check_alert_channels(snap: HealthSnapshot, cfg: HealthConfig,
+                         now: datetime) -> list[CheckResult]:
+    """alerts:channels: WARNING when no channel is on, so alerts only reach the log file."""
+    if snap.alert_channels is None:
+        return []
+    count = len(snap.alert_channels)
+    if count:
+        text = f"alerts go to {' and '.join(snap.alert_channels)}"
+    else:
+        text = ("no alert channel is on: alerts only reach the log; set [alerts.email] to or "
+                "the webhook URL variable")
+    return [CheckResult("alerts", "channels", Status.OK if count else Status.WARNING, count,
+                        None, text, warn="0", min=0, time=now)]
+
+
 def check_quality(snap: HealthSnapshot, cfg: HealthConfig, now: datetime) -> list[CheckResult]:
     """quality:errors per import: errors on its last run are WARNING (or CRITICAL by config).
 
@@ -375,6 +391,7 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("quota", "used_ratio", check_quota),
     ("scheduler", "heartbeat", check_scheduler),
     ("alerts", "undelivered", check_alerts),
+    ("alerts", "channels", check_alert_channels),
     ("quality", "errors", check_quality),
     ("schedules", "missed", check_schedules),
 )

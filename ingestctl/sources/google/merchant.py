@@ -9,6 +9,7 @@ is read from the Merchant quota service once per attempt.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from ingestctl.clock import to_iso
 from ingestctl.errors import QuotaExhaustedError, SourceError
@@ -20,6 +21,7 @@ from ingestctl.sources.google.limits import MERCHANT, group_for_method
 from ingestctl.sources.google.merchant_api import fetch_merchant_quota, iter_product_pages
 from ingestctl.sources.google.session import GoogleSession
 from ingestctl.store import google as g_store
+from ingestctl.store import jobs as job_store
 
 log = logging.getLogger("ingestctl.merchant")
 
@@ -40,7 +42,9 @@ class MerchantSource:
             pages = int(cursor.get("pages", 0))
             received = int(cursor.get("received", 0))
             # Quality counters; only complete when this attempt read every page itself.
-            stats = MerchantStatsAccumulator() if pages == 0 else None
+            stats = MerchantStatsAccumulator(
+                previous_disapproved_share=_previous_disapproved_share(ctx)) \
+                if pages == 0 else None
             if not cursor.get("done"):
                 for page in iter_product_pages(
                         session.client, cfg.merchant_base_url, account, session.tokens,
@@ -63,9 +67,13 @@ class MerchantSource:
         removed = g_store.mark_removed_products(ctx.store, job.import_id, job.id,
                                                 to_iso(ctx.clock.now()) or "")
         items = g_store.count_products(ctx.store, job.import_id, job.id)
-        return AttemptReport(items=items, job_items=items,
-                             result={"pages": pages, "products": items, "removed": removed},
-                             summaries=[stats.summary()] if stats is not None else [],
+        result: dict[str, Any] = {"pages": pages, "products": items, "removed": removed}
+        summary = stats.summary() if stats is not None else None
+        if summary is not None:
+            # The next run's disapproved_share_jump compares with this share.
+            result["disapproved"] = summary.disapproved
+        return AttemptReport(items=items, job_items=items, result=result,
+                             summaries=[summary] if summary is not None else [],
                              duplicate_keys=max(0, received - items))
 
     def _read_quota(self, ctx: ImportContext, session: GoogleSession, account: str) -> None:
@@ -92,6 +100,18 @@ class MerchantSource:
                 f"Merchant daily quota of {group.name} is spent "
                 f"({group.usage}/{group.daily_limit})", reset_at=reset_at,
                 hint=f"deferred until {reset_at.isoformat(timespec='seconds')}")
+
+
+def _previous_disapproved_share(ctx: ImportContext) -> float | None:
+    """The disapproved share of the import's previous completed run, when it counted one."""
+    previous = job_store.previous_completed_run(ctx.store, ctx.job.import_id, ctx.job.id)
+    if previous is None:
+        return None
+    result = previous[1]
+    disapproved, products = result.get("disapproved"), result.get("products")
+    if not isinstance(disapproved, int) or not isinstance(products, int) or products <= 0:
+        return None
+    return disapproved / products
 
 
 SOURCE = MerchantSource()

@@ -105,7 +105,11 @@ class SearchConsoleSource:
             "provisional_days": sum(1 for d in days if d[1] == PROVISIONAL),
             "last_final_day": cursor.get("plan", {}).get("last_final_day"),
             "rows": items}, summaries=[stats.summary()] if stats is not None else [],
-            duplicate_keys=max(0, int(cursor.get("received", 0)) - items))
+            duplicate_keys=max(0, int(cursor.get("received", 0)) - items),
+            # A run loads as many days as are new: its volume is rows per day loaded, and a
+            # run with no day to load is no zero_items violation.
+            volume_unit="rows a day", volume=items / len(days) if days else None,
+            nothing_due=not days)
 
     def _plan(self, ctx: ImportContext, session: GoogleSession,
               opts: SearchConsoleOptions) -> tuple[Plan, Probe]:

@@ -235,9 +235,9 @@ class Crawl:
             st = FileState(task, item.allowed, prior, root=item.root)
             children = sm.children_of(self.store, self.job.import_id, item.url, self.job.id)
             if prior.kind == "robots":
-                self.acc.set_robots_sitemaps(len(children))
+                self.acc.set_robots_sitemaps([c.url for c in children])
             else:
-                self.acc.add_index_children(len(children))
+                self.acc.add_index_children([c.url for c in children], index_url=item.url)
             self._follow(st, self._children(st, [c.url for c in children]),
                          depth + (0 if prior.kind == "robots" else 1))
 
@@ -364,7 +364,7 @@ class Crawl:
         self.counts["files"] += 1
         if task.robots:
             found = outcome.robots_sitemaps or []
-            self.acc.set_robots_sitemaps(len(found))
+            self.acc.set_robots_sitemaps(found)
             if not found:
                 found = [urljoin(task.url, "/sitemap.xml")] if is_http(task.url) else []
             self._follow(st, self._children(st, found), 0, finish=f)
@@ -375,7 +375,7 @@ class Crawl:
         urls = []
         if outcome.kind == "sitemapindex":
             urls = [c.loc for c in st.children]
-            self.acc.add_index_children(len(urls))
+            self.acc.add_index_children(urls, index_url=task.url)
             st.children = []
         self._follow(st, self._children(st, urls), task.depth + 1, finish=f)
 

@@ -85,7 +85,7 @@ class Sink:
         self.file_summary(total)
         merged = self._parts
         for name in ("child_sitemaps", "failed_child_sitemaps", "files_over_limits",
-                     "index_children", "robots_sitemaps"):
+                     "index_children", "robots_sitemaps", "robots_unlisted"):
             setattr(merged, name, getattr(total, name))
         merged.same_lastmod = next(iter(self._same)) if len(self._same) == 1 and \
             not self._mixed else None
@@ -102,6 +102,12 @@ class Sink:
         extra = sum(outcome.problem_counts.get(code, 0) for code in _INVALID) - len(examples)
         for _ in range(max(0, extra)):
             self.acc.add_invalid("", "invalid")
+        # The parser stores a URL whose lastmod it cannot read without one: count it here.
+        bad_dates = [p for p in outcome.problems if p.code is ProblemCode.BAD_LASTMOD]
+        for problem in bad_dates:
+            self.acc.add_unparseable_lastmod(problem.value or problem.message)
+        for _ in range(outcome.problem_counts.get(ProblemCode.BAD_LASTMOD, 0) - len(bad_dates)):
+            self.acc.add_unparseable_lastmod("")
         for problem in outcome.problems:
             if problem.code in _OVER:
                 self.acc.add_file_over_limits(st.task.url, problem.message)
