@@ -1,18 +1,22 @@
 """End-to-end sitemap import throughput: ingestctl against ultimate-sitemap-parser 1.8.
 
 Generates a sitemap index of 20 children x 50,000 URLs (half of the children gzipped; every
-URL a page of the served site with lastmod, changefreq, priority and one image), serves it on
-127.0.0.1 (a static server that answers ``If-Modified-Since`` with 304), then runs, each as
-its own process:
+URL a page of the served site with lastmod, changefreq, priority and one image; with
+``--shape query`` (the default) every URL also carries a query string with ``&amp;``), serves
+it on 127.0.0.1, then runs, each as its own process:
 
 1. ``python -m ingestctl run sitemap INDEX`` into a fresh home (a fresh SQLite store);
-2. ultimate-sitemap-parser (``pip install ultimate-sitemap-parser==1.8.0``) fetching the
-   same index and iterating ``all_pages()``;
-3. ``ingestctl run sitemap INDEX`` again: the unchanged re-import (conditional requests).
+2. ultimate-sitemap-parser (``pip install -e '.[bench]'``) fetching the same index and
+   iterating ``all_pages()``;
+3. ``ingestctl run sitemap INDEX`` again: the unchanged re-import, once against a server that
+   sends ``Last-Modified`` and answers ``If-Modified-Since`` with 304, once against a server
+   that sends no validators at all (``--validators``: ``both``, ``yes`` or ``none``).
 
-It prints wall time, URLs per second and peak RSS (``wait4`` of each process) and the ratios.
+It prints wall time, URLs per second and peak RSS of the whole process tree (parse helpers
+included) and the ratios.
 
-    python bench/sitemap_throughput.py [--children 20] [--per-child 50000] [--skip-usp]
+    python bench/sitemap_throughput.py [--children 20] [--per-child 50000] [--shape query]
+                                       [--validators both] [--skip-usp]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ print(sum(1 for _ in tree.all_pages()))
 """
 
 
-def make_child(base: str, n: int, count: int) -> bytes:
+def make_child(base: str, n: int, count: int, shape: str = "query") -> bytes:
     """One urlset of ``count`` pages of the site at ``base``, each with an image."""
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<urlset '
              'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
@@ -45,7 +49,7 @@ def make_child(base: str, n: int, count: int) -> bytes:
     for i in range(count):
         sec = (n * count + i) % 86400
         parts.append(
-            f"<url><loc>{base}/c{n:02d}/item-{i:06d}.html</loc>"
+            f"<url><loc>{base}/c{n:02d}/item-{i:06d}.html{query(n, i, shape)}</loc>"
             f"<lastmod>2024-01-{i % 28 + 1:02d}T{sec // 3600:02d}:{sec // 60 % 60:02d}:"
             f"{sec % 60:02d}+00:00</lastmod><changefreq>daily</changefreq>"
             f"<priority>0.8</priority><image:image><image:loc>https://cdn.example.com/img/"
@@ -54,11 +58,18 @@ def make_child(base: str, n: int, count: int) -> bytes:
     return "".join(parts).encode()
 
 
-def generate(root: Path, base: str, children: int, per_child: int) -> None:
+def query(n: int, i: int, shape: str) -> str:
+    """The query string of a page in the ``query`` shape (escaped for XML), else nothing."""
+    if shape != "query":
+        return ""
+    return f"?id={n * 1_000_000 + i}&amp;utm_source=sitemap&amp;variant={i % 7}"
+
+
+def generate(root: Path, base: str, children: int, per_child: int, shape: str) -> None:
     """Write the children and the index below ``root``."""
     names = []
     for n in range(children):
-        body = make_child(base, n, per_child)
+        body = make_child(base, n, per_child, shape)
         if n % 2:
             name = f"child-{n:02d}.xml.gz"
             (root / name).write_bytes(gzip.compress(body, 6))
@@ -73,8 +84,23 @@ def generate(root: Path, base: str, children: int, per_child: int) -> None:
 
 
 class _Quiet(SimpleHTTPRequestHandler):
+    """Static files with Last-Modified, 304 for an unchanged If-Modified-Since."""
+
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _NoValidators(_Quiet):
+    """Static files without Last-Modified or ETag (many CDNs and generated sitemaps)."""
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() not in ("last-modified", "etag"):
+            super().send_header(keyword, value)
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        for name in ("If-Modified-Since", "If-None-Match"):
+            del self.headers[name]
+        return super().send_head()
 
 
 def _tree_rss(pid: int) -> int:
@@ -144,50 +170,70 @@ def job_seconds(home: Path) -> float:
             parse(started.replace("Z", "+00:00"))).total_seconds()
 
 
+def serve(site: Path, handler: type[_Quiet]) -> ThreadingHTTPServer:
+    """A static server of ``site`` on an ephemeral port of 127.0.0.1, running."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def main() -> None:
     """Generate, serve, run both importers and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=20)
     parser.add_argument("--per-child", type=int, default=50_000)
+    parser.add_argument("--shape", choices=["query", "plain"], default="query")
+    parser.add_argument("--validators", choices=["both", "yes", "none"], default="both")
     parser.add_argument("--skip-usp", action="store_true")
     args = parser.parse_args()
     total = args.children * args.per_child
+    modes = ["yes", "none"] if args.validators == "both" else [args.validators]
     with tempfile.TemporaryDirectory(prefix="sitemap-bench-") as tmp:
         site = Path(tmp) / "site"
         site.mkdir()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(site)))
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        generate(site, base, args.children, args.per_child)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # One port for both servers: the stored URLs (and the index) name it.
+        servers = {"yes": serve(site, _Quiet)}
+        base = f"http://127.0.0.1:{servers['yes'].server_address[1]}"
+        generate(site, base, args.children, args.per_child, args.shape)
         index = f"{base}/index.xml"
         # INGESTCTL_SITEMAP__* overrides pass through (e.g. PARSE_PROCESSES=0 to compare).
         env = {k: v for k, v in os.environ.items()
                if k not in ("INGESTCTL_HOME", "INGESTCTL_CONFIG")}
-        env.update({"INGESTCTL_HOME": str(Path(tmp) / "home"), "NO_COLOR": "1"})
-        ingest = [sys.executable, "-m", "ingestctl", "run", "sitemap", index]
         print(f"index: {args.children} children x {args.per_child:,} URLs = {total:,} URLs "
-              f"(half gzipped, one image each), {os.cpu_count()} CPUs")
-        home = Path(env["INGESTCTL_HOME"])
-        first, first_rss, first_tree, out = run_isolated(ingest, env)
-        first_job = job_seconds(home)
-        print(f"ingestctl   : {first:7.2f} s  {total / first:>10,.0f} URLs/s  peak RSS "
-              f"{first_rss:6.1f} MB (with parse helpers {first_tree:.1f} MB)  "
-              f"[job {first_job:.2f} s]  ({out.strip()})")
+              f"(half gzipped, one image each, shape {args.shape}), {os.cpu_count()} CPUs")
+        usp = usp_tree = 0.0
         if not args.skip_usp:
-            usp, usp_rss, usp_tree, out = run_isolated([sys.executable, "-c", USP_SCRIPT, index],
-                                                       env)
+            usp, _, usp_tree, out = run_isolated([sys.executable, "-c", USP_SCRIPT, index], env)
             print(f"usp 1.8     : {usp:7.2f} s  {total / usp:>10,.0f} URLs/s  "
-                  f"peak RSS {usp_rss:6.1f} MB   ({out.strip()} pages)")
-            print(f"ratio       : {usp / first:.1f}x the URLs/s of ultimate-sitemap-parser, "
-                  f"{usp_rss / first_rss:.1f}x less memory (main process), "
-                  f"{usp_rss / first_tree:.1f}x (with helpers)")
-        again, again_rss, _, out = run_isolated(ingest, env)
-        again_job = job_seconds(home)
-        print(f"re-import   : {again:7.2f} s  (unchanged index: {first / again:.1f}x faster than "
-              f"the first import; in-job {again_job:.2f} s vs {first_job:.2f} s = "
-              f"{first_job / max(again_job, 1e-6):.0f}x; peak RSS {again_rss:.1f} MB)  "
-              f"({out.strip()})")
-        server.shutdown()
+                  f"peak RSS {usp_tree:6.1f} MB   ({out.strip()} pages)")
+        for mode in modes:
+            if mode == "none":
+                servers["yes"].shutdown()
+                servers["yes"].server_close()
+                port = int(base.rsplit(":", 1)[1])
+                servers["none"] = ThreadingHTTPServer(
+                    ("127.0.0.1", port), partial(_NoValidators, directory=str(site)))
+                threading.Thread(target=servers["none"].serve_forever, daemon=True).start()
+            home = Path(tmp) / f"home-{mode}"
+            env.update({"INGESTCTL_HOME": str(home), "NO_COLOR": "1"})
+            ingest = [sys.executable, "-m", "ingestctl", "run", "sitemap", index]
+            label = "validators" if mode == "yes" else "no validators"
+            first, _, first_tree, out = run_isolated(ingest, env)
+            first_job = job_seconds(home)
+            print(f"ingestctl   : {first:7.2f} s  {total / first:>10,.0f} URLs/s  peak RSS "
+                  f"{first_tree:6.1f} MB (process tree)  [job {first_job:.2f} s] "
+                  f"[{label}]  ({out.strip()})")
+            if usp:
+                print(f"ratio       : {usp / first:.1f}x the URLs/s of ultimate-sitemap-parser "
+                      f"1.8, {usp_tree / first_tree:.1f}x less memory (process trees)")
+            again, _, again_tree, out = run_isolated(ingest, env)
+            again_job = job_seconds(home)
+            print(f"re-import   : {again:7.2f} s  unchanged, {label}: {first / again:.1f}x "
+                  f"faster than the first import (in-job {again_job:.2f} s vs "
+                  f"{first_job:.2f} s = {first_job / max(again_job, 1e-6):.0f}x); peak RSS "
+                  f"{again_tree:.1f} MB  ({out.strip()})")
+        for server in servers.values():
+            server.shutdown()
 
 
 if __name__ == "__main__":
