@@ -104,7 +104,11 @@ class _NoValidators(_Quiet):
 
 
 def _tree_rss(pid: int) -> int:
-    """Resident kB of ``pid`` and all its descendants, from /proc."""
+    """Resident kB of ``pid`` and all its descendants, from /proc.
+
+    Children are listed per thread (``task/TID/children``): a process started by another
+    thread than the main one is only listed under that thread.
+    """
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
@@ -112,8 +116,9 @@ def _tree_rss(pid: int) -> int:
             with open(f"/proc/{current}/status") as handle:
                 total += next((int(line.split()[1]) for line in handle
                                if line.startswith("VmRSS:")), 0)
-            with open(f"/proc/{current}/task/{current}/children") as handle:
-                todo.extend(int(child) for child in handle.read().split())
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
         except (OSError, ValueError):
             continue
     return total

@@ -124,10 +124,20 @@ def test_sitemaps_from_corpus_robots(corpus: Path, name: str, expected: list[str
 
 def test_sitemaps_from_robots_resolves_and_dedups() -> None:
     text = ("\ufeffSITEMAP: /a.xml\r\nUser-agent: *\r\nsitemap:b/c.xml # comment\r\n"
-            "Sitemap: https://x.example/a.xml\nSitemap: /a.xml\nSitemap:\nsitemaps: /no.xml\n"
-            "Disallow: /sitemap: /no\n")
+            "Sitemap: https://x.example/a.xml\nSitemap: /a.xml\nSitemap:\n"
+            "Disallow: /sitemap: /no\nNosite-map: /no.xml\n")
     assert sitemaps_from_robots(text, "https://x.example/dir/robots.txt") == [
         "https://x.example/a.xml", "https://x.example/dir/b/c.xml"]
+
+
+def test_sitemap_keys_are_read_as_googles_robots_parser_reads_them() -> None:
+    # Google's robots.txt parser: a key that starts with "sitemap" or "site-map" (any case);
+    # a line without a colon works when it has exactly two words; CR alone ends a line.
+    text = ("Site-map: /one.xml\nSITE-MAP : /two.xml\rsitemaps: /three.xml\n"
+            "Sitemap /four.xml\nSitemap /not five.xml\n")
+    assert sitemaps_from_robots(text, "https://x.example/robots.txt") == [
+        "https://x.example/one.xml", "https://x.example/two.xml", "https://x.example/three.xml",
+        "https://x.example/four.xml"]
 
 
 def test_limits_from_config() -> None:

@@ -415,4 +415,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     # health and status count missed slots of every import at once
     ("schedule_missed_index",
      "CREATE INDEX schedule_slots_missed ON schedule_slots(outcome, slot_at)"),
+    # a sitemap file's content hash (unchanged files are skipped without validators), its
+    # quality figures (counted again when it is unchanged) and its last fetch's redirect hops
+    ("sitemap_file_digest",
+     "ALTER TABLE sitemap_files ADD COLUMN digest TEXT;\n"
+     "ALTER TABLE sitemap_files ADD COLUMN summary TEXT;\n"
+     "ALTER TABLE sitemap_files ADD COLUMN redirects TEXT"),
 ]

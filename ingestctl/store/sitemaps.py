@@ -1,58 +1,37 @@
 """Queries on sitemap files fetched and the URLs they list, with their extension rows.
 
-The importer writes through one :class:`UrlWriter` per attempt: a batch of URL rows is one
-``executemany`` upsert of plain tuples, with the constants of the batch (import, file, job,
-time) as literals so each row binds only its own values; extension rows (images, videos,
-news, hreflang alternates) are keyed by the same (import_id, url) and inserted the same way.
-A trigger deletes a URL's extension rows whenever its row is upserted again, so they always
-reflect its latest listing.
+The importer writes through one :class:`UrlWriter` per attempt. Rows arrive in staging files
+(small SQLite databases written by the parsers, see ``sources/sitemap/staging.py``); each is
+attached and merged with one set-based ``INSERT ... SELECT ... ON CONFLICT`` per table, so no
+row passes through Python here. The constants of a merge (import, file, job, time) are
+literals. Extension rows (images, videos, news, hreflang alternates) are keyed by the same
+(import_id, url); a trigger deletes a URL's extension rows whenever its row is upserted again,
+so they always reflect its latest listing.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ingestctl.store.database import Store
 
-UrlRow = tuple[str, str | None, str | None, float | None]
-#: (url, position, loc, title, caption)
-ImageRow = tuple[str, int, str, str | None, str | None]
-#: (url, position, title, content_loc, player_loc, thumbnail_loc, description)
-VideoRow = tuple[str, int, str | None, str | None, str | None, str | None, str | None]
-#: (url, publication_name, language, publication_date, title)
-NewsRow = tuple[str, str | None, str | None, str | None, str | None]
-#: (url, position, hreflang, href)
-AlternateRow = tuple[str, int, str | None, str]
-
 #: Statuses of a file that count as read by a job (its URLs are current).
 DONE_STATUSES = ("ok", "not_modified")
 
+#: Extension tables and their columns after (import_id, url); the staging tables match.
 _EXTENSIONS = {
-    "images": "sitemap_images (import_id, url, position, loc, title, caption)",
-    "videos": "sitemap_videos (import_id, url, position, title, content_loc, player_loc, "
-              "thumbnail_loc, description)",
-    "news": "sitemap_news (import_id, url, publication_name, language, publication_date, "
-            "title)",
-    "alternates": "sitemap_alternates (import_id, url, position, hreflang, href)",
+    "images": "position, loc, title, caption",
+    "videos": "position, title, content_loc, player_loc, thumbnail_loc, description",
+    "news": "publication_name, language, publication_date, title",
+    "alternates": "position, hreflang, href",
 }
 
 _FILE_COLUMNS = ("id, url, parent_url, depth, kind, status, http_status, etag, last_modified, "
                  "bytes, urls, error_class, error_message, job_id, fetched_at, problems, "
-                 "checked_at")
-
-
-@dataclass
-class UrlBatch:
-    """URL rows of one file and their extension rows, ready for one transaction."""
-
-    urls: list[UrlRow] = field(default_factory=list)
-    images: list[ImageRow] = field(default_factory=list)
-    videos: list[VideoRow] = field(default_factory=list)
-    news: list[NewsRow] = field(default_factory=list)
-    alternates: list[AlternateRow] = field(default_factory=list)
+                 "checked_at, digest, summary, redirects")
 
 
 @dataclass
@@ -75,11 +54,14 @@ class SitemapFile:
     fetched_at: str | None = None
     problems: dict[str, Any] | None = None
     checked_at: str | None = None
+    digest: str | None = None       # SHA-256 of the content after gunzip, when read in full
+    summary: dict[str, Any] | None = None   # its quality figures when last read
+    redirects: list[str] | None = None  # the hops of the last fetch: "301 https://..."
     id: int = 0
 
 
 class UrlWriter:
-    """Writes URL batches of one import and job; use it from the store's own thread."""
+    """Merges staging files of one import and job; use it from the store's own thread."""
 
     def __init__(self, store: Store, import_id: int, job_id: int, now: str) -> None:
         if "'" in now:
@@ -90,13 +72,14 @@ class UrlWriter:
         self.now = now
 
     def _upsert_sql(self, file_id: int) -> str:
-        # Constants are literals, so each row binds only its own four values.
+        # Constants are literals; the rows come from the attached staging file.
         job, now = self.job_id, self.now
         return (
             "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, file_id, "
-            "first_seen, last_seen, last_job_id, added_job_id) VALUES "
-            f"({self.import_id}, ?, ?, ?, ?, {int(file_id)}, '{now}', '{now}', {job}, {job}) "
-            "ON CONFLICT(import_id, url) DO UPDATE SET "
+            f"first_seen, last_seen, last_job_id, added_job_id) SELECT {self.import_id}, url, "
+            f"lastmod, changefreq, priority, {int(file_id)}, '{now}', '{now}', {job}, {job} "
+            # "WHERE true" tells the parser that ON CONFLICT belongs to the INSERT.
+            "FROM stage.urls WHERE true ON CONFLICT(import_id, url) DO UPDATE SET "
             "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
             "ELSE added_job_id END, "
             "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
@@ -108,17 +91,28 @@ class UrlWriter:
             "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
             "removed_at = NULL, removed_job_id = NULL")
 
-    def write(self, file_id: int, batch: UrlBatch) -> None:
-        """Upsert ``batch`` in one transaction."""
-        with self.store.write() as conn:
-            conn.executemany(self._upsert_sql(file_id), batch.urls)
-            for name, table in _EXTENSIONS.items():
-                rows: list[Any] = getattr(batch, name)
-                if rows:
-                    # OR REPLACE: a URL listed twice in one batch keeps its last listing.
-                    marks = ", ".join("?" * table.count(","))
-                    conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES "
-                                     f"({self.import_id}, {marks})", rows)
+    def merge(self, file_id: int, path: str, extensions: tuple[str, ...] = ()) -> None:
+        """Upsert the rows of the staging file ``path`` in one transaction.
+
+        URL rows go first, so the trigger clears a re-listed URL's old extension rows before
+        the new ones arrive; OR REPLACE: a URL listed twice keeps its last listing.
+        """
+        conn = self.store.conn
+        conn.execute("ATTACH DATABASE ? AS stage", (path,))
+        try:
+            with self.store.write():
+                conn.execute(self._upsert_sql(file_id))
+                conn.execute(
+                    "INSERT OR REPLACE INTO sitemap_images (import_id, url, position, loc) "
+                    f"SELECT {self.import_id}, url, 0, image FROM stage.urls "
+                    "WHERE image IS NOT NULL")
+                for name in extensions:
+                    columns = _EXTENSIONS[name]
+                    conn.execute(
+                        f"INSERT OR REPLACE INTO sitemap_{name} (import_id, url, {columns}) "
+                        f"SELECT {self.import_id}, url, {columns} FROM stage.{name}")
+        finally:
+            conn.execute("DETACH DATABASE stage")
 
 
 def list_file(conn: sqlite3.Connection, import_id: int, job_id: int, url: str,
@@ -142,10 +136,11 @@ def finish_file(conn: sqlite3.Connection, f: SitemapFile) -> None:
     conn.execute(
         "UPDATE sitemap_files SET kind = coalesce(?, kind), status = ?, http_status = ?, "
         "etag = ?, last_modified = ?, bytes = ?, urls = ?, error_class = ?, error_message = ?, "
-        "fetched_at = coalesce(?, fetched_at), problems = ?, checked_at = ? WHERE id = ?",
+        "fetched_at = coalesce(?, fetched_at), problems = ?, checked_at = ?, digest = ?, "
+        "summary = ?, redirects = ? WHERE id = ?",
         (f.kind, f.status, f.http_status, f.etag, f.last_modified, f.bytes, f.urls,
-         f.error_class, f.error_message, f.fetched_at,
-         json.dumps(f.problems, sort_keys=True) if f.problems else None, f.checked_at, f.id))
+         f.error_class, f.error_message, f.fetched_at, _json(f.problems), f.checked_at,
+         f.digest, _json(f.summary), _json(f.redirects), f.id))
 
 
 def save_file(store: Store, f: SitemapFile) -> None:
@@ -154,9 +149,14 @@ def save_file(store: Store, f: SitemapFile) -> None:
         finish_file(conn, f)
 
 
+def _json(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True) if value else None
+
+
 def _file(row: sqlite3.Row) -> SitemapFile:
     data = dict(row)
-    data["problems"] = json.loads(data["problems"]) if data["problems"] else None
+    for name in ("problems", "summary", "redirects"):
+        data[name] = json.loads(data[name]) if data[name] else None
     return SitemapFile(**data)
 
 

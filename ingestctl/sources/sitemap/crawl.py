@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from queue import Empty, Full, Queue
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +39,7 @@ from ingestctl.sources.sitemap.fetch import (
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
 from ingestctl.sources.sitemap.sink import FileState, Sink
+from ingestctl.sources.sitemap.staging import StagingArea
 from ingestctl.store import sitemaps as sm
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
 
@@ -75,13 +76,14 @@ class Crawl:
         self.now = to_iso(moment) or ""
         self.prior = {f.url: f for f in sm.files_of(self.store, self.job.import_id)}
         self.acc = SitemapStatsAccumulator(now=moment, max_url_length=self.cfg.max_url_length)
+        self.area = StagingArea(self.store.path.parent / "staging")
         self.sink = Sink(UrlWriter(self.store, self.job.import_id, self.job.id, self.now),
-                         self.acc)
+                         self.acc, self.area)
         self.queue: Queue[Message] = Queue(maxsize=max(2, self.cfg.concurrency))
         self.cancel = threading.Event()
         processes = _processes(self.cfg.parse_processes, self.cfg.concurrency)
         self.pool = ParsePool(processes) if processes else None
-        self.read = ReadSettings(self.limits, moment, self.cancel)
+        self.read = ReadSettings(self.limits, moment, self.cancel, self.area.path)
         self.lock = threading.Lock()
         self.threads = ThreadPoolExecutor(max_workers=min(32, 4 * self.cfg.concurrency),
                                           thread_name_prefix="sitemap")
@@ -233,7 +235,7 @@ class Crawl:
         task = FileTask(file_id, item.url, parent, depth, item.url,
                         etag=prior.etag if conditional and prior else None,
                         last_modified=prior.last_modified if conditional and prior else None,
-                        robots=robots)
+                        robots=robots, digest=prior.digest if conditional and prior else None)
         self.states[file_id] = FileState(task, item.allowed, prior, root=item.root)
         if item.root and not robots:
             self.roots += 1
@@ -243,7 +245,7 @@ class Crawl:
         self.inflight += 1
         # Children are the big files: they go to the parse processes, when there are any.
         settings = self.read if item.root or self.pool is None else ReadSettings(
-            self.limits, self.read.now, self.cancel, self.pool)
+            self.limits, self.read.now, self.cancel, self.area.path, self.pool)
         self.futures.append(self.threads.submit(self._work, task, fetcher, settings, slot))
 
     def _http(self) -> HttpFetcher:
@@ -302,6 +304,7 @@ class Crawl:
         self.threads.shutdown(wait=True)
         if self.pool is not None:
             self.pool.close()
+        self.area.close()
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -320,8 +323,9 @@ class Crawl:
             prior = st.prior
             assert prior is not None
             f.kind, f.urls, f.bytes, f.fetched_at = prior.kind, prior.urls, prior.bytes, None
-            f.problems = prior.problems
+            f.problems, f.digest, f.summary = prior.problems, prior.digest, prior.summary
             st.outcome = None
+            self.sink.replay(task.url, prior)
             if not st.root:
                 self.acc.add_child(task.url, ok=True)
             urls: list[str] = []
@@ -331,6 +335,8 @@ class Crawl:
             self._follow(st, self._children(st, urls), task.depth + 1, finish=f)
             return
         self.counts["files"] += 1
+        f.digest = outcome.digest
+        f.summary = asdict(outcome.summary) if outcome.summary is not None else None
         if task.robots:
             found = outcome.robots_sitemaps or []
             self.acc.set_robots_sitemaps(len(found))

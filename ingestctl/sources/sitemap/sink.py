@@ -1,10 +1,12 @@
-"""The writer side of a crawl: batches into the store, quality counters, per-file bookkeeping.
+"""The writer side of a crawl: staging files into the store, quality counters, bookkeeping.
 
 Everything here runs on the thread that owns the store connection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +14,8 @@ from ingestctl.quality import SitemapStatsAccumulator, SitemapSummary
 from ingestctl.quality.summaries import keep_example
 from ingestctl.sources.sitemap.fetch import Batch, FileTask, Outcome
 from ingestctl.sources.sitemap.model import ChildSitemap, ProblemCode
-from ingestctl.store.sitemaps import SitemapFile, UrlBatch, UrlWriter
+from ingestctl.sources.sitemap.staging import StagingArea
+from ingestctl.store.sitemaps import SitemapFile, UrlWriter
 
 _INVALID = (ProblemCode.INVALID_URL, ProblemCode.URL_TOO_LONG, ProblemCode.MISSING_LOC)
 _OVER = (ProblemCode.OVER_URL_LIMIT, ProblemCode.OVER_SIZE_LIMIT)
@@ -39,9 +42,11 @@ class FileState:
 class Sink:
     """Writes batches and adds up the quality figures of the files read."""
 
-    def __init__(self, writer: UrlWriter, acc: SitemapStatsAccumulator) -> None:
+    def __init__(self, writer: UrlWriter, acc: SitemapStatsAccumulator,
+                 area: StagingArea) -> None:
         self.writer = writer
         self.acc = acc
+        self.area = area
         self.written = 0
         self.problem_counts: dict[str, int] = {}
         self._parts = SitemapSummary()
@@ -55,13 +60,18 @@ class Sink:
         st.children.clear()
 
     def batch(self, st: FileState, msg: Batch) -> None:
-        """Write one batch of ``st``'s rows."""
-        urls, images, videos, news, alternates, children = msg.rows
-        if urls:
-            self.writer.write(st.task.id, UrlBatch(urls, images, videos, news, alternates))
-            st.written += len(urls)
-            self.written += len(urls)
-        st.children.extend(children)
+        """Merge ``st``'s staging files into the store (and delete them)."""
+        for staged in msg.staged:
+            if not self.area.owns(staged.path):
+                raise ValueError(f"not a staging file of this crawl: {staged.path}")
+            try:
+                self.writer.merge(st.task.id, staged.path, staged.extensions)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged.path)
+            st.written += staged.urls
+            self.written += staged.urls
+        st.children.extend(msg.children)
 
     def file_summary(self, part: SitemapSummary | None) -> None:
         """Add the quality figures of one file read completely."""
@@ -90,6 +100,18 @@ class Sink:
         merged.same_lastmod = next(iter(self._same)) if len(self._same) == 1 and \
             not self._mixed else None
         return merged
+
+    def replay(self, url: str, prior: SitemapFile) -> None:
+        """Count a file found unchanged (304 or same content) with the figures of its read."""
+        if prior.summary:
+            self.file_summary(SitemapSummary(**prior.summary))
+        counts: dict[str, int] = (prior.problems or {}).get("counts", {})
+        for code, n in counts.items():
+            self.problem_counts[code] = self.problem_counts.get(code, 0) + n
+        for _ in range(sum(counts.get(code.value, 0) for code in _INVALID)):
+            self.acc.add_invalid("", "invalid (in a file unchanged since it was read)")
+        if any(counts.get(code.value) for code in _OVER):
+            self.acc.add_file_over_limits(url, "unchanged since it was read")
 
     def file_problems(self, st: FileState, outcome: Outcome) -> dict[str, Any] | None:
         """The parser's findings for the file row; counts them for the job and the rules."""

@@ -15,7 +15,7 @@ from lxml import etree
 
 from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.elements import ATOM_NS, SITEMAP_NS, ElementReader, Handler
-from ingestctl.sources.sitemap.model import Entry, ProblemCode, ProblemLog, SitemapKind
+from ingestctl.sources.sitemap.model import Parsed, ProblemCode, ProblemLog, SitemapKind
 from ingestctl.sources.sitemap.sniff import Sniffed
 
 _POSITION = re.compile(r", line \d+, column \d+$")
@@ -74,6 +74,11 @@ class XmlEntries:
             events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
             huge_tree=False, remove_comments=True, remove_pis=True)
 
+    @property
+    def bad_lastmods(self) -> int:
+        """Entries whose date is there but cannot be read."""
+        return self._reader.bad_lastmods
+
     def resume_at(self, head: bytes, line: int, column: int) -> None:
         """Start mid-file: ``head`` is the file up to its root start tag, and the next byte
         fed is at ``line``/``column`` (1-based) of the file; positions are reported in it."""
@@ -84,17 +89,18 @@ class XmlEntries:
         self._line_delta = self._reader.line_offset = line - head_line
         self._col_delta = column - head_column
 
-    def feed(self, data: bytes, out: list[Entry]) -> None:
+    def feed(self, data: bytes, out: list[Parsed]) -> None:
         """Parse ``data`` and append the entries it completes to ``out``."""
         parser = self._parser
         for start in range(0, len(data), FEED_PIECE):
             try:
                 parser.feed(data[start:start + FEED_PIECE] if len(data) > FEED_PIECE else data)
             except etree.XMLSyntaxError as exc:
+                self._drain(out)  # the entries that ended before the error are kept
                 raise self._syntax_error(exc) from None
             self._drain(out)
 
-    def close(self, out: list[Entry]) -> None:
+    def close(self, out: list[Parsed]) -> None:
         """End of input: fails when the document is incomplete."""
         try:
             self._parser.close()
@@ -102,7 +108,7 @@ class XmlEntries:
             raise self._syntax_error(exc) from None
         self._drain(out)
 
-    def _drain(self, out: list[Entry]) -> None:
+    def _drain(self, out: list[Parsed]) -> None:
         handle = self._handle
         append = out.append
         limit = self.max_entries
