@@ -8,9 +8,8 @@ from dataclasses import replace
 import pytest
 
 from ingestctl.errors import DataError
-from ingestctl.sources.sitemap.model import Parsed, SitemapLimits, UrlEntry
+from ingestctl.sources.sitemap.model import Image, Parsed, SitemapLimits, UrlEntry
 from ingestctl.sources.sitemap.parser import SitemapParser
-from tests.test_sitemap_parse_hostile import HEAD
 
 IMAGE_HEAD = (b'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/'
               b'schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">'
@@ -50,7 +49,6 @@ def read(data: bytes, lines: bool, chunk: int, limits: SitemapLimits | None = No
     images = [e[4] if isinstance(e, tuple) else None for e in entries]
     for row, image in zip(rows, images, strict=True):
         if image is not None and isinstance(row, UrlEntry):
-            from ingestctl.sources.sitemap.model import Image
             row.images.append(Image(image))
     problems = [(p.code, p.line, p.value) for p in parser.problems]
     return rows, problems, error

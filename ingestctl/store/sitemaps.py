@@ -175,29 +175,53 @@ def children_of(store: Store, import_id: int, parent_url: str, job_id: int) -> l
     return [_file(r) for r in rows]
 
 
+#: Statuses of a file whose URL rows (all, or those read before it failed) this job holds.
+_HELD = "('ok', 'not_modified', 'failed')"
+
+
 def job_items(store: Store, import_id: int, job_id: int) -> int:
-    """URL entries stored from the files this job read or found not modified."""
+    """URL entries this job stored or confirmed, those of files that failed midway included."""
     return int(store.scalar(
         "SELECT coalesce(sum(urls), 0) FROM sitemap_files WHERE import_id = ? AND job_id = ? "
-        "AND status IN ('ok', 'not_modified')", (import_id, job_id)) or 0)
+        f"AND status IN {_HELD}", (import_id, job_id)) or 0)
 
 
 def reread_files(store: Store, import_id: int, job_id: int) -> int:
-    """Files holding URLs that this job read (not those that answered 304)."""
+    """Files this job read (not those found unchanged) that hold URLs."""
     return int(store.scalar(
         "SELECT count(*) FROM sitemap_files WHERE import_id = ? AND job_id = ? AND "
-        "status = 'ok' AND urls > 0", (import_id, job_id)) or 0)
+        "status IN ('ok', 'failed') AND urls > 0", (import_id, job_id)) or 0)
 
 
-def change_counts(store: Store, import_id: int, job_id: int) -> tuple[int, int]:
-    """(added, changed) URLs by this job: one pass over the import's URLs."""
+@dataclass(frozen=True)
+class JobTally:
+    """What a job changed, counted in one pass over the import's URLs."""
+
+    added: int
+    changed: int
+    distinct: int  # different URLs the job stored or confirmed
+
+
+def job_tally(store: Store, import_id: int, job_id: int) -> JobTally | None:
+    """Added, changed and distinct URLs of this job; None when it read no file (every file
+    answered 304 or was unchanged: nothing can have changed, and no pass is needed)."""
     if not reread_files(store, import_id, job_id):
-        return 0, 0  # every file answered 304: nothing can have changed
+        return None
     row = store.query(
         "SELECT coalesce(sum(added_job_id = :job), 0) AS added, "
-        "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed "
+        "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed, "
+        "coalesce(sum(last_job_id = :job OR file_id IN (SELECT id FROM sitemap_files WHERE "
+        "import_id = :imp AND job_id = :job AND status = 'not_modified')), 0) AS distinct_urls "
         "FROM sitemap_urls WHERE import_id = :imp", {"job": job_id, "imp": import_id})[0]
-    return int(row["added"]), int(row["changed"])
+    return JobTally(int(row["added"]), int(row["changed"]), int(row["distinct_urls"]))
+
+
+def previous_duplicates(store: Store, import_id: int, job_id: int) -> int:
+    """``duplicate_keys`` of the import's latest completed job before ``job_id`` (0 if none)."""
+    value = store.scalar(
+        "SELECT json_extract(result, '$.duplicate_keys') FROM jobs WHERE import_id = ? AND "
+        "id < ? AND status = 'completed' ORDER BY id DESC LIMIT 1", (import_id, job_id))
+    return int(value or 0)
 
 
 def mark_removed(store: Store, import_id: int, job_id: int, now: str) -> int:

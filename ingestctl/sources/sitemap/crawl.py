@@ -38,6 +38,8 @@ from ingestctl.sources.sitemap.fetch import (
 )
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
+from ingestctl.sources.sitemap.report import Outcomes, failure
+from ingestctl.sources.sitemap.report import result as attempt_result
 from ingestctl.sources.sitemap.sink import FileState, Sink
 from ingestctl.sources.sitemap.staging import StagingArea
 from ingestctl.store import sitemaps as sm
@@ -97,6 +99,7 @@ class Crawl:
         self.files_total = 0
         self.incomplete = False
         self.failures: list[tuple[str, IngestError]] = []
+        self.facts: list[dict[str, Any]] = []
         self.roots = 0
         self.root_errors: list[IngestError] = []
         self._fetcher: HttpFetcher | None = None
@@ -360,6 +363,8 @@ class Crawl:
         self.counts["failed_files"] += 1
         f.error_class, f.error_message = error.error_class.value, str(error)
         f.problems = self.sink.file_problems(st, outcome)
+        # What was read before a parse error is kept, and counted like any other file's.
+        self.sink.file_summary(outcome.summary)
         sm.save_file(self.store, f)
         if st.task.robots:
             if isinstance(error, NotFoundError) and is_http(st.task.url):
@@ -368,12 +373,16 @@ class Crawl:
                 return
             raise error
         if st.root and st.task.parent is None:
+            # The job fails; what the file gave before its error is stored and counted.
+            self.job.progress = {**(self.job.progress or {}), "items": self.sink.written}
             raise error
         if st.root:
             self.root_errors.append(error)
         else:
             self.acc.add_child(st.task.url, ok=False)
         self.failures.append((st.task.url, error))
+        self.facts.append(failure(st.task.url, st.task.parent, error, st.written,
+                                  outcome.http_status, st.prior, f.redirects))
 
     def _finish(self) -> AttemptReport:
         if self.root_errors and len(self.root_errors) == self.roots:
@@ -384,17 +393,11 @@ class Crawl:
         complete = not self.failures and not self.incomplete
         removed = sm.mark_removed(self.store, self.job.import_id, self.job.id, self.now) \
             if complete and self._may_have_removed() else 0
-        added, changed = sm.change_counts(self.store, self.job.import_id, self.job.id)
-        items = sm.job_items(self.store, self.job.import_id, self.job.id)
-        result: dict[str, Any] = {**{k: v for k, v in self.counts.items() if v or k == "files"},
-                                  "added": added, "changed": changed, "removed": removed}
-        if not complete:
-            result["removal"] = "skipped: the crawl was incomplete"
-        if self.sink.problem_counts:
-            result["problems"] = dict(sorted(self.sink.problem_counts.items()))
+        seen = Outcomes(self.counts, self.facts, self.incomplete, self.sink.problem_counts)
+        result, items, duplicates = attempt_result(self.store, self.job.import_id, self.job.id,
+                                                   seen, removed)
         return AttemptReport(items=self.sink.written, job_items=items, result=result,
-                             summaries=[self.sink.summary()])
-
+                             summaries=[self.sink.summary()], duplicate_keys=duplicates)
 
     def _may_have_removed(self) -> bool:
         """False when no URL can have gone: a first import, or every file answered 304."""
