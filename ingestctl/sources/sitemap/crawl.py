@@ -38,6 +38,7 @@ from ingestctl.sources.sitemap.fetch import (
 )
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
+from ingestctl.sources.sitemap.redirects import host_of
 from ingestctl.sources.sitemap.report import Outcomes, failure
 from ingestctl.sources.sitemap.report import result as attempt_result
 from ingestctl.sources.sitemap.sink import FileState, Sink
@@ -51,11 +52,6 @@ log = logging.getLogger("ingestctl.sitemap")
 def is_http(url: str) -> bool:
     """True for an http(s) URL (anything else is a local path)."""
     return url.startswith(("http://", "https://"))
-
-
-def host_of(url: str) -> str:
-    """``host[:port]`` in lower case: what "the same host" compares."""
-    return urlsplit(url).netloc.lower().rsplit("@", 1)[-1]
 
 
 @dataclass
@@ -225,20 +221,27 @@ class Crawl:
 
     def _children(self, st: FileState, urls: list[str]) -> list[_Listed]:
         if st.task.robots:
-            # Sitemaps named by robots.txt are cross-submitted by that host.
-            robots_host = host_of(st.task.url) if is_http(st.task.url) else None
-            return [_Listed(u, frozenset({robots_host, host_of(u)}) if robots_host else None,
-                            root=True) for u in urls]
-        return [_Listed(u, st.allowed) for u in urls]
+            # Sitemaps named by robots.txt are cross-submitted by that host (before and after
+            # the redirects of robots.txt itself).
+            if not is_http(st.task.url):
+                return [_Listed(u, None, root=True) for u in urls]
+            hosts = {host_of(st.task.url), *st.final_hosts}
+            return [_Listed(u, frozenset({*hosts, host_of(u)}), root=True) for u in urls]
+        allowed = st.allowed | st.final_hosts if st.allowed is not None else None
+        return [_Listed(u, allowed) for u in urls]
 
     def _submit(self, item: _Listed, file_id: int, parent: str | None, depth: int,
                 robots: bool) -> None:
         prior = self.prior.get(item.url)
         conditional = prior is not None and prior.status in DONE_STATUSES and not robots
+        # The job's own target may redirect anywhere (the address rule still holds); the
+        # files it leads to keep to the hosts their listing allows.
+        hop_hosts = None if self.cfg.allow_cross_host or parent is None else item.allowed
         task = FileTask(file_id, item.url, parent, depth, item.url,
                         etag=prior.etag if conditional and prior else None,
                         last_modified=prior.last_modified if conditional and prior else None,
-                        robots=robots, digest=prior.digest if conditional and prior else None)
+                        robots=robots, digest=prior.digest if conditional and prior else None,
+                        hop_hosts=hop_hosts)
         self.states[file_id] = FileState(task, item.allowed, prior, root=item.root)
         if item.root and not robots:
             self.roots += 1
@@ -317,7 +320,9 @@ class Crawl:
         f = SitemapFile(task.url, task.parent, task.depth, outcome.kind, outcome.status,
                         outcome.http_status, outcome.etag, outcome.last_modified,
                         outcome.bytes, st.written, job_id=self.job.id, fetched_at=self.now,
-                        checked_at=self.now, id=task.id)
+                        checked_at=self.now, redirects=outcome.redirects or None, id=task.id)
+        if task.parent is None and outcome.final_url and is_http(outcome.final_url):
+            st.final_hosts = frozenset({host_of(outcome.final_url)})
         if outcome.status == "failed":
             self._failed(st, f, outcome)
             return

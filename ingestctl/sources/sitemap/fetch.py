@@ -31,6 +31,7 @@ from ingestctl.sources.sitemap.decompress import Inflater
 from ingestctl.sources.sitemap.fileparse import FileParser
 from ingestctl.sources.sitemap.model import ChildSitemap, Problem, ProblemCode, SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool, RemoteParser
+from ingestctl.sources.sitemap.redirects import HopRule
 from ingestctl.sources.sitemap.robots import sitemaps_from_robots
 from ingestctl.sources.sitemap.staging import Staged
 
@@ -58,6 +59,8 @@ class FileTask:
     last_modified: str | None = None
     robots: bool = False
     digest: str | None = None
+    #: Hosts a redirect hop may lead to; None: any (the address rule still applies).
+    hop_hosts: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -105,6 +108,7 @@ class Outcome:
     final_url: str | None = None
     summary: SitemapSummary | None = None
     digest: str | None = None
+    redirects: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -246,7 +250,11 @@ def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
             spool.seek(0)
             _parse(task, iter(partial(spool.read, CHUNK), b""), job, send, outcome)
 
-    fetched = fetcher.fetch(task.url, consume, headers=headers)
+    rule = HopRule(task.url, task.hop_hosts)
+    try:
+        fetched = fetcher.fetch(task.url, consume, headers=headers, on_redirect=rule)
+    finally:
+        outcome.redirects = rule.hops
     outcome.http_status = fetched.status_code
     outcome.final_url = fetched.url
     if fetched.not_modified:
@@ -275,7 +283,11 @@ def _read_robots(task: FileTask, fetcher: HttpFetcher | None, outcome: Outcome) 
                     break
             return b"".join(parts)[:ROBOTS_LIMIT]
 
-        fetched = fetcher.fetch(task.url, consume)
+        rule = HopRule(task.url, task.hop_hosts)
+        try:
+            fetched = fetcher.fetch(task.url, consume, on_redirect=rule)
+        finally:
+            outcome.redirects = rule.hops
         outcome.http_status = fetched.status_code
         data = fetched.value or b""
         final = fetched.url

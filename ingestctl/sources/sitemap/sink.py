@@ -37,6 +37,8 @@ class FileState:
     written: int = 0
     children: list[ChildSitemap] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Where the job's own target ended up after its redirects: its children may live there.
+    final_hosts: frozenset[str] = frozenset()
 
 
 class Sink:
