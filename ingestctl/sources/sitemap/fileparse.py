@@ -67,16 +67,26 @@ class FileParser:
 
     def feed(self, chunk: bytes) -> Parts:
         """What ``chunk`` completed; after an error, what was read before it."""
+        staged: list[Staged] = []
+        children: list[ChildSitemap] = []
         if self.error is not None:
-            return [], []
+            return staged, children
+
+        def spill(out: list[Parsed]) -> None:
+            more, listed = self._stage(out)
+            staged.extend(more)
+            children.extend(listed)
+
         out: list[Parsed] = []
         try:
-            self.parser.feed_into(chunk, out)
+            self.parser.feed_into(chunk, out, spill)
         except DataError as exc:
             self.error = exc
-            parts = self._stage(out)
-            return parts[0] + self._flush(), parts[1]
-        return self._stage(out)
+            spill(out)
+            staged.extend(self._flush())
+            return staged, children
+        spill(out)
+        return staged, children
 
     def close(self) -> tuple[Parts, FileResult]:
         """The last staged parts and the file's result."""

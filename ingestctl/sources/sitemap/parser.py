@@ -22,6 +22,8 @@ land in :attr:`SitemapParser.problems`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.decompress import Inflater
 from ingestctl.sources.sitemap.fastpath import FastUrlset, eligible
@@ -124,14 +126,22 @@ class SitemapParser:
         self.close_into(out)
         return _entries(out)
 
-    def feed_into(self, chunk: bytes, out: list[Parsed]) -> None:
-        """Append what ``chunk`` completes to ``out`` (rows or entries, in document order)."""
+    def feed_into(self, chunk: bytes, out: list[Parsed],
+                  spill: Callable[[list[Parsed]], None] | None = None) -> None:
+        """Append what ``chunk`` completes to ``out`` (rows or entries, in document order).
+
+        ``spill`` is handed ``out`` (then emptied) after each piece of content: a small
+        chunk of gzip can hold tens of megabytes of entries.
+        """
         if self._stopped:
             self._inflater.bytes_in += len(chunk)
             return
         try:
             for piece in self._inflater.feed(chunk):
                 self._consume(piece, out)
+                if spill is not None and out:
+                    spill(out)
+                    out.clear()
         except ValueError as exc:
             raise DataError(str(exc), url=self.url) from None
         if self._inflater.over_limit:

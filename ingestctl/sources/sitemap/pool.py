@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -229,8 +228,8 @@ def _die_with_parent() -> None:
     """Arrange to end as soon as the parent process does, whatever this process is doing."""
     parent = int(os.environ.get(_PARENT_ENV) or 0)
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # The interpreter's own symbols include libc's (find_library would run ldconfig).
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent and os.getppid() != parent:
         os._exit(1)  # the parent died before the signal was armed
     lifeline = int(os.environ.get(_LIFELINE_ENV) or -1)
