@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
+#: Page size of a new database (SQLite's default is 4096).
+PAGE_SIZE = 16384
 
 
 class Store:
@@ -41,6 +43,10 @@ class Store:
                                         check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not readonly:
+                if path.stat().st_size == 0:
+                    # Only a new (empty) file takes this: 16 KB pages make the sitemap
+                    # importer's bulk merges about a third cheaper (docs/benchmarks.md).
+                    self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.execute("PRAGMA foreign_keys = ON")
