@@ -207,12 +207,16 @@ def job_tally(store: Store, import_id: int, job_id: int) -> JobTally | None:
     answered 304 or was unchanged: nothing can have changed, and no pass is needed)."""
     if not reread_files(store, import_id, job_id):
         return None
+    unchanged = "SELECT id FROM sitemap_files WHERE import_id = :imp AND job_id = :job AND " \
+                "status = 'not_modified'"
+    args = {"job": job_id, "imp": import_id}
+    confirmed = f" OR file_id IN ({unchanged})" if store.scalar(
+        f"SELECT EXISTS ({unchanged})", args) else ""
     row = store.query(
         "SELECT coalesce(sum(added_job_id = :job), 0) AS added, "
         "coalesce(sum(changed_job_id = :job AND added_job_id IS NOT :job), 0) AS changed, "
-        "coalesce(sum(last_job_id = :job OR file_id IN (SELECT id FROM sitemap_files WHERE "
-        "import_id = :imp AND job_id = :job AND status = 'not_modified')), 0) AS distinct_urls "
-        "FROM sitemap_urls WHERE import_id = :imp", {"job": job_id, "imp": import_id})[0]
+        f"coalesce(sum(last_job_id = :job{confirmed}), 0) AS distinct_urls "
+        "FROM sitemap_urls WHERE import_id = :imp", args)[0]
     return JobTally(int(row["added"]), int(row["changed"]), int(row["distinct_urls"]))
 
 

@@ -36,6 +36,7 @@ from ingestctl.sources.sitemap.fetch import (
     Restart,
     read_file,
 )
+from ingestctl.sources.sitemap.heap import keep_heap_small
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
 from ingestctl.sources.sitemap.redirects import host_of
@@ -65,6 +66,7 @@ class Crawl:
     """Runs one attempt of a sitemap job; see the module docstring."""
 
     def __init__(self, ctx: ImportContext) -> None:
+        keep_heap_small()
         self.ctx = ctx
         self.cfg = ctx.config.sitemap
         self.limits = SitemapLimits.from_config(self.cfg)

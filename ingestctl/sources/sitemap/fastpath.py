@@ -48,14 +48,16 @@ def _patterns(image_prefix: str | None
               ) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     p = re.escape(image_prefix or "image")
     # The first image's loc is a group of its own; any further images are read afterwards.
-    image = rf"<{p}:image>[ \t\r\n]*<{p}:loc>([^<]*)</{p}:loc>[ \t\r\n]*</{p}:image>[ \t\r\n]*"
-    images = (f"(?:{image}((?:{image.replace('([^<]*)', '[^<]*')})*))?" if image_prefix
+    # Possessive quantifiers (*+): text and spaces are never given back, so no backtracking.
+    image = (rf"<{p}:image>[ \t\r\n]*+<{p}:loc>([^<]*+)</{p}:loc>[ \t\r\n]*+</{p}:image>"
+             r"[ \t\r\n]*+")
+    images = (f"(?:{image}((?:{image.replace('([^<]*+)', '[^<]*+')})*))?" if image_prefix
               else "()()")
     block = re.compile(
-        r"<url>[ \t\r\n]*<loc>([^<]*)</loc>[ \t\r\n]*"
-        r"(?:<lastmod>([^<]*)</lastmod>[ \t\r\n]*)?"
-        r"(?:<changefreq>([^<]*)</changefreq>[ \t\r\n]*)?"
-        r"(?:<priority>([^<]*)</priority>[ \t\r\n]*)?" + images + r"</url>[ \t\r\n]*")
+        r"<url>[ \t\r\n]*+<loc>([^<]*+)</loc>[ \t\r\n]*+"
+        r"(?:<lastmod>([^<]*+)</lastmod>[ \t\r\n]*+)?"
+        r"(?:<changefreq>([^<]*+)</changefreq>[ \t\r\n]*+)?"
+        r"(?:<priority>([^<]*+)</priority>[ \t\r\n]*+)?" + images + r"</url>[ \t\r\n]*+")
     # The same with the whole block as a first group, for findall over a run (see fastrows).
     whole = re.compile(f"({block.pattern})")
     return block, whole, re.compile(rf"<{p}:loc>([^<]*)</{p}:loc>")

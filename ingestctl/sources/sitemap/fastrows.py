@@ -71,18 +71,26 @@ _LASTMODS: list[tuple[re.Pattern[str], Callable[[str], list[str] | None]]] = [
 ]
 
 
-def _texts(values: Sequence[str]) -> list[str] | None:
-    """The values unescaped, or None when one needs stripping or has another reference."""
+def _texts(values: Sequence[str]) -> tuple[list[str], str] | None:
+    """The values unescaped (and joined by spaces), or None when one needs stripping or has
+    another reference."""
     joined = " ".join(values)
-    # isprintable() is False for tabs and newlines, so together with the count of spaces
-    # this says no value has whitespace in or around it.
-    if joined.count(" ") != len(values) - 1 or not joined.isprintable():
+    # With the count of spaces, no value has whitespace in or around it. The other ASCII
+    # control characters cannot be there: libxml2 has checked these bytes (XML allows no
+    # control character but tab, CR and LF), so for ASCII a few memchr scans replace
+    # isprintable(), which costs a table lookup per character.
+    if joined.count(" ") != len(values) - 1:
+        return None
+    if joined.isascii():
+        if "\n" in joined or "\t" in joined or "\r" in joined or "\x7f" in joined:
+            return None
+    elif not joined.isprintable():
         return None
     if "&" in joined:
         if joined.count("&") != joined.count("&amp;"):
             return None
         joined = joined.replace("&amp;", "&")
-    return joined.split(" ")
+    return joined.split(" "), joined
 
 
 def _lastmods(values: Sequence[str]) -> list[str | None] | None:
@@ -112,10 +120,10 @@ def clean_rows(groups: list[tuple[str, ...]], span: int, good_prefix: str, max_l
     # findall skips what does not match: the blocks must cover the span without a gap.
     if sum(map(len, blocks)) != span or any(more):
         return None
-    clean = _texts(locs)
-    if clean is None:
+    texts = _texts(locs)
+    if texts is None:
         return None
-    joined = " ".join(clean)
+    clean, joined = texts
     if not joined.startswith(good_prefix):
         # The first URL of a file or of another host: checked in full once.
         prefix = _prefix_of(clean[0]) if check_url(clean[0], max_length) is None else None
@@ -134,9 +142,10 @@ def clean_rows(groups: list[tuple[str, ...]], span: int, good_prefix: str, max_l
     if not any(images):
         locations = repeat(None, n)
     else:
-        found = _texts(images)
-        if found is None:
+        texts = _texts(images)
+        if texts is None:
             return None
+        found = texts[0]
         locations = [i or None for i in found] if "" in found else found
     rows: list[UrlRow] = list(zip(clean, dates, freqs, map(_PRIORITIES.__getitem__, priorities),
                                   locations, strict=False))

@@ -33,6 +33,7 @@ from typing import Any
 
 from ingestctl.errors import DataError, TransientError
 from ingestctl.sources.sitemap.fileparse import FileParser, FileResult, Parts
+from ingestctl.sources.sitemap.heap import keep_heap_small
 from ingestctl.sources.sitemap.model import SitemapLimits
 
 #: Seconds a helper may take over one chunk (a few ms in practice) before it is given up.
@@ -247,6 +248,7 @@ def _die_with_parent() -> None:
 def main() -> None:
     """The helper process: serve parse requests on stdin/stdout until told to stop."""
     _die_with_parent()
+    keep_heap_small()
     # Ctrl-C reaches the whole process group: the parent decides, the helper ends with its pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp = Connection(os.dup(0), writable=False)

@@ -156,29 +156,28 @@ class StageWriter:
         if not urls:
             return CountedUrls()
         origin, folder = self.scope or ("", "")
-        query = "SELECT count(lastmod), coalesce(sum(lastmod > :future), 0), min(lastmod), " \
-                "max(lastmod), coalesce(sum(substr(url, 1, :no) = :origin AND " \
-                "substr(url, 1, :nf) <> :folder), 0) FROM urls"
         args = {"future": self.future, "origin": origin, "no": len(origin), "folder": folder,
                 "nf": len(folder)}
-        dated, future, earliest, latest, outside = conn.execute(query, args).fetchone()
-
-        def some(where: str) -> tuple[str, ...]:
-            return tuple(row[0] for row in conn.execute(f"SELECT {where} LIMIT 5", args))
-
-        other: tuple[str, ...] = ()
+        # One pass for every figure; the few URLs they single out are read afterwards.
+        dated, future, earliest, latest, outside, other = conn.execute(
+            "SELECT count(lastmod), coalesce(sum(lastmod > :future), 0), min(lastmod), "
+            "max(lastmod), coalesce(sum(substr(url, 1, :no) = :origin AND substr(url, 1, :nf) "
+            "<> :folder), 0), coalesce(sum(substr(url, 1, :no) <> :origin), 0) FROM urls",
+            args).fetchone()
         if self.scope is None:
-            outside = 0
-        else:
-            other = tuple(row[0] for row in conn.execute(
-                "SELECT url FROM urls WHERE substr(url, 1, :no) <> :origin", args))
+            outside = other = 0
+
+        def some(what: str, limit: int = 5) -> tuple[str, ...]:
+            return tuple(row[0] for row in conn.execute(
+                f"SELECT {what} LIMIT {limit}", args))
+
         return CountedUrls(
             urls, dated, future, earliest, latest,
             some("lastmod FROM urls WHERE lastmod > :future") if future else (),
             outside,
             some("url FROM urls WHERE substr(url, 1, :no) = :origin AND substr(url, 1, :nf) "
                  "<> :folder") if outside else (),
-            other)
+            some("url FROM urls WHERE substr(url, 1, :no) <> :origin", urls) if other else ())
 
 
 class StagingArea:
