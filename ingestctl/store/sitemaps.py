@@ -202,11 +202,20 @@ class JobTally:
     distinct: int  # different URLs the job stored or confirmed
 
 
-def job_tally(store: Store, import_id: int, job_id: int) -> JobTally | None:
+def job_tally(store: Store, import_id: int, job_id: int, *, first: bool = False
+              ) -> JobTally | None:
     """Added, changed and distinct URLs of this job; None when it read no file (every file
-    answered 304 or was unchanged: nothing can have changed, and no pass is needed)."""
+    answered 304 or was unchanged: nothing can have changed, and no pass is needed).
+
+    ``first``: no earlier job listed a file of this import, so every URL row is this job's
+    and counting them is enough.
+    """
     if not reread_files(store, import_id, job_id):
         return None
+    if first:
+        count = int(store.scalar("SELECT count(*) FROM sitemap_urls WHERE import_id = ?",
+                                 (import_id,)) or 0)
+        return JobTally(count, 0, count)
     unchanged = "SELECT id FROM sitemap_files WHERE import_id = :imp AND job_id = :job AND " \
                 "status = 'not_modified'"
     args = {"job": job_id, "imp": import_id}

@@ -400,7 +400,9 @@ class Crawl:
         complete = not self.failures and not self.incomplete
         removed = sm.mark_removed(self.store, self.job.import_id, self.job.id, self.now) \
             if complete and self._may_have_removed() else 0
-        seen = Outcomes(self.counts, self.facts, self.incomplete, self.sink.problem_counts)
+        first = all(f.job_id == self.job.id for f in self.prior.values())
+        seen = Outcomes(self.counts, self.facts, self.incomplete, self.sink.problem_counts,
+                        first)
         result, items, duplicates = attempt_result(self.store, self.job.import_id, self.job.id,
                                                    seen, removed)
         return AttemptReport(items=self.sink.written, job_items=items, result=result,

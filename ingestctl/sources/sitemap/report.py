@@ -54,6 +54,7 @@ class Outcomes:
     failures: list[dict[str, Any]] = field(default_factory=list)
     incomplete: bool = False
     problems: dict[str, int] = field(default_factory=dict)
+    first: bool = False  # no earlier job listed a file of this import
 
 
 def result(store: Store, import_id: int, job_id: int, seen: Outcomes, removed: int
@@ -61,7 +62,7 @@ def result(store: Store, import_id: int, job_id: int, seen: Outcomes, removed: i
     """The job's result, its items and its duplicate URLs (a URL listed again in this import
     counts once per extra listing; a file read again after a retried request does not)."""
     items = sm.job_items(store, import_id, job_id)
-    tally = sm.job_tally(store, import_id, job_id)
+    tally = sm.job_tally(store, import_id, job_id, first=seen.first)
     if tally is None:  # every file unchanged: the same listing as the last job that read it
         added = changed = 0
         duplicates = sm.previous_duplicates(store, import_id, job_id)
