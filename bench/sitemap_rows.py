@@ -26,7 +26,7 @@ from typing import Any
 
 from ingestctl.sources.sitemap.staging import StageWriter
 from ingestctl.store import Store
-from ingestctl.store.sitemaps import UrlWriter
+from ingestctl.store.sitemaps import URL_CONFLICT, UrlWriter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sitemap_throughput import make_child  # noqa: E402
@@ -36,17 +36,7 @@ NOW = "2026-01-01T00:00:00Z"
 OLD_UPSERT = (  # the former writer's statement, constants as literals
     "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, file_id, "
     f"first_seen, last_seen, last_job_id, added_job_id) VALUES (1, ?, ?, ?, ?, 1, '{NOW}', "
-    f"'{NOW}', 1, 1) ON CONFLICT(import_id, url) DO UPDATE SET "
-    "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
-    "ELSE added_job_id END, "
-    "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
-    "excluded.last_job_id AND (lastmod IS NOT excluded.lastmod OR changefreq IS NOT "
-    "excluded.changefreq OR priority IS NOT excluded.priority) "
-    "THEN excluded.last_job_id ELSE changed_job_id END, "
-    "lastmod = excluded.lastmod, changefreq = excluded.changefreq, "
-    "priority = excluded.priority, file_id = excluded.file_id, "
-    "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
-    "removed_at = NULL, removed_job_id = NULL")
+    f"'{NOW}', 1, 1) {URL_CONFLICT}")
 OLD_IMAGES = "INSERT OR REPLACE INTO sitemap_images VALUES (1, ?, ?, ?, ?, ?)"
 
 

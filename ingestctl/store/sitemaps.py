@@ -60,6 +60,21 @@ class SitemapFile:
     id: int = 0
 
 
+#: What an upsert of a URL row does when the import already holds the URL.
+URL_CONFLICT = (
+    "ON CONFLICT(import_id, url) DO UPDATE SET "
+    "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
+    "ELSE added_job_id END, "
+    "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
+    "excluded.last_job_id AND (lastmod IS NOT excluded.lastmod OR changefreq IS NOT "
+    "excluded.changefreq OR priority IS NOT excluded.priority) "
+    "THEN excluded.last_job_id ELSE changed_job_id END, "
+    "lastmod = excluded.lastmod, changefreq = excluded.changefreq, "
+    "priority = excluded.priority, file_id = excluded.file_id, "
+    "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
+    "removed_at = NULL, removed_job_id = NULL")
+
+
 class UrlWriter:
     """Merges staging files of one import and job; use it from the store's own thread."""
 
@@ -79,17 +94,7 @@ class UrlWriter:
             f"first_seen, last_seen, last_job_id, added_job_id) SELECT {self.import_id}, url, "
             f"lastmod, changefreq, priority, {int(file_id)}, '{now}', '{now}', {job}, {job} "
             # "WHERE true" tells the parser that ON CONFLICT belongs to the INSERT.
-            "FROM stage.urls WHERE true ON CONFLICT(import_id, url) DO UPDATE SET "
-            "added_job_id = CASE WHEN removed_at IS NOT NULL THEN excluded.added_job_id "
-            "ELSE added_job_id END, "
-            "changed_job_id = CASE WHEN removed_at IS NULL AND last_job_id IS NOT "
-            "excluded.last_job_id AND (lastmod IS NOT excluded.lastmod OR changefreq IS NOT "
-            "excluded.changefreq OR priority IS NOT excluded.priority) "
-            "THEN excluded.last_job_id ELSE changed_job_id END, "
-            "lastmod = excluded.lastmod, changefreq = excluded.changefreq, "
-            "priority = excluded.priority, file_id = excluded.file_id, "
-            "last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
-            "removed_at = NULL, removed_job_id = NULL")
+            f"FROM stage.urls WHERE true {URL_CONFLICT}")
 
     def merge(self, file_id: int, path: str, extensions: tuple[str, ...] = ()) -> None:
         """Upsert the rows of the staging file ``path`` in one transaction.
