@@ -60,8 +60,9 @@ def site() -> Iterator[tuple[Files, LocalServer]]:
         yield files, server
 
 
-def test_urls_listed_twice_fire_duplicate_keys(home: Path,
-                                               site: tuple[Files, LocalServer]) -> None:
+@pytest.mark.parametrize("helpers", ["0", "2"], ids=["threads", "helpers"])
+def test_urls_listed_twice_fire_duplicate_keys(home: Path, site: tuple[Files, LocalServer],
+                                               helpers: str) -> None:
     files, server = site
     base = server.base
     pages = [f"{base}/p{i}" for i in range(100)]
@@ -69,7 +70,8 @@ def test_urls_listed_twice_fire_duplicate_keys(home: Path,
     # 30 repeated inside a.xml, 20 of a.xml's listed again by b.xml.
     files.files["/a.xml"] = urlset(pages[:60] + pages[:30])
     files.files["/b.xml"] = urlset(pages[40:100])
-    proc = run_cli(home, "run", "sitemap", f"{base}/index.xml")
+    proc = run_cli(home, "run", "sitemap", f"{base}/index.xml",
+                   INGESTCTL_SITEMAP__PARSE_PROCESSES=helpers)
     assert proc.returncode == 0, proc.stderr
     result = result_of(home)
     assert (result["items"], result["result"]["duplicate_keys"]) == (150, 50)
@@ -173,15 +175,17 @@ def truncated(count: int, base: str) -> bytes:
         f"<url><loc>{base}/cut".encode()
 
 
+@pytest.mark.parametrize("helpers", ["0", "2"], ids=["threads", "helpers"])
 @pytest.mark.parametrize("count", [1_999, 2_000])
 def test_a_truncated_child_keeps_the_urls_read_before_its_error(
-        home: Path, site: tuple[Files, LocalServer], count: int) -> None:
+        home: Path, site: tuple[Files, LocalServer], count: int, helpers: str) -> None:
     files, server = site
     base = server.base
     files.files["/index.xml"] = index([f"{base}/ok.xml", f"{base}/cut.xml"])
     files.files["/ok.xml"] = urlset([f"{base}/ok{i}" for i in range(5)])
     files.files["/cut.xml"] = truncated(count, base)
-    proc = run_cli(home, "run", "sitemap", f"{base}/index.xml")
+    proc = run_cli(home, "run", "sitemap", f"{base}/index.xml",
+                   INGESTCTL_SITEMAP__PARSE_PROCESSES=helpers)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"job 1 completed: {count + 5} items")
     assert rows(home, "SELECT count(*) FROM sitemap_urls") == [(count + 5,)]
@@ -258,3 +262,17 @@ def test_unchanged_files_without_validators_are_not_parsed_again(
     assert (third["files"], third["not_modified"], third["removed"]) == (1, 2, 1)
     assert rows(home, "SELECT url FROM sitemap_urls WHERE removed_at IS NOT NULL") == [
         (f"{base}/b2",)]
+
+
+def test_a_staging_directory_that_cannot_be_made_is_one_clear_error(
+        home: Path, site: tuple[Files, LocalServer]) -> None:
+    files, server = site
+    files.files["/s.xml"] = urlset([f"{server.base}/p"])
+    home.mkdir(parents=True)
+    (home / "staging").write_text("in the way")
+    proc = run_cli(home, "run", "sitemap", f"{server.base}/s.xml",
+                   INGESTCTL_JOBS__MAX_ATTEMPTS="1")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert (f"store error: {home / 'staging'}: cannot create the staging directory: "
+            "File exists") in proc.stderr

@@ -23,6 +23,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from ingestctl.errors import StoreError
 from ingestctl.quality.sitemap_stats import CountedUrls
 
 #: URLs per staging file: big enough that attaching and committing cost nothing per row,
@@ -184,9 +185,13 @@ class StagingArea:
     """The private directory of one crawl's staging files; stale ones of dead crawls go."""
 
     def __init__(self, parent: Path) -> None:
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _remove_stale(parent)
-        self.path = tempfile.mkdtemp(prefix=f"crawl-{os.getpid()}-", dir=parent)
+        try:
+            parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _remove_stale(parent)
+            self.path = tempfile.mkdtemp(prefix=f"crawl-{os.getpid()}-", dir=parent)
+        except OSError as exc:
+            raise StoreError(str(parent), f"cannot create the staging directory: "
+                             f"{exc.strerror or exc}") from None
 
     def owns(self, path: str) -> bool:
         """True for a staging file inside this area (what the writer may attach)."""
