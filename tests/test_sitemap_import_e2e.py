@@ -8,6 +8,7 @@ validators.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -241,15 +242,19 @@ def test_unchanged_files_without_validators_are_not_parsed_again(
         home: Path, site: tuple[Files, LocalServer]) -> None:
     files, server = site
     base = server.base
-    files.files["/index.xml"] = index([f"{base}/a.xml", f"{base}/b.xml"])
+    files.files["/index.xml"] = index([f"{base}/a.xml", f"{base}/b.xml", f"{base}/c.xml.gz"])
     files.files["/a.xml"] = urlset([f"{base}/a{i}" for i in range(4)])
     files.files["/b.xml"] = urlset([f"{base}/b{i}" for i in range(3)])
-    for _ in range(2):
+    gzipped = urlset([f"{base}/c{i}" for i in range(2)])
+    files.files["/c.xml.gz"] = gzip.compress(gzipped, mtime=1)
+    for run in range(2):
         proc = run_cli(home, "run", "sitemap", f"{base}/index.xml")
         assert proc.returncode == 0, proc.stderr
+        # The server compresses again: other gzip bytes, the same content.
+        files.files["/c.xml.gz"] = gzip.compress(gzipped, mtime=2 + run)
     second = result_of(home, 2)
     assert (second["items"], second["result"]["files"], second["result"]["not_modified"]) == (
-        7, 0, 3)
+        9, 0, 4)
     # Confirmed by their file rows, not rewritten: every URL still carries job 1.
     assert rows(home, "SELECT DISTINCT last_job_id, removed_at FROM sitemap_urls") == [
         (1, None)]
@@ -259,7 +264,7 @@ def test_unchanged_files_without_validators_are_not_parsed_again(
     proc = run_cli(home, "run", "sitemap", f"{base}/index.xml")
     assert proc.returncode == 0, proc.stderr
     third = result_of(home, 3)["result"]
-    assert (third["files"], third["not_modified"], third["removed"]) == (1, 2, 1)
+    assert (third["files"], third["not_modified"], third["removed"]) == (1, 3, 1)
     assert rows(home, "SELECT url FROM sitemap_urls WHERE removed_at IS NOT NULL") == [
         (f"{base}/b2",)]
 

@@ -419,6 +419,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # quality figures (counted again when it is unchanged) and its last fetch's redirect hops
     ("sitemap_file_digest",
      "ALTER TABLE sitemap_files ADD COLUMN digest TEXT;\n"
+     "ALTER TABLE sitemap_files ADD COLUMN raw_digest TEXT;\n"
      "ALTER TABLE sitemap_files ADD COLUMN summary TEXT;\n"
      "ALTER TABLE sitemap_files ADD COLUMN redirects TEXT"),
 ]

@@ -31,7 +31,7 @@ _EXTENSIONS = {
 
 _FILE_COLUMNS = ("id, url, parent_url, depth, kind, status, http_status, etag, last_modified, "
                  "bytes, urls, error_class, error_message, job_id, fetched_at, problems, "
-                 "checked_at, digest, summary, redirects")
+                 "checked_at, digest, raw_digest, summary, redirects")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class SitemapFile:
     problems: dict[str, Any] | None = None
     checked_at: str | None = None
     digest: str | None = None       # SHA-256 of the content after gunzip, when read in full
+    raw_digest: str | None = None   # SHA-256 of a gzip file's bytes as fetched
     summary: dict[str, Any] | None = None   # its quality figures when last read
     redirects: list[str] | None = None  # the hops of the last fetch: "301 https://..."
     id: int = 0
@@ -142,10 +143,10 @@ def finish_file(conn: sqlite3.Connection, f: SitemapFile) -> None:
         "UPDATE sitemap_files SET kind = coalesce(?, kind), status = ?, http_status = ?, "
         "etag = ?, last_modified = ?, bytes = ?, urls = ?, error_class = ?, error_message = ?, "
         "fetched_at = coalesce(?, fetched_at), problems = ?, checked_at = ?, digest = ?, "
-        "summary = ?, redirects = ? WHERE id = ?",
+        "raw_digest = ?, summary = ?, redirects = ? WHERE id = ?",
         (f.kind, f.status, f.http_status, f.etag, f.last_modified, f.bytes, f.urls,
          f.error_class, f.error_message, f.fetched_at, _json(f.problems), f.checked_at,
-         f.digest, _json(f.summary), _json(f.redirects), f.id))
+         f.digest, f.raw_digest, _json(f.summary), _json(f.redirects), f.id))
 
 
 def save_file(store: Store, f: SitemapFile) -> None:

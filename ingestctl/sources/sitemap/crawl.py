@@ -243,6 +243,7 @@ class Crawl:
                         etag=prior.etag if conditional and prior else None,
                         last_modified=prior.last_modified if conditional and prior else None,
                         robots=robots, digest=prior.digest if conditional and prior else None,
+                        raw_digest=prior.raw_digest if conditional and prior else None,
                         hop_hosts=hop_hosts)
         self.states[file_id] = FileState(task, item.allowed, prior, root=item.root)
         if item.root and not robots:
@@ -333,7 +334,8 @@ class Crawl:
             prior = st.prior
             assert prior is not None
             f.kind, f.urls, f.bytes, f.fetched_at = prior.kind, prior.urls, prior.bytes, None
-            f.problems, f.digest, f.summary = prior.problems, prior.digest, prior.summary
+            f.problems, f.summary = prior.problems, prior.summary
+            f.digest, f.raw_digest = prior.digest, prior.raw_digest
             st.outcome = None
             self.sink.replay(task.url, prior)
             if not st.root:
@@ -345,7 +347,7 @@ class Crawl:
             self._follow(st, self._children(st, urls), task.depth + 1, finish=f)
             return
         self.counts["files"] += 1
-        f.digest = outcome.digest
+        f.digest, f.raw_digest = outcome.digest, outcome.raw_digest
         f.summary = asdict(outcome.summary) if outcome.summary is not None else None
         if task.robots:
             found = outcome.robots_sitemaps or []

@@ -31,6 +31,7 @@ class Inflater:
         self._z: zlib._Decompress | None = None
         self._trailing_garbage = False
         self._hash = hashlib.sha256()
+        self._raw = hashlib.sha256()  # of the gzip bytes themselves
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Content pieces (at most ``PIECE`` bytes each) for one raw chunk."""
@@ -45,6 +46,7 @@ class Inflater:
             self._pending = b""
             self.gzip = data[:2] == GZIP_MAGIC
         if self.gzip:
+            self._raw.update(data)
             yield from self._inflate(data)
         else:
             for start in range(0, len(data), PIECE):
@@ -55,6 +57,10 @@ class Inflater:
     def hexdigest(self) -> str:
         """SHA-256 of the content produced so far."""
         return self._hash.hexdigest()
+
+    def raw_hexdigest(self) -> str:
+        """SHA-256 of the gzip bytes fed so far."""
+        return self._raw.hexdigest()
 
     def finish(self) -> Iterator[bytes]:
         """What is left at the end of the stream."""

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
 
 import httpx
 
 from ingestctl.errors import DataError, IngestError, NotFoundError
 from ingestctl.quality.summaries import SitemapSummary
 from ingestctl.sources.http import HttpFetcher, iter_body
-from ingestctl.sources.sitemap.decompress import Inflater
+from ingestctl.sources.sitemap.digest import same_content
 from ingestctl.sources.sitemap.fileparse import FileParser
 from ingestctl.sources.sitemap.model import ChildSitemap, Problem, ProblemCode, SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool, RemoteParser
@@ -59,6 +58,7 @@ class FileTask:
     last_modified: str | None = None
     robots: bool = False
     digest: str | None = None
+    raw_digest: str | None = None
     #: Hosts a redirect hop may lead to; None: any (the address rule still applies).
     hop_hosts: frozenset[str] | None = None
 
@@ -108,6 +108,7 @@ class Outcome:
     final_url: str | None = None
     summary: SitemapSummary | None = None
     digest: str | None = None
+    raw_digest: str | None = None
     redirects: list[str] = field(default_factory=list)
 
 
@@ -156,7 +157,7 @@ def _parse(task: FileTask, chunks: Iterator[bytes], job: ReadSettings, send: Sen
     outcome.problems = result.problems
     outcome.problem_counts = result.problem_counts
     outcome.summary = result.summary
-    outcome.digest = result.digest
+    outcome.digest, outcome.raw_digest = result.digest, result.raw_digest
     if result.error is not None:
         raise result.error  # after what was read before it
 
@@ -191,8 +192,9 @@ def read_file(task: FileTask, fetcher: HttpFetcher | None, job: ReadSettings,
             _read_robots(task, fetcher, outcome)
         elif fetcher is None:
             path = Path(task.url)
-            if task.digest is None or not _unchanged(task, _file_chunks(path), job, outcome):
-                _parse(task, _file_chunks(path), job, send, outcome)
+            reread = partial(_file_chunks, path)
+            if task.digest is None or not _unchanged(task, reread(), reread, job, outcome):
+                _parse(task, reread(), job, send, outcome)
         else:
             _fetch(task, fetcher, job, send, outcome)
     except IngestError as exc:
@@ -202,31 +204,23 @@ def read_file(task: FileTask, fetcher: HttpFetcher | None, job: ReadSettings,
     send(Done(task.id, outcome))
 
 
-def _unchanged(task: FileTask, chunks: Iterator[bytes], job: ReadSettings, outcome: Outcome,
-               spool: BinaryIO | None = None) -> bool:
-    """True (and the outcome ``not_modified``) when the content hashes to ``task.digest``.
+def _unchanged(task: FileTask, chunks: Iterator[bytes], reread: Callable[[], Iterator[bytes]],
+               job: ReadSettings, outcome: Outcome) -> bool:
+    """True (and the outcome ``not_modified``) when the content is the one read last time."""
+    assert task.digest is not None
 
-    The raw bytes go to ``spool`` on the way, for the parser should the content differ.
-    """
-    inflater = Inflater(job.limits.max_bytes_per_file)
-    try:
+    def checked() -> Iterator[bytes]:
         for chunk in chunks:
             if job.cancel.is_set():
                 raise Cancelled()
-            if spool is not None:
-                spool.write(chunk)
-            if not inflater.over_limit:
-                for _ in inflater.feed(chunk):
-                    pass
-        for _ in inflater.finish():
-            pass
-    except ValueError:
-        return False  # a corrupt stream: the parser says exactly what is wrong
-    if inflater.over_limit or inflater.truncated or inflater.hexdigest() != task.digest:
-        return False
-    outcome.status, outcome.digest, outcome.bytes = "not_modified", task.digest, \
-        inflater.bytes_in
-    return True
+            yield chunk
+
+    same, size = same_content(checked(), reread, task.digest, task.raw_digest,
+                              job.limits.max_bytes_per_file)
+    if same:
+        outcome.status, outcome.bytes = "not_modified", size
+        outcome.digest, outcome.raw_digest = task.digest, task.raw_digest
+    return same
 
 
 def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
@@ -245,10 +239,19 @@ def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
         # Read before (and no 304): hash the content first, parse only when it changed.
         outcome.status = "ok"
         with tempfile.TemporaryFile(dir=job.stage_dir) as spool:
-            if _unchanged(task, chunks, job, outcome, spool):
+
+            def spooled() -> Iterator[bytes]:
+                for chunk in chunks:
+                    spool.write(chunk)
+                    yield chunk
+
+            def reread() -> Iterator[bytes]:
+                spool.seek(0)
+                return iter(partial(spool.read, CHUNK), b"")
+
+            if _unchanged(task, spooled(), reread, job, outcome):
                 return
-            spool.seek(0)
-            _parse(task, iter(partial(spool.read, CHUNK), b""), job, send, outcome)
+            _parse(task, reread(), job, send, outcome)
 
     rule = HopRule(task.url, task.hop_hosts)
     try:

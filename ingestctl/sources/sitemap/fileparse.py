@@ -45,6 +45,7 @@ class FileResult:
     problem_counts: dict[ProblemCode, int] = field(default_factory=dict)
     summary: SitemapSummary | None = None
     digest: str | None = None
+    raw_digest: str | None = None  # of the bytes as fetched, for a gzip file
     error: DataError | None = None
 
 
@@ -101,9 +102,10 @@ class FileParser:
         p = self.parser
         self.acc.add_unreadable_lastmods(p.bad_lastmods, [
             q.value or "" for q in p.problems if q.code is ProblemCode.BAD_LASTMOD])
+        ok = self.error is None
         result = FileResult(p.kind.value if p.kind is not None else None, p.bytes_in, p.count,
                             p.problems, dict(p.problem_counts), self.acc.summary(),
-                            p.digest if self.error is None else None, self.error)
+                            p.digest if ok else None, p.raw_digest if ok else None, self.error)
         return (staged, children), result
 
     def discard(self) -> None:

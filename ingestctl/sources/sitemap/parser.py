@@ -114,6 +114,13 @@ class SitemapParser:
             return None
         return self._inflater.hexdigest()
 
+    @property
+    def raw_digest(self) -> str | None:
+        """SHA-256 of the bytes fed, for a gzip file read whole; else None."""
+        if self.digest is None or not self._inflater.gzip:
+            return None
+        return self._inflater.raw_hexdigest()
+
     def feed(self, chunk: bytes) -> list[Entry]:
         """Entries completed by ``chunk``, in document order."""
         out: list[Parsed] = []
