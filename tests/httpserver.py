@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 for tests, driven by a plain function.
+"""A real HTTP server on 127.0.0.1 (or another local address) for tests, driven by a function.
 
     def handle(req: Request) -> Response: ...
     with LocalServer(handle) as server:
@@ -56,8 +56,9 @@ class _QuietServer(ThreadingHTTPServer):
 class LocalServer:
     """A threaded HTTP server on an ephemeral port of 127.0.0.1 that records every request."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, host: str = "127.0.0.1") -> None:
         self.handler = handler
+        self.host = host
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         outer = self
@@ -104,7 +105,7 @@ class LocalServer:
 
             do_GET = do_POST = do_HEAD = do_PUT = _serve
 
-        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
+        self.server = _QuietServer((host, 0), _Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
@@ -112,8 +113,8 @@ class LocalServer:
 
     @property
     def base(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://HOST:PORT`` (127.0.0.1 unless another address was given)."""
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         """An absolute URL on this server."""

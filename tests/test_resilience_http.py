@@ -211,6 +211,24 @@ def test_redirect_loop_is_not_found_and_not_retried(server: LocalServer,
     assert r.clock.sleeps == []
 
 
+def test_redirects_followed_hop_by_hop_are_checked_counted_and_limited(
+        server: LocalServer, faults: Faults) -> None:
+    r = rig(max_redirects=5)
+    hops: list[tuple[str, str, int]] = []
+    with pytest.raises(NotFoundError, match="too many redirects"):
+        r.fetcher.fetch(server.url("/redirect-loop"), count_locs,
+                        on_redirect=lambda a, b, status: hops.append((a, b, status)))
+    assert len(hops) == 5 and {status for _, _, status in hops} == {302}
+    assert faults.hits["/redirect-loop"] == 6 and r.fetcher.requests == 6
+
+    def refuse(source: str, target: str, status: int) -> None:
+        raise DataError(f"not {target}", url=source)
+
+    with pytest.raises(DataError, match="not "):
+        r.fetcher.fetch(server.url("/redirect-loop"), count_locs, on_redirect=refuse)
+    assert faults.hits["/redirect-loop"] == 7  # the refused hop was never requested
+
+
 def test_fails_twice_then_succeeds(server: LocalServer, faults: Faults) -> None:
     r = rig()
     result = r.fetcher.fetch(server.url("/flaky/2"), count_locs)

@@ -146,4 +146,4 @@ def test_depth_and_file_count_limits_refuse_the_rest(tmp_path: Path) -> None:
     assert few.rows("SELECT count(*), min(error_message) FROM sitemap_files WHERE status = "
                     "'refused'") == [(4, "max_files (3) reached for this job")]
     assert capped.result is not None and capped.result["removal"] == (
-        "skipped: the crawl was incomplete")
+        "skipped: max_files reached")

@@ -39,9 +39,9 @@ def test_unchanged_children_answer_304_and_stay_current(tmp_path: Path) -> None:
         assert sorted(site.answers) == [("/a.xml", 304), ("/b.xml.gz", 200), ("/index.xml", 304)]
     assert (second.status, second.items) == (JobStatus.COMPLETED, 5)
     assert second.result == {"files": 0, "not_modified": 3, "added": 0, "changed": 0,
-                             "removed": 0, "quality": []}
+                             "removed": 0, "duplicate_keys": 0, "quality": []}
     assert third.result == {"files": 1, "not_modified": 2, "added": 1, "changed": 0,
-                            "removed": 1, "quality": []}
+                            "removed": 1, "duplicate_keys": 0, "quality": []}
     assert importer.urls() == [f"{base}/{n}" for n in "pqrsu"]
     assert importer.rows("SELECT url, removed_job_id FROM sitemap_urls WHERE removed_at IS NOT "
                          "NULL") == [(f"{base}/t", third.id)]
@@ -128,7 +128,7 @@ def test_a_child_failing_transiently_is_the_only_file_fetched_on_retry(tmp_path:
         assert server.paths() == ["/c1.xml"]
     assert (done.status, done.attempts, done.items) == (JobStatus.COMPLETED, 2, 6)
     assert done.result == {"files": 1, "resumed_files": 3, "added": 6, "changed": 0,
-                           "removed": 0, "quality": []}
+                           "removed": 0, "duplicate_keys": 0, "quality": []}
     assert len(importer.urls()) == 6
     [summary] = reports[0].summaries
     # The child shares cover the whole index (3 children), not only the file fetched again.
@@ -169,7 +169,11 @@ def test_a_child_failing_for_good_does_not_lose_the_others(tmp_path: Path) -> No
     assert (job.status, job.items) == (JobStatus.COMPLETED, 2)
     quality = job.result.pop("quality")
     assert job.result == {"files": 2, "failed_files": 1, "added": 2, "changed": 0,
-                          "removed": 0, "removal": "skipped: the crawl was incomplete"}
+                          "removed": 0, "duplicate_keys": 0, "removal": "skipped: 1 file failed",
+                          "failures": [{
+                              "url": f"{base}/gone.xml", "parent": f"{base}/index.xml",
+                              "error_class": "not_found", "http_status": 404,
+                              "error": f"HTTP 404 Not Found for {base}/gone.xml; check the URL"}]}
     assert [(v["rule"], v["severity"]) for v in quality] == [
         ("failed_child_sitemap_share", "warning")]
     assert importer.rows("SELECT status, error_class, error_message FROM sitemap_files WHERE "

@@ -258,3 +258,33 @@ def test_fast_path_images_match_the_tree_parser() -> None:
         ["https://c.example/1&x"], ["https://c.example/2b"],
         ["https://c.example/3a", "https://c.example/3b"], ["https://c.example/4"]]
     assert fast_parser.problems == []
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("children", [b"<a/>", b"<a>x</a>\n"])
+def test_an_entry_that_never_ends_fails_before_it_fills_memory(fast: bool,
+                                                              children: bytes) -> None:
+    body = HEAD + url_block(1) + b"<url><loc>https://a.example/wide</loc>" + \
+        children * 1_000_000 + b"</url></urlset>"
+    started = time.monotonic()
+    with pytest.raises(DataError) as caught:
+        parse(body, chunk=1 << 16, fast=fast)
+    assert time.monotonic() - started < 5
+    # The wide entry starts on line 4; the error is where reading stopped.
+    assert caught.value.line is not None and caught.value.line >= 4
+    if children == b"<a/>":
+        assert caught.value.line == 4
+    assert caught.value.problem == ("no sitemap entry ended in the last 2,000,000 bytes or "
+                                    "50,000 tags; the rest of the file is not read")
+
+
+def test_a_url_with_a_thousand_captioned_images_is_read() -> None:
+    images = "".join(f"<image:image><image:loc>https://cdn.example/{i}.jpg</image:loc>"
+                     f"<image:caption>Caption number {i} of a long gallery</image:caption>"
+                     "</image:image>" for i in range(1000))
+    body = (f'<?xml version="1.0"?><urlset {NS} xmlns:image="http://www.google.com/schemas/'
+            f'sitemap-image/1.1"><url><loc>https://a.example/gallery</loc>{images}</url>'
+            "</urlset>").encode()
+    _, entries = parse(body, chunk=4096)
+    [entry] = entries
+    assert isinstance(entry, UrlEntry) and len(entry.images) == 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -124,10 +125,20 @@ def test_sitemaps_from_corpus_robots(corpus: Path, name: str, expected: list[str
 
 def test_sitemaps_from_robots_resolves_and_dedups() -> None:
     text = ("\ufeffSITEMAP: /a.xml\r\nUser-agent: *\r\nsitemap:b/c.xml # comment\r\n"
-            "Sitemap: https://x.example/a.xml\nSitemap: /a.xml\nSitemap:\nsitemaps: /no.xml\n"
-            "Disallow: /sitemap: /no\n")
+            "Sitemap: https://x.example/a.xml\nSitemap: /a.xml\nSitemap:\n"
+            "Disallow: /sitemap: /no\nNosite-map: /no.xml\n")
     assert sitemaps_from_robots(text, "https://x.example/dir/robots.txt") == [
         "https://x.example/a.xml", "https://x.example/dir/b/c.xml"]
+
+
+def test_sitemap_keys_are_read_as_googles_robots_parser_reads_them() -> None:
+    # Google's robots.txt parser: a key that starts with "sitemap" or "site-map" (any case);
+    # a line without a colon works when it has exactly two words; CR alone ends a line.
+    text = ("Site-map: /one.xml\nSITE-MAP : /two.xml\rsitemaps: /three.xml\n"
+            "Sitemap /four.xml\nSitemap /not five.xml\n")
+    assert sitemaps_from_robots(text, "https://x.example/robots.txt") == [
+        "https://x.example/one.xml", "https://x.example/two.xml", "https://x.example/three.xml",
+        "https://x.example/four.xml"]
 
 
 def test_limits_from_config() -> None:
@@ -145,3 +156,30 @@ def test_problem_log_keeps_the_first_and_counts_all() -> None:
     assert [(p.code, p.line) for p in log.items] == [
         (ProblemCode.BAD_LASTMOD, 0), (ProblemCode.BAD_LASTMOD, 1), (ProblemCode.INVALID_URL, 9)]
     assert log.counts == {ProblemCode.BAD_LASTMOD: 5, ProblemCode.INVALID_URL: 1}
+
+
+def test_same_content_reads_gzip_bytes_only_when_they_differ() -> None:
+    import gzip
+    import hashlib
+
+    from ingestctl.sources.sitemap.digest import same_content
+
+    content = b"<urlset>" + b"x" * 100_000 + b"</urlset>"
+    digest = hashlib.sha256(content).hexdigest()
+    packed = gzip.compress(content, mtime=1)
+    raw = hashlib.sha256(packed).hexdigest()
+    rereads: list[int] = []
+
+    def check(data: bytes, raw_digest: str | None = raw, limit: int = 1 << 20) -> bool:
+        def reread() -> Iterator[bytes]:
+            rereads.append(1)
+            return iter([data[:1000], data[1000:]])
+        return same_content(iter([data[:7], data[7:]]), reread, digest, raw_digest, limit)[0]
+
+    assert check(content) and not check(content + b" ") and not check(content, limit=1000)
+    assert check(packed) and rereads == []  # the same gzip bytes: not inflated
+    assert check(gzip.compress(content, mtime=2)) and rereads == [1]  # recompressed
+    assert check(packed, raw_digest=None) and len(rereads) == 2
+    assert not check(gzip.compress(content + b" ", mtime=1))
+    corrupt = packed[:30] + bytes(b ^ 0xFF for b in packed[30:60]) + packed[60:]
+    assert not check(packed[:-20]) and not check(corrupt)

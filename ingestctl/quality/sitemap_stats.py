@@ -1,9 +1,15 @@
-"""A streaming accumulator of sitemap quality counters: one cheap ``add`` per URL."""
+"""A streaming accumulator of sitemap quality counters: per URL, or per batch counted in SQL.
+
+The sitemap importer stages its rows in SQLite files and counts most figures there
+(:class:`CountedUrls`, one query per batch); :meth:`SitemapStatsAccumulator.add` counts one
+URL at a time for everything else.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import SplitResult, urlsplit
 
@@ -13,6 +19,25 @@ _BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _YEAR = re.compile(r"^\d{4}$")
 _YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class CountedUrls:
+    """Figures of a batch of valid URLs, counted elsewhere (by SQLite over a staging file).
+
+    Lastmods are normalised (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ``), so "later than"
+    is a string comparison against :attr:`SitemapStatsAccumulator.future_threshold`.
+    """
+
+    urls: int = 0
+    dated: int = 0                  # URLs with a parseable lastmod
+    future: int = 0                 # of those, lastmod after the future threshold
+    earliest: str | None = None
+    latest: str | None = None
+    future_examples: tuple[str, ...] = ()
+    outside_path: int = 0           # on the sitemap's origin, outside its directory
+    outside_examples: tuple[str, ...] = ()
+    other_origin: tuple[str, ...] = ()  # not spelled like the sitemap's origin: check each
 
 
 def parse_lastmod(value: str) -> datetime | None:
@@ -100,17 +125,45 @@ class SitemapStatsAccumulator:
         if lastmod is not None and lastmod != "":
             self._add_lastmod(lastmod)
 
+    @property
+    def future_threshold(self) -> str:
+        """The normalised lastmod after which a date lies in the future."""
+        return self._future_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def add_counted(self, counted: CountedUrls) -> None:
+        """Count a batch of valid URLs of this accumulator's sitemap, counted in SQL."""
+        summary = self._summary
+        summary.urls += counted.urls
+        summary.lastmods += counted.dated
+        summary.future_lastmod += counted.future
+        for value in counted.future_examples:
+            keep_example(summary.examples, "future_lastmod_share", value)
+        summary.outside_path_urls += counted.outside_path
+        for value in counted.outside_examples:
+            keep_example(summary.examples, "outside_path_url_share", value)
+        if counted.dated and counted.earliest is not None:
+            first = parse_lastmod(counted.earliest)
+            if self._first_lastmod is None:
+                self._first_lastmod = first
+            if counted.earliest != counted.latest or first != self._first_lastmod:
+                self._all_same = False
+        for url in counted.other_origin:
+            problem, parts = url_problem(url, self.max_url_length)
+            if problem is None and parts is not None:
+                self._check_scope(url, parts, self.sitemap_url)
+
+    def add_unreadable_lastmods(self, count: int, examples: Iterable[str] = ()) -> None:
+        """Count URL entries whose lastmod is there but is no date."""
+        self._summary.lastmods += count
+        self._summary.unparseable_lastmod += count
+        for value in examples:
+            keep_example(self._summary.examples, "unparseable_lastmod_share", value)
+
     def add_invalid(self, raw: str, reason: str = "invalid") -> None:
         """Count a ``<url>`` entry the parser already rejected (empty ``<loc>``, say)."""
         self._summary.urls += 1
         self._summary.invalid_urls += 1
         keep_example(self._summary.examples, "invalid_url_share", f"{raw} ({reason})")
-
-    def add_unparseable_lastmod(self, raw: str) -> None:
-        """Count a lastmod the parser already rejected (it stores the URL without one)."""
-        self._summary.lastmods += 1
-        self._summary.unparseable_lastmod += 1
-        keep_example(self._summary.examples, "unparseable_lastmod_share", raw)
 
     def add_child(self, url: str, *, ok: bool) -> None:
         """Count one child sitemap of an index, and whether it was fetched and parsed."""
@@ -212,8 +265,15 @@ def _scope(sitemap_url: str) -> tuple[tuple[str, int | None], str] | None:
 
 def _prefix(sitemap_url: str) -> str:
     """The literal 'scheme://host/dir/' every in-scope URL starts with; '' for local files."""
+    prefixes = scope_prefixes(sitemap_url)
+    return prefixes[1] if prefixes else ""
+
+
+def scope_prefixes(sitemap_url: str) -> tuple[str, str] | None:
+    """The literal 'scheme://host/' and 'scheme://host/dir/' of a sitemap's origin and
+    directory (what URLs in scope start with, spelled alike); None for local files."""
     problem, parts = url_problem(sitemap_url, max_length=1 << 16)
     if problem is not None or parts is None:
-        return ""
+        return None
     directory = (parts.path or "/").rsplit("/", 1)[0] + "/"
-    return f"{parts.scheme}://{parts.netloc}{directory}"
+    return f"{parts.scheme}://{parts.netloc}/", f"{parts.scheme}://{parts.netloc}{directory}"

@@ -18,7 +18,7 @@ import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -62,6 +62,10 @@ def build_client(cfg: HttpConfig) -> httpx.Client:
     )
 
 
+#: Called with (from_url, to_url, status) before a redirect is followed; raises to refuse it.
+OnRedirect = Callable[[str, str, int], None]
+
+
 @dataclass
 class Fetched(Generic[T]):
     """The outcome of :meth:`HttpFetcher.fetch`; ``value`` is None when not modified (304)."""
@@ -71,6 +75,7 @@ class Fetched(Generic[T]):
     headers: httpx.Headers
     value: T | None
     requests: int
+    hops: list[str] = field(default_factory=list)  # "301 https://..." per redirect followed
 
     @property
     def not_modified(self) -> bool:
@@ -129,10 +134,13 @@ class HttpFetcher:
         json: Any = None,
         content: bytes | None = None,
         body_classifier: BodyClassifier | None = None,
+        on_redirect: OnRedirect | None = None,
     ) -> Fetched[T]:
         """Request ``url`` and pass a 2xx response to ``consume``; retried as a whole.
 
         ``consume`` may run more than once, so it must start over cleanly (upserts do).
+        With ``on_redirect``, redirects are followed here one hop at a time, each hop
+        checked by it first (it raises to refuse one); without, httpx follows them.
         Raises the classified :class:`IngestError` once the retries are spent.
         """
         kwargs: dict[str, Any] = {"headers": dict(headers or {})}
@@ -151,7 +159,8 @@ class HttpFetcher:
         try:
             retrying = request_retrying(self.retry, sleep=self.sleep, rng=self.rng,
                                         on_retry=self.on_retry)
-            result: Fetched[T] = retrying(self._once, method, url, consume, kwargs, classifier)
+            result: Fetched[T] = retrying(self._once, method, url, consume, kwargs, classifier,
+                                          on_redirect)
             result.requests = self._local.count
             return result
         finally:
@@ -184,33 +193,49 @@ class HttpFetcher:
         consume: Consume[T],
         kwargs: dict[str, Any],
         classifier: BodyClassifier | None,
+        on_redirect: OnRedirect | None = None,
     ) -> Fetched[T]:
         answered = False
+        hops: list[str] = []
         if self.cancel is not None:
             self.cancel.check()
         request = self.inflight.begin(url) if self.inflight is not None else None
         try:
-            with self.client.stream(method, url, **kwargs) as response:
+            outgoing = self.client.build_request(method, url, **kwargs)
+            while True:
+                response = self.client.send(outgoing, stream=True,
+                                            follow_redirects=on_redirect is None)
                 answered = True
-                if request is not None and self.inflight is not None:
-                    self.inflight.attach(request, response.extensions.get("network_stream"))
-                    self.inflight.check(request)
-                    response.stream = _Watched(response.stream, self.inflight, request)
-                status = response.status_code
-                final_url = str(response.url)
-                if 200 <= status < 300 or status == 304:
-                    value = consume(response) if status != 304 else None
-                    return Fetched(final_url, status, response.headers, value, 0)
                 try:
-                    body = read_body(response, url=final_url, max_bytes=ERROR_BODY_LIMIT,
-                                     truncate=True)
-                except IngestError:
-                    body = b""  # an undecodable error body must not hide the status
-                error = classify_response(status, response.headers, body, url=final_url,
-                                          now=self.clock.now(), body_classifier=classifier)
-                if error is None:  # pragma: no cover - classify_response covers every status
-                    error = DataError(f"unexpected HTTP {status}", url=final_url)
-                raise error
+                    if request is not None and self.inflight is not None:
+                        self.inflight.attach(request, response.extensions.get("network_stream"))
+                        self.inflight.check(request)
+                        response.stream = _Watched(response.stream, self.inflight, request)
+                    status = response.status_code
+                    final_url = str(response.url)
+                    if on_redirect is not None and response.next_request is not None:
+                        target = response.next_request
+                        if len(hops) >= self.client.max_redirects:
+                            raise httpx.TooManyRedirects("too many redirects", request=outgoing)
+                        on_redirect(final_url, str(target.url), status)
+                        hops.append(f"{status} {target.url}")
+                        outgoing = target
+                        continue
+                    if 200 <= status < 300 or status == 304:
+                        value = consume(response) if status != 304 else None
+                        return Fetched(final_url, status, response.headers, value, 0, hops)
+                    try:
+                        body = read_body(response, url=final_url, max_bytes=ERROR_BODY_LIMIT,
+                                         truncate=True)
+                    except IngestError:
+                        body = b""  # an undecodable error body must not hide the status
+                    error = classify_response(status, response.headers, body, url=final_url,
+                                              now=self.clock.now(), body_classifier=classifier)
+                    if error is None:  # pragma: no cover - classify_response covers every status
+                        error = DataError(f"unexpected HTTP {status}", url=final_url)
+                    raise error
+                finally:
+                    response.close()
         except IngestError:
             self._interrupted()
             raise

@@ -512,6 +512,12 @@ def _health_probe(db: Database) -> None:
                     not_null={"written_at", "pid"})
 
 
+def _sitemap_file_digest(db: Database) -> None:
+    files = db.table("sitemap_files")
+    for column in ("digest", "raw_digest", "summary", "redirects"):
+        files.add_column(column, str)
+
+
 MIGRATIONS: list[Migration] = [
     ("jobs", _JOBS),
     ("sitemaps", _SITEMAPS),
@@ -525,4 +531,7 @@ MIGRATIONS: list[Migration] = [
     ("search_console_sets", _SEARCH_CONSOLE_SETS),
     ("scale_out", BREAKERS_TABLE),
     ("health_probe", _health_probe),
+    # a sitemap file's content hash (unchanged files are skipped without validators), its
+    # quality figures (counted again when it is unchanged) and its last fetch's redirect hops
+    ("sitemap_file_digest", _sitemap_file_digest),
 ]

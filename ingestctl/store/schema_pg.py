@@ -172,4 +172,7 @@ POSTGRES_STEPS: dict[str, str] = {
     "scale_out": _SCALE_OUT,
     "health_probe": pg_ddl("CREATE TABLE health_probe (id INTEGER PRIMARY KEY, "
                            "written_at TEXT NOT NULL, pid INTEGER NOT NULL)"),
+    "sitemap_file_digest": pg_ddl(";\n".join(
+        f"ALTER TABLE sitemap_files ADD COLUMN {column} TEXT"
+        for column in ("digest", "raw_digest", "summary", "redirects"))),
 }

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from queue import Empty, Full, Queue
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -37,9 +37,14 @@ from ingestctl.sources.sitemap.fetch import (
     Restart,
     read_file,
 )
+from ingestctl.sources.sitemap.heap import keep_heap_small
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
+from ingestctl.sources.sitemap.redirects import host_of
+from ingestctl.sources.sitemap.report import Outcomes, failure
+from ingestctl.sources.sitemap.report import result as attempt_result
 from ingestctl.sources.sitemap.sink import FileState, Sink
+from ingestctl.sources.sitemap.staging import StagingArea, staging_dir
 from ingestctl.store import sitemaps as sm
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
 
@@ -55,11 +60,6 @@ def is_http(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-def host_of(url: str) -> str:
-    """``host[:port]`` in lower case: what "the same host" compares."""
-    return urlsplit(url).netloc.lower().rsplit("@", 1)[-1]
-
-
 @dataclass
 class _Listed:
     url: str
@@ -71,6 +71,7 @@ class Crawl:
     """Runs one attempt of a sitemap job; see the module docstring."""
 
     def __init__(self, ctx: ImportContext) -> None:
+        keep_heap_small()
         self.ctx = ctx
         self.cfg = ctx.config.sitemap
         self.limits = SitemapLimits.from_config(self.cfg)
@@ -80,13 +81,14 @@ class Crawl:
         self.now = to_iso(moment) or ""
         self.prior = {f.url: f for f in sm.files_of(self.store, self.job.import_id)}
         self.acc = SitemapStatsAccumulator(now=moment, max_url_length=self.cfg.max_url_length)
+        self.area = StagingArea(staging_dir(self.store.location))
         self.sink = Sink(UrlWriter(self.store, self.job.import_id, self.job.id, self.now),
-                         self.acc)
+                         self.acc, self.area)
         self.queue: Queue[Message] = Queue(maxsize=max(2, self.cfg.concurrency))
         self.cancel = threading.Event()
         processes = _processes(self.cfg.parse_processes, self.cfg.concurrency)
         self.pool = ParsePool(processes) if processes else None
-        self.read = ReadSettings(self.limits, moment, self.cancel)
+        self.read = ReadSettings(self.limits, moment, self.cancel, self.area.path)
         self.lock = threading.Lock()
         self.threads = ThreadPoolExecutor(max_workers=min(32, 4 * self.cfg.concurrency),
                                           thread_name_prefix="sitemap")
@@ -100,6 +102,7 @@ class Crawl:
         self.files_total = 0
         self.incomplete = False
         self.failures: list[tuple[str, IngestError]] = []
+        self.facts: list[dict[str, Any]] = []
         self.roots = 0
         self.root_errors: list[IngestError] = []
         self._fetcher: HttpFetcher | None = None
@@ -243,20 +246,28 @@ class Crawl:
 
     def _children(self, st: FileState, urls: list[str]) -> list[_Listed]:
         if st.task.robots:
-            # Sitemaps named by robots.txt are cross-submitted by that host.
-            robots_host = host_of(st.task.url) if is_http(st.task.url) else None
-            return [_Listed(u, frozenset({robots_host, host_of(u)}) if robots_host else None,
-                            root=True) for u in urls]
-        return [_Listed(u, st.allowed) for u in urls]
+            # Sitemaps named by robots.txt are cross-submitted by that host (before and after
+            # the redirects of robots.txt itself).
+            if not is_http(st.task.url):
+                return [_Listed(u, None, root=True) for u in urls]
+            hosts = {host_of(st.task.url), *st.final_hosts}
+            return [_Listed(u, frozenset({*hosts, host_of(u)}), root=True) for u in urls]
+        allowed = st.allowed | st.final_hosts if st.allowed is not None else None
+        return [_Listed(u, allowed) for u in urls]
 
     def _submit(self, item: _Listed, file_id: int, parent: str | None, depth: int,
                 robots: bool) -> None:
         prior = self.prior.get(item.url)
         conditional = prior is not None and prior.status in DONE_STATUSES and not robots
+        # The job's own target may redirect anywhere (the address rule still holds); the
+        # files it leads to keep to the hosts their listing allows.
+        hop_hosts = None if self.cfg.allow_cross_host or parent is None else item.allowed
         task = FileTask(file_id, item.url, parent, depth, item.url,
                         etag=prior.etag if conditional and prior else None,
                         last_modified=prior.last_modified if conditional and prior else None,
-                        robots=robots)
+                        robots=robots, digest=prior.digest if conditional and prior else None,
+                        raw_digest=prior.raw_digest if conditional and prior else None,
+                        hop_hosts=hop_hosts)
         self.states[file_id] = FileState(task, item.allowed, prior, root=item.root)
         if item.root and not robots:
             self.roots += 1
@@ -266,7 +277,7 @@ class Crawl:
         self.inflight += 1
         # Children are the big files: they go to the parse processes, when there are any.
         settings = self.read if item.root or self.pool is None else ReadSettings(
-            self.limits, self.read.now, self.cancel, self.pool)
+            self.limits, self.read.now, self.cancel, self.area.path, self.pool)
         self.futures.append(self.threads.submit(self._work, task, fetcher, settings, slot))
 
     def _http(self) -> HttpFetcher:
@@ -333,6 +344,7 @@ class Crawl:
         self.threads.shutdown(wait=True)
         if self.pool is not None:
             self.pool.close()
+        self.area.close()
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -342,7 +354,9 @@ class Crawl:
         f = SitemapFile(task.url, task.parent, task.depth, outcome.kind, outcome.status,
                         outcome.http_status, outcome.etag, outcome.last_modified,
                         outcome.bytes, st.written, job_id=self.job.id, fetched_at=self.now,
-                        checked_at=self.now, id=task.id)
+                        checked_at=self.now, redirects=outcome.redirects or None, id=task.id)
+        if task.parent is None and outcome.final_url and is_http(outcome.final_url):
+            st.final_hosts = frozenset({host_of(outcome.final_url)})
         if outcome.status == "failed":
             self._failed(st, f, outcome)
             return
@@ -351,8 +365,10 @@ class Crawl:
             prior = st.prior
             assert prior is not None
             f.kind, f.urls, f.bytes, f.fetched_at = prior.kind, prior.urls, prior.bytes, None
-            f.problems = prior.problems
+            f.problems, f.summary = prior.problems, prior.summary
+            f.digest, f.raw_digest = prior.digest, prior.raw_digest
             st.outcome = None
+            self.sink.replay(task.url, prior)
             if not st.root:
                 self.acc.add_child(task.url, ok=True)
             urls: list[str] = []
@@ -362,6 +378,8 @@ class Crawl:
             self._follow(st, self._children(st, urls), task.depth + 1, finish=f)
             return
         self.counts["files"] += 1
+        f.digest, f.raw_digest = outcome.digest, outcome.raw_digest
+        f.summary = asdict(outcome.summary) if outcome.summary is not None else None
         if task.robots:
             found = outcome.robots_sitemaps or []
             self.acc.set_robots_sitemaps(found)
@@ -385,6 +403,8 @@ class Crawl:
         self.counts["failed_files"] += 1
         f.error_class, f.error_message = error.error_class.value, str(error)
         f.problems = self.sink.file_problems(st, outcome)
+        # What was read before a parse error is kept, and counted like any other file's.
+        self.sink.file_summary(outcome.summary)
         sm.save_file(self.store, f)
         if st.task.robots:
             if isinstance(error, NotFoundError) and is_http(st.task.url):
@@ -393,12 +413,16 @@ class Crawl:
                 return
             raise error
         if st.root and st.task.parent is None:
+            # The job fails; what the file gave before its error is stored and counted.
+            self.job.progress = {**(self.job.progress or {}), "items": self.sink.written}
             raise error
         if st.root:
             self.root_errors.append(error)
         else:
             self.acc.add_child(st.task.url, ok=False)
         self.failures.append((st.task.url, error))
+        self.facts.append(failure(st.task.url, st.task.parent, error, st.written,
+                                  outcome.http_status, st.prior, f.redirects))
 
     def _finish(self) -> AttemptReport:
         if self.root_errors and len(self.root_errors) == self.roots:
@@ -409,17 +433,13 @@ class Crawl:
         complete = not self.failures and not self.incomplete
         removed = sm.mark_removed(self.store, self.job.import_id, self.job.id, self.now) \
             if complete and self._may_have_removed() else 0
-        added, changed = sm.change_counts(self.store, self.job.import_id, self.job.id)
-        items = sm.job_items(self.store, self.job.import_id, self.job.id)
-        result: dict[str, Any] = {**{k: v for k, v in self.counts.items() if v or k == "files"},
-                                  "added": added, "changed": changed, "removed": removed}
-        if not complete:
-            result["removal"] = "skipped: the crawl was incomplete"
-        if self.sink.problem_counts:
-            result["problems"] = dict(sorted(self.sink.problem_counts.items()))
+        first = all(f.job_id == self.job.id for f in self.prior.values())
+        seen = Outcomes(self.counts, self.facts, self.incomplete, self.sink.problem_counts,
+                        first)
+        result, items, duplicates = attempt_result(self.store, self.job.import_id, self.job.id,
+                                                   seen, removed)
         return AttemptReport(items=self.sink.written, job_items=items, result=result,
-                             summaries=[self.sink.summary()])
-
+                             summaries=[self.sink.summary()], duplicate_keys=duplicates)
 
     def _may_have_removed(self) -> bool:
         """False when no URL can have gone: a first import, or every file answered 304."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Iterator
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Inflate in pieces this large so a bomb never sits in memory as one big string.
-PIECE = 1 << 20
+PIECE = 1 << 18
 
 
 class Inflater:
     """Turns raw chunks into content chunks: gunzips when the stream starts with gzip magic.
 
     Output stops at ``limit`` bytes; ``over_limit`` then says more content was there.
-    ``truncated`` is true after :meth:`finish` when a gzip stream ended early.
+    ``truncated`` is true after :meth:`finish` when a gzip stream ended early. The content
+    is hashed as it goes (:meth:`hexdigest`): a file whose content did not change is
+    recognised without parsing it, even when the server sends no validators.
     """
 
     def __init__(self, limit: int) -> None:
@@ -27,6 +30,8 @@ class Inflater:
         self._pending = b""
         self._z: zlib._Decompress | None = None
         self._trailing_garbage = False
+        self._hash = hashlib.sha256()
+        self._raw = hashlib.sha256()  # of the gzip bytes themselves
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Content pieces (at most ``PIECE`` bytes each) for one raw chunk."""
@@ -41,12 +46,21 @@ class Inflater:
             self._pending = b""
             self.gzip = data[:2] == GZIP_MAGIC
         if self.gzip:
+            self._raw.update(data)
             yield from self._inflate(data)
         else:
             for start in range(0, len(data), PIECE):
                 yield from self._emit(data[start:start + PIECE])
                 if self.over_limit:
                     return
+
+    def hexdigest(self) -> str:
+        """SHA-256 of the content produced so far."""
+        return self._hash.hexdigest()
+
+    def raw_hexdigest(self) -> str:
+        """SHA-256 of the gzip bytes fed so far."""
+        return self._raw.hexdigest()
 
     def finish(self) -> Iterator[bytes]:
         """What is left at the end of the stream."""
@@ -92,4 +106,5 @@ class Inflater:
             self.over_limit = True
         self.bytes_out += len(out)
         if out:
+            self._hash.update(out)
             yield out

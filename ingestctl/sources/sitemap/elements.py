@@ -73,6 +73,8 @@ class ElementReader:
         self.log = log
         # Added to lxml's line numbers when the parser starts mid-file (see fastpath).
         self.line_offset = 0
+        #: Entries whose lastmod (or feed date) is there but cannot be read.
+        self.bad_lastmods = 0
 
     def valid_loc(self, loc: str | None, line: int) -> TypeGuard[str]:
         """True when ``loc`` may be imported; records the problem otherwise."""
@@ -96,6 +98,13 @@ class ElementReader:
         value = normalize_lastmod(text)
         if value is None and text.strip():
             self.log.add(ProblemCode.BAD_LASTMOD, "unparseable date", line, None, text[:100])
+        return value
+
+    def entry_date(self, text: str | None, line: int) -> str | None:
+        """:meth:`lastmod` of a URL entry's own date, counting the unreadable ones."""
+        value = self.lastmod(text, line)
+        if value is None and text is not None and text.strip():
+            self.bad_lastmods += 1
         return value
 
     def url(self, el: Element) -> UrlEntry | None:
@@ -143,7 +152,7 @@ class ElementReader:
             loc = loc.strip()
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(lastmod, line) if lastmod else None,
+        return UrlEntry(loc, self.entry_date(lastmod, line) if lastmod else None,
                         self.changefreq(changefreq, line) if changefreq else None,
                         self.priority(priority, line) if priority else None,
                         images, videos, news, alternates, line)
@@ -179,7 +188,7 @@ class ElementReader:
         loc = loc or guid or el.get("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about")
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(date, line), line=line)
+        return UrlEntry(loc, self.entry_date(date, line), line=line)
 
     def atom_entry(self, el: Element) -> UrlEntry | None:
         """An Atom ``<entry>``: the alternate (or rel-less) link; updated, else published."""
@@ -196,7 +205,7 @@ class ElementReader:
         line = el.sourceline + self.line_offset
         if not self.valid_loc(loc, line):
             return None
-        return UrlEntry(loc, self.lastmod(date or published, line), line=line)
+        return UrlEntry(loc, self.entry_date(date or published, line), line=line)
 
     def changefreq(self, text: str, line: int) -> str | None:
         """The lower-cased changefreq, or None with a bad_changefreq problem."""

@@ -13,6 +13,7 @@ that byte with the root start tag in front and reports lines and columns of the 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from datetime import datetime
 from functools import lru_cache
@@ -20,9 +21,11 @@ from typing import Any
 
 from lxml import etree
 
+from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.elements import CHANGEFREQS, IMAGE_NS, ElementReader
+from ingestctl.sources.sitemap.fastrows import PRIORITIES, clean_rows
 from ingestctl.sources.sitemap.lastmod import normalize_lastmod
-from ingestctl.sources.sitemap.model import Entry, Image, ProblemLog, SitemapKind, UrlEntry
+from ingestctl.sources.sitemap.model import Image, Parsed, ProblemLog, SitemapKind, UrlEntry
 from ingestctl.sources.sitemap.sniff import Sniffed
 from ingestctl.sources.sitemap.urls import check_url
 from ingestctl.sources.sitemap.xmlparse import FEED_PIECE, XmlEntries, syntax_error
@@ -33,9 +36,6 @@ _SPACE = re.compile(r"[ \t\r\n]*")
 _REF = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 fromiso = datetime.fromisoformat
-_PRIORITIES = {f"{tenths / 10:.1f}": tenths / 10 for tenths in range(11)}
-_PRIORITIES.update({f"{hundredths / 100:.2f}": hundredths / 100 for hundredths in range(101)})
-_PRIORITIES.update({"0": 0.0, "1": 1.0})
 
 
 def eligible(sniffed: Sniffed) -> bool:
@@ -44,18 +44,23 @@ def eligible(sniffed: Sniffed) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _patterns(image_prefix: str | None) -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _patterns(image_prefix: str | None
+              ) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     p = re.escape(image_prefix or "image")
     # The first image's loc is a group of its own; any further images are read afterwards.
-    image = rf"<{p}:image>[ \t\r\n]*<{p}:loc>([^<]*)</{p}:loc>[ \t\r\n]*</{p}:image>[ \t\r\n]*"
-    images = (f"(?:{image}((?:{image.replace('([^<]*)', '[^<]*')})*))?" if image_prefix
+    # Possessive quantifiers (*+): text and spaces are never given back, so no backtracking.
+    image = (rf"<{p}:image>[ \t\r\n]*+<{p}:loc>([^<]*+)</{p}:loc>[ \t\r\n]*+</{p}:image>"
+             r"[ \t\r\n]*+")
+    images = (f"(?:{image}((?:{image.replace('([^<]*+)', '[^<]*+')})*))?" if image_prefix
               else "()()")
     block = re.compile(
-        r"<url>[ \t\r\n]*<loc>([^<]*)</loc>[ \t\r\n]*"
-        r"(?:<lastmod>([^<]*)</lastmod>[ \t\r\n]*)?"
-        r"(?:<changefreq>([^<]*)</changefreq>[ \t\r\n]*)?"
-        r"(?:<priority>([^<]*)</priority>[ \t\r\n]*)?" + images + r"</url>[ \t\r\n]*")
-    return block, re.compile(rf"<{p}:loc>([^<]*)</{p}:loc>")
+        r"<url>[ \t\r\n]*+<loc>([^<]*+)</loc>[ \t\r\n]*+"
+        r"(?:<lastmod>([^<]*+)</lastmod>[ \t\r\n]*+)?"
+        r"(?:<changefreq>([^<]*+)</changefreq>[ \t\r\n]*+)?"
+        r"(?:<priority>([^<]*+)</priority>[ \t\r\n]*+)?" + images + r"</url>[ \t\r\n]*+")
+    # The same with the whole block as a first group, for findall over a run (see fastrows).
+    whole = re.compile(f"({block.pattern})")
+    return block, whole, re.compile(rf"<{p}:loc>([^<]*)</{p}:loc>")
 
 
 def _unescape(text: str) -> str:
@@ -67,9 +72,16 @@ def _unescape(text: str) -> str:
     return _REF.sub(replace, text)
 
 
+def unescape(text: str) -> str:
+    """``text`` with XML character and entity references replaced (``&amp;`` fast)."""
+    if text.count("&") == text.count("&amp;"):
+        return text.replace("&amp;", "&")
+    return _unescape(text)
+
+
 def _text(text: str) -> str:
     text = text.strip()
-    return _unescape(text) if "&" in text else text
+    return unescape(text) if "&" in text else text
 
 
 class _NoEvents:
@@ -85,8 +97,11 @@ class FastUrlset:
     kind = SitemapKind.URLSET
 
     def __init__(self, url: str, sniffed: Sniffed, head: bytes, max_entries: int,
-                 max_url_length: int, on_limit: str, log: ProblemLog) -> None:
+                 max_url_length: int, on_limit: str, log: ProblemLog, *,
+                 lines: bool = True) -> None:
         self.url = url
+        # Without lines, URLs come out as row tuples, clean runs of them built in C loops.
+        self._runs = not lines
         self.sniffed = sniffed
         self.count = 0
         self.max_entries = max_entries
@@ -99,7 +114,7 @@ class FastUrlset:
         self._tree: XmlEntries | None = None
         self._reader = ElementReader(sniffed.root_ns, max_url_length, log)
         prefix = next((p for p, ns in sniffed.namespaces if ns == IMAGE_NS and p), None)
-        self._block, self._image_loc = _patterns(prefix)
+        self._block, self._whole, self._image_loc = _patterns(prefix)
         self._image_prefix = prefix is not None
         self._validator: Any = etree.XMLParser(
             target=_NoEvents(),  # type: ignore[arg-type]
@@ -113,7 +128,12 @@ class FastUrlset:
         self._done = False
         self._good_prefix = "\x00"  # matches nothing until a URL has been checked in full
 
-    def feed(self, data: bytes, out: list[Entry]) -> None:
+    @property
+    def bad_lastmods(self) -> int:
+        """Entries whose lastmod is there but cannot be read (both paths)."""
+        return self._reader.bad_lastmods + self._fallback.bad_lastmods
+
+    def feed(self, data: bytes, out: list[Parsed]) -> None:
         """Check and parse ``data``; append the entries it completes to ``out``."""
         if self._tree is not None:
             self._tree.feed(data, out)
@@ -123,7 +143,9 @@ class FastUrlset:
             try:
                 validator.feed(data[start:start + FEED_PIECE] if len(data) > FEED_PIECE else data)
             except etree.XMLSyntaxError as exc:
-                raise syntax_error(exc, self.url) from None
+                error = syntax_error(exc, self.url)
+                self._read_before(data, error, out)
+                raise error from None
         if self._skip:
             skipped = min(self._skip, len(data))
             data = data[skipped:]
@@ -133,7 +155,31 @@ class FastUrlset:
             self._buf = self._buf + text if self._buf else text
             self._extract(out)
 
-    def close(self, out: list[Entry]) -> None:
+    def _read_before(self, data: bytes, error: DataError, out: list[Parsed]) -> None:
+        """The entries that end before a syntax error in ``data``: a broken file keeps them."""
+        if self._done or error.line is None:
+            return
+        if self._skip:
+            skipped = min(self._skip, len(data))
+            data = data[skipped:]
+            self._skip -= skipped
+        buf = self._buf + self._decoder.decode(data)
+        # Offset of the error's line in buf, then its column (lxml counts from 1).
+        cut, line = 0, self._line
+        while line < error.line:
+            newline = buf.find("\n", cut)
+            if newline < 0:
+                cut = len(buf)
+                break
+            cut, line = newline + 1, line + 1
+        else:
+            cut += max(0, (error.column or 1) - 1)
+        self._buf = buf[:cut]
+        with contextlib.suppress(DataError):  # the tree parser may see the same error
+            self._extract(out)
+        self._buf = ""
+
+    def close(self, out: list[Parsed]) -> None:
         """End of input: fails when the document is incomplete."""
         if self._tree is None:
             try:
@@ -147,7 +193,7 @@ class FastUrlset:
         self._tree.close(out)
         self.count = self._tree.count
 
-    def _extract(self, out: list[Entry]) -> None:
+    def _extract(self, out: list[Parsed]) -> None:
         buf = self._buf
         pos = 0
         line, counted = self._line, 0
@@ -160,8 +206,20 @@ class FastUrlset:
         good_prefix = self._good_prefix
         image_prefix = self._image_prefix
         count = self.count
+        as_rows = self._runs
         while True:
             pos = _SPACE.match(buf, pos).end()  # type: ignore[union-attr]
+            end = self._run_end(buf, pos) if self._runs else pos
+            if end > pos:
+                groups = self._whole.findall(buf, pos, end)
+                done = clean_rows(groups, end - pos, good_prefix, max_length) \
+                    if count + len(groups) <= limit else None
+                if done is not None:
+                    found, good_prefix = done
+                    out.extend(found)
+                    count += len(found)
+                    pos = end
+                    continue
             for match in self._block.finditer(buf, pos):
                 start = match.start()
                 if start != pos:
@@ -177,7 +235,7 @@ class FastUrlset:
                 loc, lastmod, changefreq, priority, image, images = match.groups()
                 loc = loc.strip()
                 if "&" in loc:
-                    loc = _unescape(loc)
+                    loc = unescape(loc)
                 # Every URL of a file tends to share scheme and host: check those once.
                 if not (loc.startswith(good_prefix) and len(loc) < max_length
                         and " " not in loc and loc.isprintable()):
@@ -194,36 +252,39 @@ class FastUrlset:
                             fromiso(text[:19])
                             lastmod = text[:19] + "Z"
                         except ValueError:
-                            lastmod = None
+                            lastmod = normalize_lastmod(text)
                     else:
-                        lastmod = normalize_lastmod(text if "&" not in text else _unescape(text))
+                        lastmod = normalize_lastmod(text if "&" not in text else unescape(text))
                     if lastmod is None:
-                        reader.lastmod(_text(text), line)
+                        reader.entry_date(_text(text), line)
                 if changefreq and changefreq not in CHANGEFREQS:
                     changefreq = reader.changefreq(_text(changefreq), line)
                 number = None
                 if priority:
-                    number = _PRIORITIES.get(priority)
+                    number = PRIORITIES.get(priority)
                     if number is None:
                         number = reader.priority(_text(priority), line)
-                if image:
+                if image and not images:
                     image = image.strip()
-                    found = [Image(image if "&" not in image else _unescape(image))]
-                    if images:
-                        found.extend(Image(_text(more)) for more in findall_images(images))
-                    if not image or images:
-                        found = [found_image for found_image in found if found_image.loc]
-                    append(UrlEntry(loc, lastmod, changefreq or None, number, found, [], None, [],
-                                    line))
+                    if "&" in image:
+                        image = unescape(image)
+                    # The common shape: a row tuple, staged as it is (see staging.TABLES).
+                    if as_rows:
+                        append((loc, lastmod, changefreq or None, number, image or None))
+                    else:
+                        append(UrlEntry(loc, lastmod, changefreq or None, number,
+                                        [Image(image)] if image else [], [], None, [], line))
                 elif images or image is not None and image_prefix:
-                    # An empty first image: read them all the slow way, dropping empty ones.
-                    found = [Image(_text(more)) for more in findall_images(images or "")]
+                    # Several images (or an empty first one): an entry, empty images dropped.
+                    several = [Image(_text(more)) for more in findall_images(match.group(0))]
                     append(UrlEntry(loc, lastmod, changefreq or None, number,
-                                    [found_image for found_image in found if found_image.loc],
-                                    [], None, [], line))
+                                    [one for one in several if one.loc], [], None, [], line))
                 else:
-                    append(UrlEntry(loc, lastmod, changefreq or None, number, [], [], None, [],
-                                    line))
+                    if as_rows:
+                        append((loc, lastmod, changefreq or None, number, None))
+                    else:
+                        append(UrlEntry(loc, lastmod, changefreq or None, number, [], [], None,
+                                        [], line))
             rest = len(buf) - pos
             if rest == 0:
                 break
@@ -256,7 +317,15 @@ class FastUrlset:
         self._abs += pos
         self._buf = buf[pos:] if not self._done else ""
 
-    def _switch_at(self, buf: str, pos: int, line: int, out: list[Entry]) -> None:
+    @staticmethod
+    def _run_end(buf: str, pos: int) -> int:
+        """Where a run of url blocks from ``pos`` would end: after the last ``</url>``."""
+        if not buf.startswith("<url>", pos):
+            return pos
+        end = buf.rfind("</url>", pos)
+        return _SPACE.match(buf, end + 6).end() if end > pos else pos  # type: ignore[union-attr]
+
+    def _switch_at(self, buf: str, pos: int, line: int, out: list[Parsed]) -> None:
         newline = buf.rfind("\n", 0, pos)
         line_start = self._abs + newline + 1 if newline >= 0 else self._line_start
         self._abs += pos
@@ -265,7 +334,7 @@ class FastUrlset:
         self._buf = buf
         self._switch(pos, out)
 
-    def _switch(self, pos: int, out: list[Entry]) -> None:
+    def _switch(self, pos: int, out: list[Parsed]) -> None:
         # The decoder may hold the first bytes of a character split across chunks.
         rest = self._buf[pos:].encode() + self._decoder.getstate()[0]
         self._buf = ""

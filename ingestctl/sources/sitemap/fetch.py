@@ -2,19 +2,23 @@
 
 A worker thread runs :func:`read_file` for one :class:`FileTask`. Bytes go from the socket (or
 a local file) straight into a :class:`FileParser` (in this thread, or in a parse process of
-:mod:`.pool`); its batches of plain tuples are sent as :class:`Batch` messages through
-``send`` (a bounded queue, so a slow writer slows the readers down instead of letting memory
-grow).
-The file ends with one :class:`Done` message carrying its outcome; nothing here touches the
-store.
+:mod:`.pool`), which stages the rows in small SQLite files; their paths are sent as
+:class:`Batch` messages through ``send`` (a bounded queue, so a slow writer slows the readers
+down instead of letting staging files pile up). The file ends with one :class:`Done` message
+carrying its outcome; nothing here touches the store.
+
+A file read before (``FileTask.digest``) is first spooled to disk while its content is hashed:
+when the hash matches, the file is not parsed at all and ends ``not_modified``, like a 304.
 """
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -22,10 +26,13 @@ import httpx
 from ingestctl.errors import DataError, IngestError, NotFoundError
 from ingestctl.quality.summaries import SitemapSummary
 from ingestctl.sources.http import HttpFetcher, iter_body
-from ingestctl.sources.sitemap.fileparse import FileParser, Rows
-from ingestctl.sources.sitemap.model import Problem, ProblemCode, SitemapLimits
+from ingestctl.sources.sitemap.digest import same_content
+from ingestctl.sources.sitemap.fileparse import FileParser
+from ingestctl.sources.sitemap.model import ChildSitemap, Problem, ProblemCode, SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool, RemoteParser
+from ingestctl.sources.sitemap.redirects import HopRule
 from ingestctl.sources.sitemap.robots import sitemaps_from_robots
+from ingestctl.sources.sitemap.staging import Staged
 
 CHUNK = 256 * 1024
 #: Bytes of robots.txt read at most (Google reads 500 KiB).
@@ -50,6 +57,10 @@ class FileTask:
     etag: str | None = None
     last_modified: str | None = None
     robots: bool = False
+    digest: str | None = None
+    raw_digest: str | None = None
+    #: Hosts a redirect hop may lead to; None: any (the address rule still applies).
+    hop_hosts: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -61,10 +72,11 @@ class Restart:
 
 @dataclass(slots=True)
 class Batch:
-    """Rows of one file, and the child sitemaps an index listed."""
+    """Staging files of one file's rows, and the child sitemaps an index listed."""
 
     task_id: int
-    rows: Rows
+    staged: list[Staged]
+    children: list[ChildSitemap]
 
 
 @dataclass
@@ -74,6 +86,7 @@ class ReadSettings:
     limits: SitemapLimits
     now: datetime
     cancel: threading.Event
+    stage_dir: str
     pool: ParsePool | None = None
 
 
@@ -94,6 +107,9 @@ class Outcome:
     robots_sitemaps: list[str] | None = None
     final_url: str | None = None
     summary: SitemapSummary | None = None
+    digest: str | None = None
+    raw_digest: str | None = None
+    redirects: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -112,29 +128,38 @@ def _parse(task: FileTask, chunks: Iterator[bytes], job: ReadSettings, send: Sen
            outcome: Outcome) -> None:
     send(Restart(task.id))
     helper = job.pool.acquire() if job.pool is not None else None
+    parser: FileParser | RemoteParser | None = None
+    closed = False
     try:
-        parser: FileParser | RemoteParser = (
-            RemoteParser(helper, task.url, job.limits, job.now) if helper is not None
-            else FileParser(task.url, job.limits, job.now))
+        parser = (RemoteParser(helper, task.url, job.limits, job.now, job.stage_dir)
+                  if helper is not None
+                  else FileParser(task.url, job.limits, job.now, job.stage_dir))
         for chunk in chunks:
             if job.cancel.is_set():
                 raise Cancelled()
-            for rows in parser.feed(chunk):
-                send(Batch(task.id, rows))
+            staged, children = parser.feed(chunk)
+            if staged or children:
+                send(Batch(task.id, staged, children))
             if parser.done:
                 break
-        batches, result = parser.close()
+        (staged, children), result = parser.close()
+        closed = True
     finally:
+        if not closed and isinstance(parser, FileParser):
+            parser.discard()  # a helper drops it when it starts its next file
         if helper is not None and job.pool is not None:
             job.pool.release(helper)
-    for rows in batches:
-        send(Batch(task.id, rows))
+    if staged or children:
+        send(Batch(task.id, staged, children))
     outcome.kind = result.kind
     outcome.bytes = result.bytes_in
     outcome.entries = result.entries
     outcome.problems = result.problems
     outcome.problem_counts = result.problem_counts
     outcome.summary = result.summary
+    outcome.digest, outcome.raw_digest = result.digest, result.raw_digest
+    if result.error is not None:
+        raise result.error  # after what was read before it
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:
@@ -166,7 +191,10 @@ def read_file(task: FileTask, fetcher: HttpFetcher | None, job: ReadSettings,
         if task.robots:
             _read_robots(task, fetcher, outcome)
         elif fetcher is None:
-            _parse(task, _file_chunks(Path(task.url)), job, send, outcome)
+            path = Path(task.url)
+            reread = partial(_file_chunks, path)
+            if task.digest is None or not _unchanged(task, reread(), reread, job, outcome):
+                _parse(task, reread(), job, send, outcome)
         else:
             _fetch(task, fetcher, job, send, outcome)
     except IngestError as exc:
@@ -174,6 +202,25 @@ def read_file(task: FileTask, fetcher: HttpFetcher | None, job: ReadSettings,
     except Cancelled:
         return
     send(Done(task.id, outcome))
+
+
+def _unchanged(task: FileTask, chunks: Iterator[bytes], reread: Callable[[], Iterator[bytes]],
+               job: ReadSettings, outcome: Outcome) -> bool:
+    """True (and the outcome ``not_modified``) when the content is the one read last time."""
+    assert task.digest is not None
+
+    def checked() -> Iterator[bytes]:
+        for chunk in chunks:
+            if job.cancel.is_set():
+                raise Cancelled()
+            yield chunk
+
+    same, size = same_content(checked(), reread, task.digest, task.raw_digest,
+                              job.limits.max_bytes_per_file)
+    if same:
+        outcome.status, outcome.bytes = "not_modified", size
+        outcome.digest, outcome.raw_digest = task.digest, task.raw_digest
+    return same
 
 
 def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
@@ -185,9 +232,32 @@ def _fetch(task: FileTask, fetcher: HttpFetcher, job: ReadSettings, send: Send,
         headers["If-Modified-Since"] = task.last_modified
 
     def consume(response: httpx.Response) -> None:
-        _parse(task, _response_chunks(response, task.url), job, send, outcome)
+        chunks = _response_chunks(response, task.url)
+        if task.digest is None:
+            _parse(task, chunks, job, send, outcome)
+            return
+        # Read before (and no 304): hash the content first, parse only when it changed.
+        outcome.status = "ok"
+        with tempfile.TemporaryFile(dir=job.stage_dir) as spool:
 
-    fetched = fetcher.fetch(task.url, consume, headers=headers)
+            def spooled() -> Iterator[bytes]:
+                for chunk in chunks:
+                    spool.write(chunk)
+                    yield chunk
+
+            def reread() -> Iterator[bytes]:
+                spool.seek(0)
+                return iter(partial(spool.read, CHUNK), b"")
+
+            if _unchanged(task, spooled(), reread, job, outcome):
+                return
+            _parse(task, reread(), job, send, outcome)
+
+    rule = HopRule(task.url, task.hop_hosts)
+    try:
+        fetched = fetcher.fetch(task.url, consume, headers=headers, on_redirect=rule)
+    finally:
+        outcome.redirects = rule.hops
     outcome.http_status = fetched.status_code
     outcome.final_url = fetched.url
     if fetched.not_modified:
@@ -216,7 +286,11 @@ def _read_robots(task: FileTask, fetcher: HttpFetcher | None, outcome: Outcome) 
                     break
             return b"".join(parts)[:ROBOTS_LIMIT]
 
-        fetched = fetcher.fetch(task.url, consume)
+        rule = HopRule(task.url, task.hop_hosts)
+        try:
+            fetched = fetcher.fetch(task.url, consume, on_redirect=rule)
+        finally:
+            outcome.redirects = rule.hops
         outcome.http_status = fetched.status_code
         data = fetched.value or b""
         final = fetched.url

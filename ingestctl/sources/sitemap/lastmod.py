@@ -22,15 +22,17 @@ _W3C = re.compile(
 
 def normalize_lastmod(text: str) -> str | None:
     """The UTC form of a W3C/ISO 8601 or RFC 822 date, or None for garbage."""
-    # Fast path: the two forms that make up nearly every real sitemap.
+    # Fast path: the two forms that make up nearly every real sitemap. Anything else (a space
+    # or a lower-case t, other offsets, fractions) takes the one general path below.
     n = len(text)
-    if n == 25 and text[10] == "T" and text.endswith("+00:00") or n == 20 and text[19] == "Z":
+    if (n == 25 and text.endswith("+00:00") or n == 20 and text[19] == "Z") \
+            and text[10] == "T":
         head = text[:19]
         try:
             _fromiso(head)
         except ValueError:
-            return None
-        return head + "Z" if text[10] == "T" else None
+            return _slow(text)
+        return head + "Z"
     cached = _CACHE.get(text)
     if cached is not None or text in _CACHE:
         return cached

@@ -98,6 +98,10 @@ class ChildSitemap:
 
 
 Entry = UrlEntry | ChildSitemap
+#: A URL in the common shape, straight from the fast path when lines are not wanted: (loc,
+#: lastmod, changefreq, priority, its only image); the columns of the staging table ``urls``.
+UrlRow = tuple[str, str | None, str | None, float | None, str | None]
+Parsed = Entry | UrlRow
 
 
 @dataclass(slots=True)

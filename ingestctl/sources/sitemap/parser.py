@@ -8,6 +8,10 @@ Feed it bytes straight from a socket or a file in any chunk size::
     store.add(parser.close())
     record(parser.kind, parser.problems)
 
+:meth:`SitemapParser.feed_into` is the importer's form: URLs in the common shape come out as
+plain row tuples (:data:`~ingestctl.sources.sitemap.model.UrlRow`), and the entries read
+before a syntax error are in ``out`` when the error is raised.
+
 Gzip is recognised by its magic bytes and inflated incrementally, never past
 ``max_bytes_per_file``; the format (urlset, sitemapindex, RSS, Atom, text) is sniffed from the
 content. Malformed XML, a DTD internal subset, a corrupt or truncated gzip stream, and any
@@ -18,16 +22,21 @@ land in :attr:`SitemapParser.problems`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.decompress import Inflater
 from ingestctl.sources.sitemap.fastpath import FastUrlset, eligible
 from ingestctl.sources.sitemap.model import (
     Entry,
+    Image,
+    Parsed,
     Problem,
     ProblemCode,
     ProblemLog,
     SitemapKind,
     SitemapLimits,
+    UrlEntry,
 )
 from ingestctl.sources.sitemap.sniff import MAX_PROLOG, Sniffed, SniffError, blank, sniff
 from ingestctl.sources.sitemap.text import TextEntries
@@ -38,7 +47,7 @@ class SitemapParser:
     """Push parser of one sitemap file; see the module docstring."""
 
     def __init__(self, url: str, limits: SitemapLimits | None = None, *,
-                 fast: bool = True) -> None:
+                 fast: bool = True, lines: bool = True) -> None:
         self.url = url
         self.limits = limits or SitemapLimits()
         self._log = ProblemLog()
@@ -47,6 +56,8 @@ class SitemapParser:
         self._impl: XmlEntries | FastUrlset | TextEntries | None = None
         # False forces the lxml tree parser everywhere (tests compare the two paths).
         self.fast = fast
+        # False: URLs of the fast path come out as row tuples, without their line.
+        self.lines = lines
         self._stopped = False
         self._closed = False
         self._in_markup = False
@@ -91,29 +102,65 @@ class SitemapParser:
         """True when the content arrived gzip-compressed."""
         return bool(self._inflater.gzip)
 
+    @property
+    def bad_lastmods(self) -> int:
+        """URL entries whose lastmod (or feed date) is there but cannot be read."""
+        return self._impl.bad_lastmods if self._impl is not None else 0
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of the content (after gunzip), once the whole file was read; else None."""
+        if not self._closed or self._stopped or self._inflater.truncated:
+            return None
+        return self._inflater.hexdigest()
+
+    @property
+    def raw_digest(self) -> str | None:
+        """SHA-256 of the bytes fed, for a gzip file read whole; else None."""
+        if self.digest is None or not self._inflater.gzip:
+            return None
+        return self._inflater.raw_hexdigest()
+
     def feed(self, chunk: bytes) -> list[Entry]:
         """Entries completed by ``chunk``, in document order."""
-        out: list[Entry] = []
+        out: list[Parsed] = []
+        self.feed_into(chunk, out)
+        return _entries(out)
+
+    def close(self) -> list[Entry]:
+        """The last entries; raises DataError when the file is incomplete or not a sitemap."""
+        out: list[Parsed] = []
+        self.close_into(out)
+        return _entries(out)
+
+    def feed_into(self, chunk: bytes, out: list[Parsed],
+                  spill: Callable[[list[Parsed]], None] | None = None) -> None:
+        """Append what ``chunk`` completes to ``out`` (rows or entries, in document order).
+
+        ``spill`` is handed ``out`` (then emptied) after each piece of content: a small
+        chunk of gzip can hold tens of megabytes of entries.
+        """
         if self._stopped:
             self._inflater.bytes_in += len(chunk)
-            return out
+            return
         try:
             for piece in self._inflater.feed(chunk):
                 self._consume(piece, out)
+                if spill is not None and out:
+                    spill(out)
+                    out.clear()
         except ValueError as exc:
             raise DataError(str(exc), url=self.url) from None
         if self._inflater.over_limit:
             self._size_limit()
-        return out
 
-    def close(self) -> list[Entry]:
-        """The last entries; raises DataError when the file is incomplete or not a sitemap."""
-        out: list[Entry] = []
+    def close_into(self, out: list[Parsed]) -> None:
+        """Append the last rows or entries to ``out``; DataError for an incomplete file."""
         if self._closed:
-            return out
+            return
         self._closed = True
         if self._stopped:
-            return out
+            return
         for piece in self._inflater.finish():
             self._consume(piece, out)
         if self._inflater.truncated:
@@ -127,9 +174,8 @@ class SitemapParser:
             self._head = b""
         assert self._impl is not None
         self._impl.close(out)
-        return out
 
-    def _consume(self, piece: bytes, out: list[Entry]) -> None:
+    def _consume(self, piece: bytes, out: list[Parsed]) -> None:
         if self._impl is not None:
             self._impl.feed(piece, out)
             return
@@ -168,7 +214,8 @@ class SitemapParser:
                        else limits.max_urls_per_file)
         if eligible(sniffed) and self.fast:
             self._impl = FastUrlset(self.url, sniffed, head[:sniffed.root_end], max_entries,
-                                    limits.max_url_length, limits.on_limit, self._log)
+                                    limits.max_url_length, limits.on_limit, self._log,
+                                    lines=self.lines)
             return
         self._impl = XmlEntries(self.url, sniffed, max_entries, limits.max_url_length,
                                 limits.on_limit, self._log)
@@ -182,3 +229,9 @@ class SitemapParser:
         self._log.add(ProblemCode.OVER_SIZE_LIMIT,
                       message + "; the rest of the file is ignored", None, None, str(limit))
         self._stopped = True
+
+
+def _entries(out: list[Parsed]) -> list[Entry]:
+    """Rows as :class:`UrlEntry` objects, for callers that want entries."""
+    return [UrlEntry(e[0], e[1], e[2], e[3], [Image(e[4])] if e[4] else [], [], None, [], 0)
+            if type(e) is tuple else e for e in out]  # type: ignore[misc]

@@ -1,10 +1,12 @@
-"""The writer side of a crawl: batches into the store, quality counters, per-file bookkeeping.
+"""The writer side of a crawl: staging files into the store, quality counters, bookkeeping.
 
 Everything here runs on the thread that owns the store connection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +14,8 @@ from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
 from ingestctl.quality.summaries import SitemapSummary, keep_example
 from ingestctl.sources.sitemap.fetch import Batch, FileTask, Outcome
 from ingestctl.sources.sitemap.model import ChildSitemap, ProblemCode
-from ingestctl.store.sitemaps import SitemapFile, UrlBatch, UrlWriter
+from ingestctl.sources.sitemap.staging import StagingArea
+from ingestctl.store.sitemaps import SitemapFile, UrlWriter
 
 _INVALID = (ProblemCode.INVALID_URL, ProblemCode.URL_TOO_LONG, ProblemCode.MISSING_LOC)
 _OVER = (ProblemCode.OVER_URL_LIMIT, ProblemCode.OVER_SIZE_LIMIT)
@@ -34,14 +37,18 @@ class FileState:
     written: int = 0
     children: list[ChildSitemap] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Where the job's own target ended up after its redirects: its children may live there.
+    final_hosts: frozenset[str] = frozenset()
 
 
 class Sink:
     """Writes batches and adds up the quality figures of the files read."""
 
-    def __init__(self, writer: UrlWriter, acc: SitemapStatsAccumulator) -> None:
+    def __init__(self, writer: UrlWriter, acc: SitemapStatsAccumulator,
+                 area: StagingArea) -> None:
         self.writer = writer
         self.acc = acc
+        self.area = area
         self.written = 0
         self.problem_counts: dict[str, int] = {}
         self._parts = SitemapSummary()
@@ -55,13 +62,18 @@ class Sink:
         st.children.clear()
 
     def batch(self, st: FileState, msg: Batch) -> None:
-        """Write one batch of ``st``'s rows."""
-        urls, images, videos, news, alternates, children = msg.rows
-        if urls:
-            self.writer.write(st.task.id, UrlBatch(urls, images, videos, news, alternates))
-            st.written += len(urls)
-            self.written += len(urls)
-        st.children.extend(children)
+        """Merge ``st``'s staging files into the store (and delete them)."""
+        for staged in msg.staged:
+            if not self.area.owns(staged.path):
+                raise ValueError(f"not a staging file of this crawl: {staged.path}")
+            try:
+                self.writer.merge(st.task.id, staged.path, staged.extensions)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(staged.path)
+            st.written += staged.urls
+            self.written += staged.urls
+        st.children.extend(msg.children)
 
     def file_summary(self, part: SitemapSummary | None) -> None:
         """Add the quality figures of one file read completely."""
@@ -91,6 +103,18 @@ class Sink:
             not self._mixed else None
         return merged
 
+    def replay(self, url: str, prior: SitemapFile) -> None:
+        """Count a file found unchanged (304 or same content) with the figures of its read."""
+        if prior.summary:
+            self.file_summary(SitemapSummary(**prior.summary))
+        counts: dict[str, int] = (prior.problems or {}).get("counts", {})
+        for code, n in counts.items():
+            self.problem_counts[code] = self.problem_counts.get(code, 0) + n
+        for _ in range(sum(counts.get(code.value, 0) for code in _INVALID)):
+            self.acc.add_invalid("", "invalid (in a file unchanged since it was read)")
+        if any(counts.get(code.value) for code in _OVER):
+            self.acc.add_file_over_limits(url, "unchanged since it was read")
+
     def file_problems(self, st: FileState, outcome: Outcome) -> dict[str, Any] | None:
         """The parser's findings for the file row; counts them for the job and the rules."""
         counts = {code.value: n for code, n in outcome.problem_counts.items()}
@@ -102,12 +126,6 @@ class Sink:
         extra = sum(outcome.problem_counts.get(code, 0) for code in _INVALID) - len(examples)
         for _ in range(max(0, extra)):
             self.acc.add_invalid("", "invalid")
-        # The parser stores a URL whose lastmod it cannot read without one: count it here.
-        bad_dates = [p for p in outcome.problems if p.code is ProblemCode.BAD_LASTMOD]
-        for problem in bad_dates:
-            self.acc.add_unparseable_lastmod(problem.value or problem.message)
-        for _ in range(outcome.problem_counts.get(ProblemCode.BAD_LASTMOD, 0) - len(bad_dates)):
-            self.acc.add_unparseable_lastmod("")
         for problem in outcome.problems:
             if problem.code in _OVER:
                 self.acc.add_file_over_limits(st.task.url, problem.message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingestctl.errors import DataError
-from ingestctl.sources.sitemap.model import Entry, ProblemCode, ProblemLog, SitemapKind, UrlEntry
+from ingestctl.sources.sitemap.model import Parsed, ProblemCode, ProblemLog, SitemapKind, UrlEntry
 from ingestctl.sources.sitemap.urls import check_url
 
 
@@ -21,12 +21,13 @@ class TextEntries:
         self.max_url_length = max_url_length
         self.on_limit = on_limit
         self.log = log
+        self.bad_lastmods = 0  # text sitemaps carry no dates
         self._rest = b""
         self._skipping = False
         # A partial line longer than this cannot become a valid URL: stop buffering it.
         self._max_line = max_url_length * 4 + 1024
 
-    def feed(self, data: bytes, out: list[Entry]) -> None:
+    def feed(self, data: bytes, out: list[Parsed]) -> None:
         """Parse the complete lines of ``data`` and append their entries to ``out``."""
         if self._skipping:
             newline = data.find(b"\n")
@@ -50,13 +51,13 @@ class TextEntries:
         self._rest = data[end + 1:]
         self._lines(block, out)
 
-    def close(self, out: list[Entry]) -> None:
+    def close(self, out: list[Parsed]) -> None:
         """End of input: the last line needs no newline."""
         if self._rest and not self._skipping:
             self._lines(self._rest, out)
         self._rest = b""
 
-    def _lines(self, block: bytes, out: list[Entry]) -> None:
+    def _lines(self, block: bytes, out: list[Parsed]) -> None:
         text = block.decode("utf-8", "replace")
         if self.line == 0 and text.startswith("\ufeff"):
             text = text[1:]

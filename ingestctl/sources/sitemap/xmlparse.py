@@ -2,8 +2,11 @@
 
 lxml's pull parser only reports the end of entry elements (``url``, ``sitemap``, ``item``,
 ``entry``); completed entries are read, then deleted from the tree after every fed piece so
-memory does not grow with the file. Entities are never resolved, DTDs never loaded, the
-network never touched; a DTD internal subset is refused before this runs (see ``sniff``).
+memory does not grow with the file. An entry is built in memory until it ends, so the input
+since the last completed entry is capped (:data:`MAX_ENTRY_BYTES`, :data:`MAX_ENTRY_TAGS`):
+one ``<url>`` with millions of empty children fails the file instead of taking gigabytes.
+Entities are never resolved, DTDs never loaded, the network never touched; a DTD internal
+subset is refused before this runs (see ``sniff``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ from lxml import etree
 
 from ingestctl.errors import DataError
 from ingestctl.sources.sitemap.elements import ATOM_NS, SITEMAP_NS, ElementReader, Handler
-from ingestctl.sources.sitemap.model import Entry, ProblemCode, ProblemLog, SitemapKind
+from ingestctl.sources.sitemap.model import Parsed, ProblemCode, ProblemLog, SitemapKind
 from ingestctl.sources.sitemap.sniff import Sniffed
 
 _POSITION = re.compile(r", line \d+, column \d+$")
 RSS1_NS = "http://purl.org/rss/1.0/"
 # lxml refuses single feeds above ~10 MB without huge_tree; we never hand it more than this.
 FEED_PIECE = 1 << 20
+#: Pieces the tree parser is fed in, so the caps below are checked that often.
+TREE_PIECE = 1 << 16
+#: Bytes, and tags (``<``), an entry may span (counted since the last completed entry, to
+#: the piece): a URL with 1,000 images and their captions stays far below both.
+MAX_ENTRY_BYTES = 2 * 1000 * 1000
+MAX_ENTRY_TAGS = 50_000
 
 _KINDS = {
     "urlset": SitemapKind.URLSET,
@@ -53,6 +62,9 @@ class XmlEntries:
         self._shift_line: int | None = None
         self._line_delta = 0
         self._col_delta = 0
+        # Input since the last completed entry (see MAX_ENTRY_BYTES), and the lines fed.
+        self._open_bytes = self._open_tags = 0
+        self._lines_fed = 1
         self._handle: Handler
         if kind is SitemapKind.URLSET:
             tag, self._handle = _qname(ns, "url"), reader.url
@@ -74,6 +86,11 @@ class XmlEntries:
             events=("end",), tag=tag, resolve_entities=False, no_network=True, load_dtd=False,
             huge_tree=False, remove_comments=True, remove_pis=True)
 
+    @property
+    def bad_lastmods(self) -> int:
+        """Entries whose date is there but cannot be read."""
+        return self._reader.bad_lastmods
+
     def resume_at(self, head: bytes, line: int, column: int) -> None:
         """Start mid-file: ``head`` is the file up to its root start tag, and the next byte
         fed is at ``line``/``column`` (1-based) of the file; positions are reported in it."""
@@ -84,17 +101,30 @@ class XmlEntries:
         self._line_delta = self._reader.line_offset = line - head_line
         self._col_delta = column - head_column
 
-    def feed(self, data: bytes, out: list[Entry]) -> None:
+    def feed(self, data: bytes, out: list[Parsed]) -> None:
         """Parse ``data`` and append the entries it completes to ``out``."""
         parser = self._parser
-        for start in range(0, len(data), FEED_PIECE):
+        for start in range(0, len(data), TREE_PIECE):
+            piece = data[start:start + TREE_PIECE] if len(data) > TREE_PIECE else data
             try:
-                parser.feed(data[start:start + FEED_PIECE] if len(data) > FEED_PIECE else data)
+                parser.feed(piece)
             except etree.XMLSyntaxError as exc:
+                self._drain(out)  # the entries that ended before the error are kept
                 raise self._syntax_error(exc) from None
-            self._drain(out)
+            self._lines_fed += piece.count(b"\n")
+            if self._drain(out):
+                self._open_bytes = self._open_tags = 0
+            else:
+                self._open_bytes += len(piece)
+                self._open_tags += piece.count(b"<")
+                if self._open_bytes > MAX_ENTRY_BYTES or self._open_tags > MAX_ENTRY_TAGS:
+                    raise DataError(
+                        f"no sitemap entry ended in the last {MAX_ENTRY_BYTES:,} bytes or "
+                        f"{MAX_ENTRY_TAGS:,} tags; the rest of the file is not read",
+                        url=self.url, line=self._lines_fed + self._line_delta,
+                        hint="no sitemap entry is that large; check what the server sends")
 
-    def close(self, out: list[Entry]) -> None:
+    def close(self, out: list[Parsed]) -> None:
         """End of input: fails when the document is incomplete."""
         try:
             self._parser.close()
@@ -102,11 +132,12 @@ class XmlEntries:
             raise self._syntax_error(exc) from None
         self._drain(out)
 
-    def _drain(self, out: list[Entry]) -> None:
+    def _drain(self, out: list[Parsed]) -> int:
+        """Read the entries completed so far; how many there were."""
         handle = self._handle
         append = out.append
         limit = self.max_entries
-        count = self.count
+        count = start = self.count
         last: Any = None
         for _event, el in self._parser.read_events():
             count += 1
@@ -125,6 +156,7 @@ class XmlEntries:
             if parent is not None:
                 del parent[:-1]
             last.clear()
+        return count - start
 
     def over_limit(self, line: int) -> None:
         """Record (or raise, with on_limit="error") the first entry over the limit."""
