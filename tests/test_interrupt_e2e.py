@@ -66,8 +66,9 @@ def test_run_and_worker_stop_in_2s_and_resume_fetches_only_missing_files(
         home: Path, tmp_path: Path, signum: signal.Signals, phase: str) -> None:
     config = str(_config(tmp_path))
     code = {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
+    # More URLs than one staging file holds, so rows are merged while the child still trickles.
     site = StallingSite(children=6, stall=5 if phase == "stall" else None,
-                        trickle=5 if phase == "parse" else None)
+                        trickle=5 if phase == "parse" else None, trickle_urls=45_000)
     with site:
         run = start_cli(home, "--config", config, "run", "sitemap", site.server.url("/index.xml"))
         _wait_for_phase(home, site, phase, requests=1)

@@ -255,7 +255,10 @@ class SqliteStore(Store):
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): then there is
+                # nothing to undo, and the original error is the one to report.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
 

@@ -12,16 +12,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from queue import Empty, Full, Queue
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ingestctl.clock import to_iso
-from ingestctl.errors import IngestError, NotFoundError, RateLimitedError, TransientError
+from ingestctl.errors import (
+    IngestError,
+    NotFoundError,
+    RateLimitedError,
+    StoreError,
+    TransientError,
+)
 from ingestctl.interrupt import Interrupted
 from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
@@ -45,7 +53,9 @@ from ingestctl.sources.sitemap.report import Outcomes, failure
 from ingestctl.sources.sitemap.report import result as attempt_result
 from ingestctl.sources.sitemap.sink import FileState, Sink
 from ingestctl.sources.sitemap.staging import StagingArea, staging_dir
+from ingestctl.store import SQLITE
 from ingestctl.store import sitemaps as sm
+from ingestctl.store.database import store_error
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
 
 log = logging.getLogger("ingestctl.sitemap")
@@ -309,13 +319,22 @@ class Crawl:
                 read_file(task, fetcher, settings, self._send)
         except (Cancelled, Interrupted):
             return
+        except sqlite3.Error as exc:  # its staging file could not be written: the disk is full
+            self._report(task, store_error(self._disk(), exc))
         except Exception as exc:  # a bug must not leave the writer waiting for ever
             log.exception("reading %s failed", task.url)
-            error = TransientError(f"unexpected {type(exc).__name__}: {exc}", url=task.url)
-            try:
-                self._send(Done(task.id, Outcome("failed", error=error)))
-            except Cancelled:
-                return
+            self._report(task, TransientError(f"unexpected {type(exc).__name__}: {exc}",
+                                              url=task.url))
+
+    def _report(self, task: FileTask, error: IngestError) -> None:
+        try:
+            self._send(Done(task.id, Outcome("failed", error=error)))
+        except Cancelled:
+            return
+
+    def _disk(self) -> Path:
+        """The file whose disk holds the staging files: the SQLite store beside them."""
+        return Path(self.store.where) if self.store.dialect == SQLITE else Path(self.area.path)
 
     def _send(self, msg: Message) -> None:
         while True:
@@ -328,23 +347,26 @@ class Crawl:
                 continue
 
     def _shutdown(self) -> None:
-        if self.cancel.is_set():
-            # Workers may be blocked on a full queue: drain it until they have all stopped.
-            until = time.monotonic() + CANCEL_WAIT
-            while not all(f.done() for f in self.futures) and time.monotonic() < until:
-                with contextlib.suppress(Empty):
-                    self.queue.get(timeout=0.05)
-            stuck = sum(not f.done() for f in self.futures)
-            if stuck:
-                log.info("%d sitemap reader(s) still connecting; not waiting for them", stuck)
-            self.threads.shutdown(wait=not stuck, cancel_futures=True)
+        try:
+            if self.cancel.is_set():
+                # Workers may be blocked on a full queue: drain it until they have all stopped.
+                until = time.monotonic() + CANCEL_WAIT
+                while not all(f.done() for f in self.futures) and time.monotonic() < until:
+                    with contextlib.suppress(Empty):
+                        self.queue.get(timeout=0.05)
+                stuck = sum(not f.done() for f in self.futures)
+                if stuck:
+                    log.info("%d sitemap reader(s) still connecting; not waiting for them",
+                             stuck)
+                self.threads.shutdown(wait=not stuck, cancel_futures=True)
+            else:
+                self.threads.shutdown(wait=True)
             if self.pool is not None:
                 self.pool.close()
-            return
-        self.threads.shutdown(wait=True)
-        if self.pool is not None:
-            self.pool.close()
-        self.area.close()
+        finally:
+            # The staging files go whatever ended the crawl: after a full disk, they hold the
+            # space the failed attempt needs to be recorded.
+            self.area.close()
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -400,6 +422,8 @@ class Crawl:
     def _failed(self, st: FileState, f: SitemapFile, outcome: Outcome) -> None:
         error = outcome.error
         assert error is not None
+        if isinstance(error, StoreError):  # the store's disk, not the file: stop the attempt
+            raise error
         self.counts["failed_files"] += 1
         f.error_class, f.error_message = error.error_class.value, str(error)
         f.problems = self.sink.file_problems(st, outcome)
