@@ -34,6 +34,18 @@ _URL_IN_TEXT = re.compile(
 _extra_names: frozenset[str] = frozenset()
 
 
+# Credentials that appear outside URLs: an Authorization header echoed in an error body, a
+# bearer token, a token field of a JSON or form body, a Google access token.
+_CREDENTIALS = (
+    (re.compile(r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)"
+                r"(?:[A-Za-z][\w-]*\s+)?[^\s,;\"']+"), r"\1\2[redacted]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), "Bearer [redacted]"),
+    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|assertion|client_secret|key|"
+                r"oauth_token)(=|\"\s*:\s*\")[^&\s\"']+"), r"\1\2[redacted]"),
+    (re.compile(r"\bya29\.[A-Za-z0-9\-._~+/]+"), "[redacted]"),
+)
+
+
 def _normal(name: str) -> str:
     return unquote_plus(name).strip().lower().replace("-", "_")
 
@@ -73,14 +85,26 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every URL in it redacted, and token-like parameters of relative URLs."""
+    """``text`` with every URL in it redacted, token-like parameters of relative URLs, and
+    credentials outside URLs (:func:`redact_credentials`)."""
     out: list[str] = []
     last = 0
     for match in _URL_IN_TEXT.finditer(text):
-        out += [_params(text[last:match.start()]), redact_url(match.group(0))]
+        out += [redact_credentials(_params(text[last:match.start()])), redact_url(match.group(0))]
         last = match.end()
-    out.append(_params(text[last:]))
+    out.append(redact_credentials(_params(text[last:])))
     return "".join(out)
+
+
+def redact_credentials(text: str, *known: str) -> str:
+    """``text`` without credentials outside URLs (Authorization headers, bearer tokens, token
+    fields) or any of the ``known`` secret values, each replaced by ``[redacted]``."""
+    for secret in known:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _CREDENTIALS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact_target(target: str) -> str:

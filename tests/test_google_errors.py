@@ -15,6 +15,7 @@ from ingestctl.errors import (
     RateLimitedError,
     TransientError,
 )
+from ingestctl.redact import redact_credentials
 from ingestctl.sources.google.errors import (
     RateLimitHeaders,
     google_error,
@@ -23,7 +24,6 @@ from ingestctl.sources.google.errors import (
     next_utc_noon,
     parse_rate_limit_headers,
     parse_retry_after,
-    scrub_secrets,
     status_error,
 )
 from tests.fakes.google_apis import (
@@ -102,11 +102,11 @@ def test_bearer_tokens_echoed_in_an_error_never_reach_its_message() -> None:
     assert "SECRET" not in str(err) and "ya29" not in str(err)
     assert "Authorization: [redacted]" in str(err)
     assert "access_token=[redacted]" in str(err)
-    assert scrub_secrets("Authorization: Basic dXNlcjpwYXNz, key=AIzaXYZ&x=1") == (
+    assert redact_credentials("Authorization: Basic dXNlcjpwYXNz, key=AIzaXYZ&x=1") == (
         "Authorization: [redacted], key=[redacted]&x=1")
-    assert scrub_secrets('{"access_token": "abc"} and bearer xyz') == (
+    assert redact_credentials('{"access_token": "abc"} and bearer xyz') == (
         '{"access_token": "[redacted]"} and Bearer [redacted]')
-    assert scrub_secrets("token abc in text", "abc") == "token [redacted] in text"
+    assert redact_credentials("token abc in text", "abc") == "token [redacted] in text"
 
 
 @pytest.mark.parametrize("reason", ["rateLimitExceeded", "userRateLimitExceeded"])

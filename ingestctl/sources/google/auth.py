@@ -24,7 +24,7 @@ from google.auth import crypt, jwt
 
 from ingestctl.clock import Clock
 from ingestctl.errors import AuthError, ConfigError, TransientError
-from ingestctl.sources.google.errors import scrub_secrets
+from ingestctl.redact import redact_credentials
 
 MERCHANT_SCOPE = "https://www.googleapis.com/auth/content"
 SEARCH_CONSOLE_SCOPE = "https://www.googleapis.com/auth/webmasters.readonly"
@@ -229,7 +229,7 @@ class ServiceAccountTokenProvider:
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         detail = body.get("error_description") if isinstance(body, dict) else None
-        what = scrub_secrets(": ".join(str(p) for p in (error, detail) if p))
+        what = redact_credentials(": ".join(str(p) for p in (error, detail) if p))
         if status in TOKEN_RETRY_STATUSES or status >= 500 or \
                 TOKEN_RETRY_ERRORS.intersection({str(error), str(detail)}):
             raise RetryableTokenAnswer(

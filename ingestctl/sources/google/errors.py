@@ -35,6 +35,7 @@ from ingestctl.errors import (
     RateLimitedError,
     TransientError,
 )
+from ingestctl.redact import redact_credentials
 
 try:
     PACIFIC: Any = ZoneInfo("America/Los_Angeles")
@@ -62,26 +63,8 @@ AUTH_REASONS = frozenset({
 TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"})
 _DAILY_WORDS = re.compile(r"per ?day|daily|perday", re.IGNORECASE)
 _MINUTE_WORDS = re.compile(r"per ?minute|perminute|per ?second|persecond", re.IGNORECASE)
-_SECRETS = (
-    (re.compile(r"(?i)\b(authorization|proxy-authorization)(\s*[:=]\s*)"
-                r"(?:[A-Za-z][\w-]*\s+)?[^\s,;\"']+"), r"\1\2[redacted]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), "Bearer [redacted]"),
-    (re.compile(r"(?i)\b(access_token|refresh_token|id_token|assertion|client_secret|key|"
-                r"oauth_token)(=|\"\s*:\s*\")[^&\s\"']+"), r"\1\2[redacted]"),
-    (re.compile(r"\bya29\.[A-Za-z0-9\-._~+/]+"), "[redacted]"),
-)
 
 DailyReset = Callable[[datetime], datetime]
-
-
-def scrub_secrets(text: str, *known: str) -> str:
-    """``text`` without bearer tokens, token parameters or any of the ``known`` secrets."""
-    for secret in known:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def next_pacific_midnight(now: datetime) -> datetime:
@@ -233,7 +216,7 @@ def parse_error_body(body: bytes) -> GoogleErrorBody | None:
     return GoogleErrorBody(
         code=code if isinstance(code, int) else None,
         status=str(error.get("status") or ""),
-        message=scrub_secrets(" ".join(str(error.get("message") or "").split()))[:300],
+        message=redact_credentials(" ".join(str(error.get("message") or "").split()))[:300],
         reasons=tuple(reasons),
         quota_limit=quota_limit,
         retry_delay=retry_delay,

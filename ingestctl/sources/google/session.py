@@ -23,6 +23,7 @@ import httpx
 from ingestctl.clock import Clock, from_iso, to_iso
 from ingestctl.config import GoogleConfig
 from ingestctl.errors import AuthError, ConfigError, IngestError
+from ingestctl.redact import redact_credentials
 from ingestctl.resilience.classify import classify_response
 from ingestctl.resilience.quota import quota_level_events
 from ingestctl.sources.google.auth import (
@@ -35,7 +36,6 @@ from ingestctl.sources.google.errors import (
     DailyReset,
     google_error,
     parse_rate_limit_headers,
-    scrub_secrets,
 )
 from ingestctl.sources.google.limits import ClientRateLimiter, QuotaLimits, scope_key
 from ingestctl.sources.google.transport import CallOptions
@@ -183,7 +183,7 @@ class GoogleSession:
         error = google_error(status, headers, body, url=url, now=now,
                              daily_reset=self.daily_reset, load_quota=self.load_quota)
         if error is None and not 200 <= status < 300:
-            scrubbed = scrub_secrets(body.decode("utf-8", "replace")).encode()
+            scrubbed = redact_credentials(body.decode("utf-8", "replace")).encode()
             error = classify_response(status, headers, scrubbed, url=url, now=now)
         return error
 
