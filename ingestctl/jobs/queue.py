@@ -124,7 +124,9 @@ class JobQueue:
             else:
                 job_id, created = active.id, False
         job = self.get(job_id)
-        if job.status is JobStatus.PROCESSING:
+        # A job created here may already be claimed by a worker woken by its insert: that is
+        # the queue working, not the import running twice.
+        if job.status is JobStatus.PROCESSING and not created:
             raise ImportAlreadyRunning(spec.import_key, job.id, job.lease_owner or "?")
         return job, created
 
