@@ -23,7 +23,8 @@ import httpx
 from ingestctl.clock import SYSTEM
 from ingestctl.config import BreakerConfig
 from ingestctl.errors import CircuitOpenError, ErrorClass
-from ingestctl.resilience.breaker import BreakerBoard, StoreBook, default_owner
+from ingestctl.resilience.breaker import BreakerBoard, default_owner
+from ingestctl.resilience.breaker_files import StoreBook
 from ingestctl.store import Store
 
 CFG = BreakerConfig(failure_threshold=5, reset_timeout=60.0, success_threshold=2,

@@ -12,13 +12,9 @@ import pytest
 from ingestctl.clock import FakeClock, to_iso
 from ingestctl.config import BreakerConfig
 from ingestctl.errors import CircuitOpenError, ErrorClass
-from ingestctl.resilience.breaker import (
-    BreakerBoard,
-    BreakerStatus,
-    BreakerTransition,
-    breaker_key,
-    load_states,
-)
+from ingestctl.resilience.breaker import BreakerBoard, breaker_key
+from ingestctl.resilience.breaker_files import load_states
+from ingestctl.resilience.breaker_state import BreakerStatus, BreakerTransition
 
 CFG = BreakerConfig(failure_threshold=3, reset_timeout=60.0, success_threshold=2,
                     probe_lease=30.0)

@@ -195,7 +195,8 @@ def test_a_postgresql_url_without_psycopg_is_a_one_line_config_error(
 def test_breaker_list_and_reset_read_the_shared_table(home: Path, pg_url: str) -> None:
     from ingestctl.config import BreakerConfig
     from ingestctl.errors import ErrorClass
-    from ingestctl.resilience.breaker import BreakerBoard, StoreBook
+    from ingestctl.resilience.breaker import BreakerBoard
+    from ingestctl.resilience.breaker_files import StoreBook
 
     with Store(pg_url) as store:
         board = BreakerBoard(home / "unused.json", BreakerConfig(failure_threshold=1), SYSTEM,

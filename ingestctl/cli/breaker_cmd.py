@@ -13,7 +13,7 @@ from ingestctl.cli.tables import TZ_OPTION, Column, Listing, print_listing, zone
 from ingestctl.errors import UsageError
 from ingestctl.events import Event, EventKind
 from ingestctl.resilience.admin import list_breakers, reset_all_breakers, reset_breaker
-from ingestctl.resilience.breaker import BreakerTransition
+from ingestctl.resilience.breaker_state import BreakerTransition
 
 log = logging.getLogger("ingestctl.breaker")
 

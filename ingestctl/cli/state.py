@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ingestctl.alerts.sentry import SentrySubscriber
     from ingestctl.jobs.contract import ProgressCallback
     from ingestctl.jobs.runner import Runner
-    from ingestctl.resilience.breaker import BreakerBook
+    from ingestctl.resilience.breaker_files import BreakerBook
 
 
 @dataclass
@@ -130,7 +130,7 @@ class AppState:
 
     def breaker_book(self) -> BreakerBook:
         """Where the circuit breakers live: breakers.json, or the PostgreSQL store's table."""
-        from ingestctl.resilience.breaker import book_for
+        from ingestctl.resilience.breaker_files import book_for
 
         return book_for(self.home.breakers, self.store() if self.config.store.url else None)
 

@@ -28,7 +28,8 @@ from ingestctl.jobs.lease import LeaseKeeper
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import AttemptOutcome, Job, JobSpec, JobStatus
 from ingestctl.quality.gate import check_quality
-from ingestctl.resilience.breaker import BreakerBoard, BreakerTransition, breaker_key
+from ingestctl.resilience.breaker import BreakerBoard, breaker_key
+from ingestctl.resilience.breaker_state import BreakerTransition
 from ingestctl.sources import get_source
 from ingestctl.sources.inflight import InFlight
 from ingestctl.store import Store

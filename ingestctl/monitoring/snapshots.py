@@ -35,7 +35,7 @@ from ingestctl.monitoring.status import (
 from ingestctl.paths import free_space
 from ingestctl.redact import redact_target
 from ingestctl.redact import redact_text as shown
-from ingestctl.resilience.breaker import book_for
+from ingestctl.resilience.breaker_files import book_for
 from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import SQLITE, Store
 from ingestctl.store import dead_letters as dl_store

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from ingestctl.errors import EXIT_FAILED, ErrorClass, IngestError
-from ingestctl.resilience.breaker import (
-    BreakerBoard,
-    BreakerBook,
-    BreakerState,
-    BreakerTransition,
-)
+from ingestctl.resilience.breaker import BreakerBoard
+from ingestctl.resilience.breaker_files import BreakerBook
+from ingestctl.resilience.breaker_state import BreakerState, BreakerTransition
 
 
 class UnknownBreaker(IngestError):

@@ -23,7 +23,8 @@ from ingestctl.jobs.runner import Runner
 from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
-from ingestctl.resilience.breaker import BreakerBoard, book_for
+from ingestctl.resilience.breaker import BreakerBoard
+from ingestctl.resilience.breaker_files import book_for
 from ingestctl.scheduler.configured import ScheduledImport
 from ingestctl.store import Store, open_store
 from ingestctl.store import scheduling as sched_store
