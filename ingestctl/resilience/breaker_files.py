@@ -28,6 +28,8 @@ log = logging.getLogger("ingestctl.breaker")
 
 @dataclass
 class OpenBook:
+    """The breakers as read for one read-modify-write: what changed, and whether to write."""
+
     states: dict[str, BreakerState]
     dirty: bool = False
     transitions: list[BreakerTransition] = field(default_factory=list)
