@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.config import load_config, redacted
+from ingestctl.config_file import load_config, redacted
 from ingestctl.errors import ConfigError
 from tests.cli import invoke
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ingestctl.clock import FakeClock
-from ingestctl.config import GoogleConfig, load_config
+from ingestctl.config import GoogleConfig
+from ingestctl.config_file import load_config
 from ingestctl.errors import QuotaExhaustedError
 from ingestctl.sources.google.limits import (
     MERCHANT,

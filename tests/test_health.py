@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.config import HealthConfig, load_config
+from ingestctl.config import HealthConfig
+from ingestctl.config_file import load_config
 from ingestctl.errors import ConfigError
 from ingestctl.monitoring.health import (
     CheckResult,

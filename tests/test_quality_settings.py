@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.config import load_config
+from ingestctl.config_file import load_config
 from ingestctl.errors import ConfigError
 from ingestctl.quality.catalog import DEFAULT_RULES, rules_table
 from ingestctl.quality.model import FailOn, RuleSettings, Violation

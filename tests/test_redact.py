@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingestctl import redact
-from ingestctl.config import load_config
+from ingestctl.config_file import load_config
 from ingestctl.errors import DataError
 from ingestctl.redact import is_secret_param, redact_data, redact_target, redact_text, redact_url
 

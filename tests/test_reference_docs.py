@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingestctl.config import load_config, redacted
+from ingestctl.config_file import load_config, redacted
 from ingestctl.monitoring.health.evaluate import CHECKS
 from scripts.reference_docs import metrics_table
 

@@ -12,7 +12,8 @@ import pytest
 
 from ingestctl.alerts.render import breaker_closed_alert
 from ingestctl.clock import FakeClock, to_iso
-from ingestctl.config import Config, JobsConfig, load_config
+from ingestctl.config import Config, JobsConfig
+from ingestctl.config_file import load_config
 from ingestctl.errors import DataError
 from ingestctl.events import EventBus
 from ingestctl.jobs.contract import AttemptReport

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from ingestctl.clock import SYSTEM, FakeClock, to_iso
-from ingestctl.config import JobsConfig, load_config
+from ingestctl.config import JobsConfig
+from ingestctl.config_file import load_config
 from ingestctl.events import EventBus
 from ingestctl.jobs.queue import JobQueue
 from ingestctl.models.jobs import JobSpec, JobStatus

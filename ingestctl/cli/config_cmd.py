@@ -12,7 +12,7 @@ from ingestctl.alerts.effective import active_channels, describe, none_on_hint
 from ingestctl.alerts.sentry import dsn_from
 from ingestctl.cli.output import emit_json, message, warning
 from ingestctl.cli.state import state
-from ingestctl.config import redacted
+from ingestctl.config_file import redacted
 from ingestctl.jobs.retention import check_config as check_retention_config
 from ingestctl.quality.settings import check_config
 from ingestctl.scheduler.configured import scheduled_imports

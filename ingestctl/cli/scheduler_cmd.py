@@ -11,7 +11,7 @@ import typer
 from ingestctl import clock
 from ingestctl.cli.output import message
 from ingestctl.cli.state import state
-from ingestctl.config import find_config_path, load_config
+from ingestctl.config_file import find_config_path, load_config
 from ingestctl.scheduler.daemon import SchedulerDaemon
 from ingestctl.scheduler.http import Endpoints, StatusServer, parse_address
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from ingestctl import clock, log
-from ingestctl.config import Config, find_config_path, load_config
+from ingestctl.config import Config
+from ingestctl.config_file import find_config_path, load_config
 from ingestctl.events import ALERT_EVENTS, EventBus
 from ingestctl.interrupt import Cancellation
 from ingestctl.paths import Home, resolve_home
