@@ -1,7 +1,7 @@
-"""Configuration: TOML file, environment overrides and every default, validated in one place.
+"""The settings: one dataclass per config section, each key with its default and converter.
 
-Precedence: defaults < config file < ``INGESTCTL_<SECTION>__<KEY>`` environment variables.
-Every problem is a :class:`~ingestctl.errors.ConfigError` naming the file, the key, what was
+Reading them (``config_file.load_config``) takes defaults < config file <
+``INGESTCTL_<SECTION>__<KEY>`` environment variables; every problem is a :class:`~ingestctl.errors.ConfigError` naming the file, the key, what was
 found and what is allowed.
 """
 
