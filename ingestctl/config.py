@@ -1,8 +1,9 @@
 """The settings: one dataclass per config section, each key with its default and converter.
 
 Reading them (``config_file.load_config``) takes defaults < config file <
-``INGESTCTL_<SECTION>__<KEY>`` environment variables; every problem is a :class:`~ingestctl.errors.ConfigError` naming the file, the key, what was
-found and what is allowed.
+``INGESTCTL_<SECTION>__<KEY>`` environment variables; every problem is a
+:class:`~ingestctl.errors.ConfigError` naming the file, the key, what was found and what is
+allowed.
 """
 
 from __future__ import annotations
