@@ -24,7 +24,9 @@ class Terminal:
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.before = termios.tcgetattr(self.slave)
         env = spawn_env(home, TERM="xterm-256color")
-        env.pop("NO_COLOR", None)
+        # A person at a terminal: CI runners set CI, which turns progress bars off.
+        for name in ("NO_COLOR", "CI"):
+            env.pop(name, None)
         slave = self.slave
 
         def controlling_tty() -> None:
