@@ -1,24 +1,17 @@
 """One attempt of a sitemap import: discover, follow the tree, fetch concurrently, write once.
 
 The thread that calls :meth:`Crawl.run` owns the store connection and is the only writer.
-Worker threads (``sitemap.concurrency`` at once per host) fetch and parse files
-(:mod:`.fetch`) and pass batches through a bounded queue; this thread writes them, decides
-which listed files to follow (depth, cycles, ``max_files``, cross-host policy, resume) and
-reports progress. A file done by an earlier attempt of the same job is not fetched again.
+Reader threads (:mod:`.readers`) fetch and parse files (:mod:`.fetch`) and pass batches
+through a bounded queue; this thread writes them, decides which listed files to follow
+(depth, cycles, ``max_files``, cross-host policy, resume) and reports progress. A file done
+by an earlier attempt of the same job is not fetched again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import sqlite3
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from queue import Empty, Full, Queue
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -30,24 +23,20 @@ from ingestctl.errors import (
     StoreError,
     TransientError,
 )
-from ingestctl.interrupt import Interrupted
 from ingestctl.jobs.contract import AttemptReport, ImportContext
 from ingestctl.quality.sitemap_stats import SitemapStatsAccumulator
-from ingestctl.sources.http import HttpFetcher
 from ingestctl.sources.sitemap.fetch import (
     Batch,
-    Cancelled,
-    Done,
     FileTask,
     Message,
     Outcome,
     ReadSettings,
     Restart,
-    read_file,
 )
 from ingestctl.sources.sitemap.heap import keep_heap_small
 from ingestctl.sources.sitemap.model import SitemapLimits
 from ingestctl.sources.sitemap.pool import ParsePool
+from ingestctl.sources.sitemap.readers import Readers, is_http
 from ingestctl.sources.sitemap.redirects import host_of
 from ingestctl.sources.sitemap.report import Outcomes, failure
 from ingestctl.sources.sitemap.report import result as attempt_result
@@ -55,19 +44,7 @@ from ingestctl.sources.sitemap.sink import FileState, Sink
 from ingestctl.sources.sitemap.staging import StagingArea, staging_dir
 from ingestctl.store import SQLITE
 from ingestctl.store import sitemaps as sm
-from ingestctl.store.database import store_error
 from ingestctl.store.sitemaps import DONE_STATUSES, SitemapFile, UrlWriter
-
-log = logging.getLogger("ingestctl.sitemap")
-
-#: Seconds a cancelled crawl waits for its reader threads (requests in flight are aborted;
-#: one still connecting is left to finish on its own).
-CANCEL_WAIT = 1.0
-
-
-def is_http(url: str) -> bool:
-    """True for an http(s) URL (anything else is a local path)."""
-    return url.startswith(("http://", "https://"))
 
 
 @dataclass
@@ -94,17 +71,13 @@ class Crawl:
         self.area = StagingArea(staging_dir(self.store.location))
         self.sink = Sink(UrlWriter(self.store, self.job.import_id, self.job.id, self.now),
                          self.acc, self.area)
-        self.queue: Queue[Message] = Queue(maxsize=max(2, self.cfg.concurrency))
-        self.cancel = threading.Event()
+        disk = Path(self.store.where) if self.store.dialect == SQLITE else self.area.path
+        self.readers = Readers(ctx, self.cfg.concurrency, Path(disk))
+        self.cancel = self.readers.cancel
         processes = _processes(self.cfg.parse_processes, self.cfg.concurrency)
         self.pool = ParsePool(processes) if processes else None
         self.read = ReadSettings(self.limits, moment, self.cancel, self.area.path)
-        self.lock = threading.Lock()
-        self.threads = ThreadPoolExecutor(max_workers=min(32, 4 * self.cfg.concurrency),
-                                          thread_name_prefix="sitemap")
-        self.slots: dict[str, threading.BoundedSemaphore] = {}
         self.states: dict[int, FileState] = {}
-        self.futures: list[Future[None]] = []
         self.inflight = 0
         self.seen: set[str] = set()
         self.counts = {"files": 0, "not_modified": 0, "failed_files": 0, "refused_files": 0,
@@ -115,7 +88,6 @@ class Crawl:
         self.facts: list[dict[str, Any]] = []
         self.roots = 0
         self.root_errors: list[IngestError] = []
-        self._fetcher: HttpFetcher | None = None
 
     # -- the attempt ---------------------------------------------------------------------
 
@@ -124,7 +96,7 @@ class Crawl:
         try:
             self._start(self.job.target)
             while self.inflight:
-                self._handle(self._next())
+                self._handle(self.readers.next())
         except BaseException:
             self.cancel.set()
             raise
@@ -145,14 +117,6 @@ class Crawl:
             allowed = frozenset({host_of(target)}) if parts is not None else None
             self._follow(None, [_Listed(target, allowed, root=True)], 0)
 
-    def _next(self) -> Message:
-        # Readers cut by a cancellation send nothing more: check the token while idle.
-        while True:
-            try:
-                return self.queue.get(timeout=0.25)
-            except Empty:
-                self.ctx.cancel.check()
-
     def _handle(self, msg: Message) -> None:
         st = self.states[msg.task_id]
         if isinstance(msg, Batch):
@@ -167,7 +131,7 @@ class Crawl:
 
     def _progress(self, current: str) -> None:
         # Worker threads count requests into the context: share its lock.
-        with self.lock:
+        with self.readers.lock:
             self.ctx.progress(items=self.sink.written, current=current,
                               files_done=sum(self.counts[k] for k in
                                              ("files", "not_modified", "failed_files")),
@@ -281,86 +245,15 @@ class Crawl:
         self.states[file_id] = FileState(task, item.allowed, prior, root=item.root)
         if item.root and not robots:
             self.roots += 1
-        fetcher = self._http() if is_http(item.url) else None
-        slot = self.slots.setdefault(host_of(item.url) if fetcher else "",
-                                     threading.BoundedSemaphore(self.cfg.concurrency))
         self.inflight += 1
         # Children are the big files: they go to the parse processes, when there are any.
         settings = self.read if item.root or self.pool is None else ReadSettings(
             self.limits, self.read.now, self.cancel, self.area.path, self.pool)
-        self.futures.append(self.threads.submit(self._work, task, fetcher, settings, slot))
-
-    def _http(self) -> HttpFetcher:
-        if self._fetcher is None:
-            fetcher = self.ctx.http()
-            on_response, on_retry = fetcher.on_response, fetcher.on_retry
-            lock = self.lock
-
-            def counted(url: str, code: str) -> None:
-                with lock:
-                    if on_response is not None:
-                        on_response(url, code)
-
-            def retried(number: int, error: IngestError, wait: float) -> None:
-                with lock:
-                    if on_retry is not None:
-                        on_retry(number, error, wait)
-
-            fetcher.on_response, fetcher.on_retry = counted, retried
-            self._fetcher = fetcher
-        return self._fetcher
-
-    # -- worker threads --------------------------------------------------------------------
-
-    def _work(self, task: FileTask, fetcher: HttpFetcher | None, settings: ReadSettings,
-              slot: threading.BoundedSemaphore) -> None:
-        try:
-            with slot:
-                read_file(task, fetcher, settings, self._send)
-        except (Cancelled, Interrupted):
-            return
-        except sqlite3.Error as exc:  # its staging file could not be written: the disk is full
-            self._report(task, store_error(self._disk(), exc))
-        except Exception as exc:  # a bug must not leave the writer waiting for ever
-            log.exception("reading %s failed", task.url)
-            self._report(task, TransientError(f"unexpected {type(exc).__name__}: {exc}",
-                                              url=task.url))
-
-    def _report(self, task: FileTask, error: IngestError) -> None:
-        try:
-            self._send(Done(task.id, Outcome("failed", error=error)))
-        except Cancelled:
-            return
-
-    def _disk(self) -> Path:
-        """The file whose disk holds the staging files: the SQLite store beside them."""
-        return Path(self.store.where) if self.store.dialect == SQLITE else Path(self.area.path)
-
-    def _send(self, msg: Message) -> None:
-        while True:
-            if self.cancel.is_set():
-                raise Cancelled()
-            try:
-                self.queue.put(msg, timeout=0.1)
-                return
-            except Full:
-                continue
+        self.readers.submit(task, settings)
 
     def _shutdown(self) -> None:
         try:
-            if self.cancel.is_set():
-                # Workers may be blocked on a full queue: drain it until they have all stopped.
-                until = time.monotonic() + CANCEL_WAIT
-                while not all(f.done() for f in self.futures) and time.monotonic() < until:
-                    with contextlib.suppress(Empty):
-                        self.queue.get(timeout=0.05)
-                stuck = sum(not f.done() for f in self.futures)
-                if stuck:
-                    log.info("%d sitemap reader(s) still connecting; not waiting for them",
-                             stuck)
-                self.threads.shutdown(wait=not stuck, cancel_futures=True)
-            else:
-                self.threads.shutdown(wait=True)
+            self.readers.shutdown()
             if self.pool is not None:
                 self.pool.close()
         finally:
