@@ -1,12 +1,13 @@
 """The scheduler daemon: APScheduler fires configured imports; a step loop does the rest.
 
-Threads: APScheduler's own small pool only *fires* (records the slot and hands the run over);
-imports and due retries run in a pool of ``[scheduler] max_workers`` threads, each with its own
-store connection and runner (SQLite connections belong to one thread). The main thread runs
-:meth:`SchedulerDaemon.step` every ``poll_interval``: heartbeat, missed-run ledger (and, on the
-first step, catch-up of slots missed while stopped), dispatch of due retries, recovery of dead
-processes' jobs and hooks such as the alert outbox. :meth:`step` takes ``now``, so tests drive
-the ledger with an injected clock and run work inline (``submit=``).
+Threads: APScheduler's own small pool (:mod:`.firing`) only *fires* (records the slot and hands
+the run over); imports and due retries run in a pool of ``[scheduler] max_workers`` threads,
+each with its own store connection and runner (SQLite connections belong to one thread). The
+main thread runs :meth:`SchedulerDaemon.step` every ``poll_interval``: heartbeat, missed-run
+ledger (and, on the first step, catch-up of slots missed while stopped), dispatch of due
+retries, recovery of dead processes' jobs and hooks such as the alert outbox. :meth:`step`
+takes ``now``, so tests drive the ledger with an injected clock and run work inline
+(``submit=``).
 
 Under systemd (``Type=notify``) the daemon reports READY, WATCHDOG, RELOADING and STOPPING
 through :class:`~ingestctl.scheduler.sdnotify.Notifier`; the watchdog is fed from the main
@@ -37,10 +38,6 @@ from functools import partial
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-from apscheduler.executors.pool import ThreadPoolExecutor as FirePool
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from ingestctl.clock import SYSTEM, Clock, from_iso, iso_out, to_iso
 from ingestctl.config import Config
 from ingestctl.errors import IngestError
@@ -52,10 +49,11 @@ from ingestctl.jobs.spec import spec_for_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.paths import Home
 from ingestctl.scheduler.configured import ScheduledImport, scheduled_imports
+from ingestctl.scheduler.firing import FireTimer
 from ingestctl.scheduler.hooks import Hook, SerialBus, default_hooks
 from ingestctl.scheduler.ledger import update_import
 from ingestctl.scheduler.lock import InstanceLock
-from ingestctl.scheduler.misfire import apscheduler_job_kwargs, latest_slot
+from ingestctl.scheduler.misfire import latest_slot
 from ingestctl.scheduler.sdnotify import Notifier
 from ingestctl.scheduler.workers import Inflight, Submit, Workers
 from ingestctl.store import POSTGRES, Store, open_store
@@ -118,7 +116,7 @@ class SchedulerDaemon:
         self.notifier = notifier or Notifier()
         self.workers = Workers(home, self.owner, clock, self.events, lambda: self.config,
                                self._main_store, submit)
-        self._aps: Any = None
+        self._timer: FireTimer | None = None
         self._apscheduler = True
         self._instance = InstanceLock(home.root)
         self._leader: LeaderLock | None = None
@@ -173,16 +171,17 @@ class SchedulerDaemon:
         self._first_step = True  # catch up the slots missed while nobody led
         self._queue().recover()
         if self._apscheduler:
-            self._start_apscheduler()
+            self._timer = FireTimer(self.fire)
+            self._timer.start(self.imports)
         if self._leader is not None:
             log.info("this scheduler leads now (%s)", self.owner)
 
     def _step_down(self, why: str) -> None:
         log.warning("this scheduler stops leading: %s; standing by", why)
         self.leading, self.leader_since = False, None
-        if self._aps is not None:
-            self._aps.shutdown(wait=False)
-            self._aps = None
+        if self._timer is not None:
+            self._timer.shutdown()
+            self._timer = None
 
     def role(self) -> dict[str, Any] | None:
         """Leading or standing by, and who leads (for /readyz); None without an election
@@ -208,27 +207,6 @@ class SchedulerDaemon:
         """Record where the HTTP endpoints listen (shown in the lock file)."""
         self.http_url = url
         self._instance.update(self.info())
-
-    def _start_apscheduler(self) -> None:
-
-        # APScheduler's own log lines would reach stderr unformatted; its events are logged here.
-        logging.getLogger("apscheduler").propagate = False
-        logging.getLogger("apscheduler").addHandler(logging.NullHandler())
-        self._aps = BackgroundScheduler(timezone="UTC", executors={"default": FirePool(4)})
-        self._aps.add_listener(self._aps_event,
-                               EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
-        self._aps.start()
-        for item in self.imports.values():
-            self._add_job(item)
-
-    def _add_job(self, item: ScheduledImport) -> None:
-        self._aps.add_job(self.fire, args=[item.name], **apscheduler_job_kwargs(item.config))
-
-    def _aps_event(self, event: Any) -> None:
-        what = {EVENT_JOB_MISSED: "its fire time was missed (later than misfire_grace)",
-                EVENT_JOB_MAX_INSTANCES: "the previous fire is still handing over"}.get(
-                    event.code, f"error: {getattr(event, 'exception', '')}")
-        log.warning("scheduling import %s: %s", getattr(event, "job_id", "?"), what)
 
     def serve(self, *, install_signals: bool = True) -> StopReport:
         """Step every ``poll_interval`` until SIGTERM/SIGINT, reloading on SIGHUP; then stop."""
@@ -280,8 +258,8 @@ class SchedulerDaemon:
         self.notifier.stopping(f"stopping ({self._stop_signal or 'stop'}): "
                                f"{len(self.workers.running())} import(s) running")
         report = StopReport(self._stop_signal)
-        if self._aps is not None:
-            self._aps.shutdown(wait=False)
+        if self._timer is not None:
+            self._timer.shutdown()
         self.workers.shutdown()
         report.waited_for = len(self.workers.running())
         log.info("scheduler stopping (%s): waiting up to %s for %d running import(s)",
@@ -423,12 +401,8 @@ class SchedulerDaemon:
         old = self.imports
         self.config, self.imports = config, items
         self.workers.generation += 1
-        if self._aps is not None:
-            for name in set(old) - set(items):
-                self._aps.remove_job(name)
-            for name, item in items.items():
-                if name not in old or _job_settings(old[name]) != _job_settings(item):
-                    self._add_job(item)
+        if self._timer is not None:
+            self._timer.update(old, items)
         for hook in self._on_config:
             hook(config)
         log.info("config reloaded: %d scheduled import(s) (%s)", len(items),
@@ -444,7 +418,3 @@ class SchedulerDaemon:
         return JobQueue(self._main_store(), self.config.jobs, self.clock, self.events,
                         self.owner)
 
-
-def _job_settings(item: ScheduledImport) -> tuple[Any, ...]:
-    cfg = item.config
-    return (cfg.schedule, cfg.timezone, cfg.jitter, cfg.misfire_grace, cfg.coalesce)
