@@ -272,7 +272,7 @@ PLANS = {
     "finished in window": ("SELECT source, status, count(*) FROM jobs WHERE finished_at >= ? "
                            "GROUP BY source, status", "COVERING INDEX jobs_finished"),
     "expired leases": ("SELECT count(*) FROM jobs WHERE status = 'processing' "
-                       "AND lease_expires_at < ?", "INDEX jobs_status_due"),
+                       "AND lease_expires_at < ?", "INDEX jobs_processing"),
     "last failure": ("SELECT max(finished_at) FROM jobs WHERE import_id = ? "
                      "AND status = 'failed'", "INDEX jobs_import_status_finished"),
     "dead letters in window": ("SELECT count(*) FROM dead_letters WHERE active = 1 "

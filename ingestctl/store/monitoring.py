@@ -2,7 +2,9 @@
 
 Counters come from ``job_stats`` (kept by trigger when a job finishes) and the ``counters``
 table; windows use ``jobs_finished``, ``dead_letters_active_updated`` and
-``attempts_finished``; per-import lookups use ``jobs_import_status_finished``. Tables added by
+``attempts_finished``; per-import lookups use ``jobs_import_status_finished``; jobs in an
+active state come from the partial indexes ``jobs_processing``, ``jobs_queued`` and
+``jobs_active`` (only those rows, so ``ANALYZE`` cannot make a scan look cheaper). Tables added by
 other capabilities (``quota_state``/``quota_usage``, ``alerts``/``alert_deliveries``) are read
 only when ``sqlite_master`` lists them. Nothing here writes, so these commands never take
 the write lock, except :func:`probe_writable`, which commits one row of ``health_probe``. The
@@ -224,11 +226,13 @@ def running_jobs(store: Store) -> list[Row]:
 
 def queued_jobs(store: Store, limit: int) -> tuple[list[Row], int]:
     """The first ``limit`` retrying or pending jobs, soonest due first, and how many there are."""
-    total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('retrying', 'pending')")
+    # The status list as jobs_queued spells it: SQLite uses a partial index only for a WHERE
+    # that repeats its condition (same values, same order).
+    total = int(store.scalar("SELECT count(*) FROM jobs WHERE status IN ('pending', 'retrying')")
                 or 0)
     rows = store.query("SELECT id, name, source, status, attempts, max_attempts, "
                        "next_attempt_at, error_class, error_message FROM jobs "
-                       "WHERE status IN ('retrying', 'pending') "
+                       "WHERE status IN ('pending', 'retrying') "
                        "ORDER BY coalesce(next_attempt_at, created_at), id LIMIT ?", (limit,))
     return rows, total
 

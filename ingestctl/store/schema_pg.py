@@ -175,4 +175,7 @@ POSTGRES_STEPS: dict[str, str] = {
     "sitemap_file_digest": pg_ddl(";\n".join(
         f"ALTER TABLE sitemap_files ADD COLUMN {column} TEXT"
         for column in ("digest", "raw_digest", "summary", "redirects"))),
+    # PostgreSQL keeps statistics per value, but the same partial indexes keep the active
+    # lookups small there too.
+    "active_job_indexes": schema._ACTIVE_JOB_INDEXES,
 }
