@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import logging.handlers
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -58,12 +57,16 @@ class _PrivateFileHandler(logging.FileHandler):
             self.handleError(record)
 
 
-class _PrivateWatchedFileHandler(_PrivateFileHandler, logging.handlers.WatchedFileHandler):
-    """Reopens the file when logrotate moved it (``rotation = "logrotate"``); mode 0600."""
-
-
 def _file_handler(path: Path, rotation: str, max_bytes: int, backups: int) -> logging.Handler:
     if rotation == "logrotate":
+        # Start-up weight: logging.handlers (with socket and pickle) costs ~5 ms; loaded with
+        # the first record written (test_monitoring_cli.py).
+        import logging.handlers
+
+        class _PrivateWatchedFileHandler(_PrivateFileHandler,
+                                         logging.handlers.WatchedFileHandler):
+            """Reopens the file when logrotate moved it; mode 0600."""
+
         return _PrivateWatchedFileHandler(path, encoding="utf-8", delay=True)
     if max_bytes <= 0:
         return _PrivateFileHandler(path, encoding="utf-8", delay=True)

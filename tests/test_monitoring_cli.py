@@ -288,14 +288,20 @@ HEAVY = ("httpx", "lxml", "apscheduler", "tenacity", "sqlite_utils", "pydantic",
          "ingestctl.sources", "ingestctl.jobs.runner", "ingestctl.jobs.queue")
 
 
-@pytest.mark.parametrize("args,allowed", [
-    (("health", "--format", "nagios"), ()),
-    (("health", "--format", "json"), ()),
-    (("status", "--json"), ()),
-    (("metrics",), ("prometheus_client",)),
+# Each probe loads only its own model, and none loads logging.handlers (only a log record
+# written with rotation = "logrotate" needs it).
+_HEALTH, _STATUS = "ingestctl.monitoring.health.evaluate", "ingestctl.monitoring.status"
+
+
+@pytest.mark.parametrize("args,allowed,absent", [
+    (("health", "--format", "nagios"), (), (_STATUS,)),
+    (("health", "--format", "json"), (), (_STATUS,)),
+    (("status", "--json"), (), ()),
+    (("metrics",), ("prometheus_client",), (_STATUS, _HEALTH)),
 ])
 def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple[str, ...],
-                                         allowed: tuple[str, ...]) -> None:
+                                         allowed: tuple[str, ...],
+                                         absent: tuple[str, ...]) -> None:
     standard(home).store.close()
     config = write_config(tmp_path / "ingestctl.toml")
     probe = ("import json, runpy, sys\n"
@@ -309,6 +315,7 @@ def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple
     heavy = [m for m in loaded for n in (*HEAVY, "rich", "prometheus_client")
              if (m == n or m.startswith(n + ".")) and n not in allowed]
     assert heavy == []
+    assert [m for m in (*absent, "logging.handlers") if m in loaded] == []
 
 
 def test_read_paths_never_recover_crashed_jobs(home: Path, tmp_path: Path) -> None:

@@ -17,21 +17,6 @@ from typing import TYPE_CHECKING, Any
 from ingestctl.alerts.effective import active_channels
 from ingestctl.clock import from_iso, to_iso
 from ingestctl.config import Config
-from ingestctl.monitoring import status as m
-from ingestctl.monitoring.health.evaluate import (
-    HealthSnapshot,
-    ImportFreshness,
-    QualityRun,
-    QuotaUse,
-    SourceJobs,
-)
-from ingestctl.monitoring.status import (
-    HOURS,
-    BreakerRow,
-    ScheduleRow,
-    SourceSummary,
-    StatusSnapshot,
-)
 from ingestctl.paths import free_space
 from ingestctl.redact import redact_target
 from ingestctl.redact import redact_text as shown
@@ -89,6 +74,8 @@ def _missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, 
 
 def quality_runs(store: Store) -> list[QualityRun]:
     """Quality errors and warnings of the last finished run of each import that has them."""
+    from ingestctl.monitoring.health.evaluate import QualityRun  # Start-up weight: as below
+
     out = []
     for name, job_id, found in q.last_run_violations(store):
         errors = sum(1 for v in found if v.get("severity") == "error")
@@ -98,6 +85,8 @@ def quality_runs(store: Store) -> list[QualityRun]:
 
 
 def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
+    from ingestctl.monitoring.health.evaluate import ImportFreshness  # Start-up weight: below
+
     configured = [imp for imp in config.imports if imp.name]
     found = q.import_outcomes(store, [imp.name for imp in configured])
     return [ImportFreshness(imp.name, imp.freshness, *found.get(imp.name, (None, None)))
@@ -107,6 +96,10 @@ def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
 def health_snapshot(store: Store, config: Config, now: datetime,
                     breakers_path: Path) -> HealthSnapshot:
     """What the health checks need, from a few indexed queries and the breaker file."""
+    # Start-up weight: each command loads only its own model (the health checks here, the
+    # status model in status_snapshot), ~4 ms each (tests/test_monitoring_cli.py).
+    from ingestctl.monitoring.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
+
     names = q.tables(store)
     error = q.probe_writable(store, to_iso(now) or "")
     free = free_space(Path(store.where)) if store.dialect == SQLITE else None
@@ -221,6 +214,8 @@ def _int_or_none(value: Any) -> int | None:
 def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: Path,
                     limit: int = 50) -> StatusSnapshot:
     """Everything ``status`` shows; each list holds at most ``limit`` rows."""
+    from ingestctl.monitoring import status as m  # Start-up weight: see health_snapshot
+
     names = q.tables(store)
     since = q.window_start(now, config.health.window)
     snap = m.StatusSnapshot(generated_at=now, window=config.health.window,
@@ -275,6 +270,8 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
 
 def _hourly(store: Store, now: datetime, sources: dict[str, SourceSummary]) -> None:
     """Jobs completed and failed per source in each of the last 24 hours (oldest first)."""
+    from ingestctl.monitoring.status import HOURS, SourceSummary  # Start-up weight: as above
+
     top = now.replace(minute=0, second=0, microsecond=0)
     first = top - timedelta(hours=HOURS - 1)
     for source, hour, status, count in q.hourly_outcomes(store, to_iso(first) or ""):
@@ -293,6 +290,8 @@ def _delivery(total: int, sent: int) -> str:
 
 def _schedules(store: Store, config: Config, names: set[str], since: str
                ) -> list[ScheduleRow]:
+    from ingestctl.monitoring.status import ScheduleRow  # Start-up weight: as above
+
     scheduled = [imp for imp in config.imports if imp.schedule]
     if not scheduled:
         return []
@@ -307,6 +306,12 @@ def _schedules(store: Store, config: Config, names: set[str], since: str
 def empty_status(config: Config, now: datetime, database: Path,
                  breakers_path: Path) -> StatusSnapshot:
     """The status of a home without a database yet: breakers and schedules only."""
+    from ingestctl.monitoring.status import (  # Start-up weight: as above
+        BreakerRow,
+        ScheduleRow,
+        StatusSnapshot,
+    )
+
     snap = StatusSnapshot(generated_at=now, window=config.health.window, database=str(database),
                           database_exists=False)
     snap.breakers = [BreakerRow(*b) for b in breakers(breakers_path)]
