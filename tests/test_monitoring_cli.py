@@ -289,14 +289,16 @@ HEAVY = ("httpx", "lxml", "apscheduler", "tenacity", "sqlite_utils", "pydantic",
 
 
 # Each probe loads only its own model, and none loads logging.handlers (only a log record
-# written with rotation = "logrotate" needs it).
+# written with rotation = "logrotate" needs it), the job models or the dead-letter and
+# scheduling queries (store.monitoring has the probes' own); only metrics loads tempfile
+# (prometheus_client's textfile writer), as breakers.json writers do.
 _HEALTH, _STATUS = "ingestctl.monitoring.health.evaluate", "ingestctl.monitoring.status"
 
 
 @pytest.mark.parametrize("args,allowed,absent", [
-    (("health", "--format", "nagios"), (), (_STATUS,)),
-    (("health", "--format", "json"), (), (_STATUS,)),
-    (("status", "--json"), (), ()),
+    (("health", "--format", "nagios"), (), (_STATUS, "tempfile")),
+    (("health", "--format", "json"), (), (_STATUS, "tempfile")),
+    (("status", "--json"), (), ("tempfile",)),
     (("metrics",), ("prometheus_client",), (_STATUS, _HEALTH)),
 ])
 def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple[str, ...],
@@ -315,7 +317,9 @@ def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple
     heavy = [m for m in loaded for n in (*HEAVY, "rich", "prometheus_client")
              if (m == n or m.startswith(n + ".")) and n not in allowed]
     assert heavy == []
-    assert [m for m in (*absent, "logging.handlers") if m in loaded] == []
+    never = ("logging.handlers", "ingestctl.models.jobs", "ingestctl.store.jobs",
+             "ingestctl.store.dead_letters", "ingestctl.store.scheduling")
+    assert [m for m in (*absent, *never) if m in loaded] == []
 
 
 def test_read_paths_never_recover_crashed_jobs(home: Path, tmp_path: Path) -> None:

@@ -23,9 +23,7 @@ from ingestctl.redact import redact_text as shown
 from ingestctl.resilience.breaker_files import book_for
 from ingestctl.resilience.quota import quota_lines
 from ingestctl.store import SQLITE, Store
-from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import monitoring as q
-from ingestctl.store import scheduling as sched_store
 from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -69,7 +67,7 @@ def quotas(store: Store, names: set[str], now: datetime) -> list[Quota]:
 
 
 def _missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, datetime]]:
-    return sched_store.missed_slots(store, since) if "schedule_slots" in names else []
+    return q.missed_slots(store, since) if "schedule_slots" in names else []
 
 
 def quality_runs(store: Store) -> list[QualityRun]:
@@ -157,7 +155,7 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
     snap.api_requests_total = counts["api_requests_total"]
     snap.alerts_total = counts["alerts_total"]
     snap.quality_violations_total = counts["quality_violations_total"]
-    snap.dead_letters = dl_store.count_active(store)
+    snap.dead_letters = q.active_dead_letters(store)
     # Import names are label values: redacted (a store written by an older version may hold
     # URL secrets in them), the latest time winning when two become one.
     snap.last_success_timestamp = _by_label(q.last_successes(store))
@@ -245,7 +243,7 @@ def status_snapshot(store: Store, config: Config, now: datetime, breakers_path: 
                               r["attempts"], r["max_attempts"], from_iso(r["next_attempt_at"]),
                               r["error_class"], _shown(r["error_message"]))
                   for r in queued]
-    snap.dead_letters_total = dl_store.count_active(store)
+    snap.dead_letters_total = q.active_dead_letters(store)
     snap.dead_letters = [m.DeadLetterRow(r["id"], r["job_id"], shown(r["name"]), r["source"],
                                          r["error_class"], _shown(r["error_message"]),
                                          r["attempts"], from_iso(r["updated_at"]))

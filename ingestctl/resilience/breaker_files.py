@@ -7,7 +7,6 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -210,6 +209,10 @@ def _short(exc: BaseException) -> str:
 def _write(path: Path, states: dict[str, BreakerState]) -> None:
     payload = {"version": FORMAT_VERSION,
                "breakers": {key: states[key].to_json() for key in sorted(states)}}
+    # Start-up weight: only writers need tempfile; health, status and metrics only read the
+    # file (tests/test_monitoring_cli.py).
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -8,6 +8,7 @@ from typing import Any
 from ingestctl.clock import iso_out
 from ingestctl.models.jobs import Job, loads
 from ingestctl.redact import redact_target, redact_text
+from ingestctl.store import monitoring
 from ingestctl.store.database import Connection, Row, Store, where_clause
 
 
@@ -123,8 +124,7 @@ def active_entry_of(store: Store, job_id: int) -> int | None:
 
 def count_active(store: Store) -> int:
     """How many dead letters wait for a human, from the count the store keeps by trigger."""
-    return int(store.scalar("SELECT value FROM monitor_counts "
-                            "WHERE name = 'dead_letters_active'") or 0)
+    return monitoring.active_dead_letters(store)
 
 
 def purge(store: Store, older_than: str) -> int:

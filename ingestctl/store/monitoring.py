@@ -174,6 +174,21 @@ def dead_letters_since(store: Store, since: str) -> int:
                             "AND updated_at >= ?", (since,)) or 0)
 
 
+def active_dead_letters(store: Store) -> int:
+    """How many dead letters wait for a human, from the count the store keeps by trigger."""
+    return int(store.scalar("SELECT value FROM monitor_counts "
+                            "WHERE name = 'dead_letters_active'") or 0)
+
+
+def missed_slots(store: Store, since: str) -> list[tuple[str, datetime]]:
+    """(import, slot) of the schedule slots recorded missed at or after ``since``, oldest
+    first (``schedule_slots_missed``)."""
+    rows = store.conn.execute("SELECT import_name, slot_at FROM schedule_slots "
+                              "WHERE outcome = 'missed' AND slot_at >= ? "
+                              "ORDER BY slot_at, import_name", (since,)).fetchall()
+    return [(name, moment) for name, slot in rows if (moment := from_iso(slot)) is not None]
+
+
 def expired_leases(store: Store, now: datetime) -> int:
     """Jobs still ``processing`` whose lease ended before ``now``."""
     return int(store.scalar("SELECT count(*) FROM jobs WHERE status = 'processing' "

@@ -177,14 +177,6 @@ def slot_summaries(store: Store, since: datetime | None = None) -> dict[str, Slo
     return summaries
 
 
-def missed_slots(store: Store, since: str) -> list[tuple[str, datetime]]:
-    """(import, slot) of the slots recorded missed at or after ``since``, oldest first."""
-    rows = store.conn.execute("SELECT import_name, slot_at FROM schedule_slots "
-                              "WHERE outcome = 'missed' AND slot_at >= ? "
-                              "ORDER BY slot_at, import_name", (since,)).fetchall()
-    return [(name, moment) for name, slot in rows if (moment := from_iso(slot)) is not None]
-
-
 def latest_jobs(store: Store, import_keys: Iterable[str]) -> dict[str, Job]:
     """The newest job of each import key that has one."""
     keys = list(import_keys)
