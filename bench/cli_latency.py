@@ -5,10 +5,11 @@ Builds (once, in a temporary or ``--keep`` directory) a store holding 1,000,000 
 a year with one attempt each, 100,000 of them failed with an active dead letter, 20 configured
 imports, a few running, retrying and pending jobs, counters and circuit breakers. Then runs
 ``ingestctl health --format nagios``, ``ingestctl status --json`` and ``ingestctl metrics`` as
-subprocesses, interleaved with ``python -c pass`` (the interpreter's own start-up), twice: on
-the store without statistics, then after ``ANALYZE`` (what ``PRAGMA optimize`` or any SQLite
-tool leaves behind: ``sqlite_stat1``, which once made ``status`` scan every job). Each pass
-prints each median wall time, its overhead over the interpreter and the ratio. Target: each
+subprocesses, interleaved with ``python -c pass`` (the interpreter's own start-up), in two
+phases that alternate within every run: the store without statistics, and after ``ANALYZE``
+(what ``PRAGMA optimize`` or any SQLite tool leaves behind: ``sqlite_stat1``, which once made
+``status`` scan every job). Each phase prints each median wall time, its overhead over the
+interpreter and the ratio. Target: each
 ratio at most 4.5x in both passes (issue 15); exit 1 when one is above.
 
 Bytecode caching is on, as in any pip installation (``PYTHONDONTWRITEBYTECODE`` is dropped and
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -136,37 +138,66 @@ def build(home: Path, jobs: int, dead: int, now: datetime) -> None:
         "merchant:1003": {"state": "closed", "failures": 0}}}), encoding="utf-8")
 
 
-def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
-    """Median wall time (ms) of each command, interleaved, after one warm-up run each."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for argv in commands.values():
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(runs):
-        for name, argv in commands.items():
-            began = time.perf_counter()
-            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name].append((time.perf_counter() - began) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
+Statistics = list[tuple[str, str | None, str]]  # the rows of sqlite_stat1
 
 
-def set_statistics(database: Path, analyzed: bool) -> float:
-    """Run ``ANALYZE`` (or drop what an earlier one left); the seconds it took."""
-    began = time.perf_counter()
+def analyze(database: Path) -> tuple[Statistics, float]:
+    """Run ``ANALYZE`` once: the rows it left in ``sqlite_stat1`` and the seconds it took."""
     store = Store(database)  # opening read-write applies any migration the store lacks
     try:
-        if analyzed:
-            store.conn.execute("ANALYZE")
-        else:
-            store.conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
+        store.conn.execute("DROP TABLE IF EXISTS sqlite_stat1")
+        began = time.perf_counter()
+        store.conn.execute("ANALYZE")
+        took = time.perf_counter() - began
+        rows = [(str(t), i, str(st)) for t, i, st in
+                store.conn.execute("SELECT tbl, idx, stat FROM sqlite_stat1")]
     finally:
         store.close()
-    return time.perf_counter() - began
+    return rows, took
+
+
+def use_statistics(database: Path, rows: Statistics) -> None:
+    """Leave exactly ``rows`` in ``sqlite_stat1`` (none: the planner's defaults, as before
+    any ANALYZE); each command's new connection reads them when it loads the schema."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DELETE FROM sqlite_stat1")
+        conn.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", rows)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int, database: Path,
+            phases: dict[str, Statistics]) -> dict[str, dict[str, float]]:
+    """Median wall time (ms) of each command in each phase, after one warm-up run each.
+
+    Phases alternate within every run (the statistics are swapped between them), so a
+    machine getting busier or quieter weighs on both alike.
+    """
+    times: dict[str, dict[str, list[float]]] = {
+        phase: {name: [] for name in commands} for phase in phases}
+    for rows in phases.values():
+        use_statistics(database, rows)
+        for argv in commands.values():
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(runs):
+        for phase, rows in phases.items():
+            use_statistics(database, rows)
+            for name, argv in commands.items():
+                began = time.perf_counter()
+                subprocess.run(argv, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                times[phase][name].append((time.perf_counter() - began) * 1000)
+    return {phase: {name: statistics.median(values) for name, values in by_name.items()}
+            for phase, by_name in times.items()}
 
 
 def report(title: str, medians: dict[str, float], runs: int) -> list[str]:
     """Print one pass's table; the commands above the target ratio."""
     base = medians["python -c pass"]
-    print(f"\n{title}: median of {runs} runs, interleaved")
+    print(f"\n{title}: median of {runs} runs, interleaved with the other phase")
     print(f"{'command':<26}{'median':>10}{'overhead':>11}{'ratio':>8}")
     missed = []
     for name, value in medians.items():
@@ -212,19 +243,22 @@ def main() -> int:
                 "metrics": [*cli, "metrics"]}
     print(f"{sys.executable} ({'no ' if args.no_bytecode else ''}bytecode cache); "
           f"target: each command at most {TARGET_RATIO}x python -c pass")
-    ratios: dict[str, dict[str, float]] = {}
-    missed = []
-    for title, analyzed in (("without ANALYZE", False), ("after ANALYZE", True)):
-        took = set_statistics(database, analyzed)
-        if analyzed:
-            print(f"\nANALYZE took {took:.1f}s")
+    rows, took = analyze(database)
+    print(f"ANALYZE took {took:.1f}s ({len(rows)} rows in sqlite_stat1)")
+    phases: dict[str, Statistics] = {"without ANALYZE": [], "after ANALYZE": rows}
+    for phase, stats in phases.items():
+        use_statistics(database, stats)
         check = subprocess.run(commands["health --format nagios"], env=env,
                                capture_output=True, text=True)
-        print(f"health exit {check.returncode}: {check.stdout.split(' | ')[0][:100]}")
-        medians = measure(commands, env, args.runs)
-        missed += [f"{name} ({title})" for name in report(title, medians, args.runs)]
-        base = medians["python -c pass"]
-        ratios[title] = {name: value / base for name, value in medians.items()}
+        print(f"{phase}: health exit {check.returncode}: "
+              f"{check.stdout.split(' | ')[0][:80]}")
+    medians = measure(commands, env, args.runs, database, phases)
+    missed = []
+    ratios: dict[str, dict[str, float]] = {}
+    for phase, by_name in medians.items():
+        missed += [f"{name} ({phase})" for name in report(phase, by_name, args.runs)]
+        base = by_name["python -c pass"]
+        ratios[phase] = {name: value / base for name, value in by_name.items()}
     print(f"\n{'ratio to python -c pass':<26}{'without':>10}{'ANALYZE':>10}")
     for name in commands:
         if name != "python -c pass":
