@@ -2,12 +2,12 @@
 
 A real store with tens of thousands of finished jobs (most completed), their attempts and dead
 letters, and a handful of active jobs, is read through the code behind ``health``,
-``status --json``, ``metrics``, ``jobs list`` and ``dlq list``. Every statement they execute
-is captured on the store's connection and explained: before any ``ANALYZE``, after ``ANALYZE``
-of that skewed store (what ``PRAGMA optimize`` leaves behind), and with statistics gathered
-while the store was young and small. No plan may scan ``jobs``, ``attempts`` or
-``dead_letters``, except a scan of a partial index (it holds only the active rows) and the
-one scan a ``LIMIT`` stops: ``jobs list`` without filters reads the newest ``limit`` rows.
+``status --json``, ``metrics``, ``jobs list``, ``dlq list`` and ``schedule list``. Every
+statement they execute is captured on the store's connection and explained: before any
+``ANALYZE``, after ``ANALYZE`` of that skewed store (what ``PRAGMA optimize`` leaves behind),
+and with statistics gathered while the store was young and small. No plan may scan ``jobs``,
+``attempts`` or ``dead_letters``, except a scan of a partial index (it holds only the active
+rows) and the one scan a ``LIMIT`` stops: ``jobs list`` without a status reads newest first.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ingestctl.config import Config
 from ingestctl.config_file import load_config
 from ingestctl.models.jobs import JobStatus
 from ingestctl.monitoring import snapshots
+from ingestctl.scheduler.listing import schedule_rows
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
@@ -149,11 +150,14 @@ def _build(path: Path, *, analyze_when_young: bool) -> Store:
 
 
 def _read_paths(store: Store, config: Config, home: Path) -> None:
-    """What health, status --json, metrics, jobs list and dlq list ask of the store."""
+    """What health, status --json, metrics, jobs list, dlq list and schedule list ask of the
+    store, and the quality gate's look-up of an import's previous completed run."""
     breakers = home / "breakers.json"
     snapshots.health_snapshot(store, config, NOW, breakers)
     snapshots.status_snapshot(store, config, NOW, breakers)
     snapshots.metrics_snapshot(store, NOW, breakers)
+    schedule_rows(config, store, NOW)
+    job_store.previous_completed_run(store, 3, JOBS // 2)
     since = _iso(NOW - timedelta(hours=24))
     for flt in [job_store.JobFilter(), job_store.JobFilter(source="merchant"),
                 job_store.JobFilter(since=since),
@@ -243,7 +247,9 @@ def test_the_read_paths_were_captured(captured: Captured) -> None:
     text = "\n".join(captured.statements)
     for fragment in ("WHERE status = 'processing'", "FROM dead_letters WHERE active = 1",
                      "FROM attempts a", "FROM job_stats", "finished_at >= ",
-                     "SELECT * FROM jobs WHERE 1 = 1 AND status = 'pending'"):
+                     "SELECT * FROM jobs WHERE 1 = 1 AND status = 'pending'",
+                     "JOIN jobs j ON j.id = (SELECT max(id) FROM jobs WHERE import_id = i.id)",
+                     "SELECT items, result FROM jobs WHERE import_id = 3"):
         assert fragment in text
     assert len(captured.statements) > 30
 
@@ -253,6 +259,20 @@ def test_no_read_path_query_scans_a_big_table(captured: Captured) -> None:
     scans = {sql: found for sql in captured.statements
              if not NEWEST_PAGE.match(sql) and (found := full_scans(captured.store, sql))}
     assert scans == {}
+
+
+def test_an_imports_jobs_are_found_through_its_id(captured: Captured) -> None:
+    """Look-ups of one import's jobs search by import_id, never walk a status's jobs."""
+    walks = {}
+    for sql in captured.statements:
+        if "import_id = " not in sql:
+            continue
+        plan = [str(r[3]) for r in captured.store.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        found = [line for line in plan if line.startswith("SEARCH jobs USING")
+                 and "PRIMARY KEY" not in line and "import_id=" not in line]
+        if found:
+            walks[sql] = found
+    assert walks == {}
 
 
 def test_active_states_have_partial_indexes(captured: Captured) -> None:

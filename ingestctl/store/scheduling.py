@@ -183,7 +183,9 @@ def latest_jobs(store: Store, import_keys: Iterable[str]) -> dict[str, Job]:
     if not keys:
         return {}
     marks = ",".join("?" * len(keys))
+    # Through imports (jobs.import_key is a copy of imports.key): one indexed max(id) per
+    # import instead of a scan of every job's key.
     rows = store.query(
-        f"SELECT * FROM jobs WHERE id IN (SELECT max(id) FROM jobs WHERE import_key IN ({marks}) "
-        "GROUP BY import_key)", keys)
+        "SELECT j.* FROM imports i JOIN jobs j ON j.id = (SELECT max(id) FROM jobs "
+        f"WHERE import_id = i.id) WHERE i.key IN ({marks})", keys)
     return {row["import_key"]: _job(row) for row in rows}

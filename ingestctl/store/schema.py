@@ -524,8 +524,10 @@ def _sitemap_file_digest(db: Database) -> None:
 # it. A partial index holds only its state's rows, and its own statistics say so; SQLite uses
 # one only when the query's WHERE implies the index's condition literally (`status = ?` bound
 # to the state does; an IN list must be the same list in the same order). Leading with status
-# keeps the plans SEARCHes. jobs_status orders any state's jobs by id for `jobs list`; the
-# dead-letter indexes serve `dlq list` and its filters.
+# keeps the plans SEARCHes. jobs_status orders any state's jobs by id for `jobs list`;
+# jobs_import_status finds an import's latest job in a state (without it, and without
+# statistics, SQLite walked jobs_status back through every import's jobs); the dead-letter
+# indexes serve `dlq list` and its filters.
 _ACTIVE_JOB_INDEXES = """
 CREATE INDEX jobs_processing ON jobs(status, lease_expires_at) WHERE status = 'processing';
 CREATE INDEX jobs_retrying ON jobs(status, next_attempt_at) WHERE status = 'retrying';
@@ -534,6 +536,7 @@ CREATE INDEX jobs_queued ON jobs(status, next_attempt_at) WHERE status IN ('pend
 CREATE INDEX jobs_active ON jobs(status, source)
     WHERE status IN ('pending', 'processing', 'retrying');
 CREATE INDEX jobs_status ON jobs(status, id);
+CREATE INDEX jobs_import_status ON jobs(import_id, status, id);
 CREATE INDEX dead_letters_active_id ON dead_letters(active, id);
 CREATE INDEX dead_letters_active_source ON dead_letters(active, source, id);
 CREATE INDEX dead_letters_active_class ON dead_letters(active, error_class, id)
