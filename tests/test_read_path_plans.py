@@ -300,5 +300,5 @@ def test_postgresql_has_the_same_partial_indexes(pg_url: str) -> None:
     assert "WHERE (status = ANY (ARRAY['pending'::text, 'retrying'::text]))" in found[
         "jobs_queued"]
     assert "WHERE" in found["jobs_active"] and "WHERE" not in found["jobs_status"]
-    assert {"jobs_pending", "jobs_retrying", "dead_letters_active_id",
+    assert {"jobs_pending", "jobs_retrying", "jobs_import_status", "dead_letters_active_id",
             "dead_letters_active_source", "dead_letters_active_class"} <= set(found)
