@@ -1,6 +1,8 @@
-"""Google imports in SQLite: Merchant products, tokens, quota and resume cursors.
+"""Google imports in the store: Merchant products, tokens, quota and resume cursors.
 
-Search Console rows live in :mod:`ingestctl.store.search_console`.
+Search Console rows live in :mod:`ingestctl.store.search_console`. A page of products is
+upserted row by row on SQLite; on PostgreSQL it is loaded with ``COPY`` into a staging table
+and merged with one statement (``store/bulk_pg.py``).
 
 Quota use is kept as counts per (api, scope, period, bucket), where a bucket is the start of
 a calendar minute or of the API's quota day; ``quota_state`` holds per (api, scope) the limits
@@ -15,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingestctl.store.database import Connection, Store
+from ingestctl.store.database import POSTGRES, Connection, Store
 
 PRODUCT_COLUMNS = ("name", "offer_id", "content_language", "feed_label", "title", "link",
                    "image_link", "price_micros", "currency", "availability", "condition",
@@ -27,13 +29,15 @@ PRODUCT_COLUMNS = ("name", "offer_id", "content_language", "feed_label", "title"
 JSON_COLUMNS = frozenset({"gtins", "issues", "product_types", "custom_attributes",
                           "destination_statuses", "raw"})
 # A product listed again after it was marked removed is back: removal is cleared.
-_UPSERT_PRODUCT = (
-    f"INSERT INTO merchant_products (import_id, {', '.join(PRODUCT_COLUMNS)}, first_seen, "
-    f"last_seen, last_job_id) VALUES ({', '.join('?' * (len(PRODUCT_COLUMNS) + 4))}) "
+_PRODUCT_CONFLICT = (
     "ON CONFLICT(import_id, name) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in PRODUCT_COLUMNS[1:])
     + ", last_seen = excluded.last_seen, last_job_id = excluded.last_job_id, "
     "removed_at = NULL, removed_job_id = NULL")
+_INSERT_PRODUCT = (f"INSERT INTO merchant_products (import_id, {', '.join(PRODUCT_COLUMNS)}, "
+                   "first_seen, last_seen, last_job_id)")
+_UPSERT_PRODUCT = (f"{_INSERT_PRODUCT} VALUES ({', '.join('?' * (len(PRODUCT_COLUMNS) + 4))}) "
+                   f"{_PRODUCT_CONFLICT}")
 
 
 # -- resume cursors ----------------------------------------------------------------------------
@@ -66,15 +70,31 @@ def upsert_products(store: Store, import_id: int, job_id: int,
                     products: Iterable[Mapping[str, Any]], now: str,
                     cursor: Mapping[str, Any]) -> int:
     """Upsert one page of products and the cursor past it in one transaction."""
-    params = []
-    for product in products:
-        values = [json.dumps(product[c], sort_keys=True) if c in JSON_COLUMNS else product[c]
-                  for c in PRODUCT_COLUMNS]
-        params.append((import_id, *values, now, now, job_id))
+    rows = [tuple(json.dumps(product[c], sort_keys=True) if c in JSON_COLUMNS else product[c]
+                  for c in PRODUCT_COLUMNS) for product in products]
     with store.write() as conn:
-        conn.executemany(_UPSERT_PRODUCT, params)
+        if store.dialect == POSTGRES:
+            _merge_products(store, import_id, job_id, now, rows)
+        else:
+            conn.executemany(_UPSERT_PRODUCT, [(import_id, *row, now, now, job_id)
+                                               for row in rows])
         save_cursor(conn, job_id, cursor, now)
-    return len(params)
+    return len(rows)
+
+
+def _merge_products(store: Store, import_id: int, job_id: int, now: str,
+                    rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``COPY`` the page into a staging table and merge it in one statement."""
+    # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
+    from ingestctl.store.bulk_pg import latest, stage
+    from ingestctl.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    stage(store, "stage_products", "merchant_products", PRODUCT_COLUMNS, rows)
+    store.conn.execute(
+        f"{_INSERT_PRODUCT} SELECT ?::bigint, {', '.join(PRODUCT_COLUMNS)}, ?, ?, ?::bigint "
+        f"FROM {latest('stage_products', PRODUCT_COLUMNS, ('name',))} "
+        f"{_PRODUCT_CONFLICT}", (import_id, now, now, job_id))
 
 
 def count_products(store: Store, import_id: int, job_id: int | None = None) -> int:
@@ -91,7 +111,7 @@ def mark_removed_products(store: Store, import_id: int, job_id: int, now: str) -
     with store.write() as conn:
         return int(conn.execute(
             "UPDATE merchant_products SET removed_at = :now, removed_job_id = :job "
-            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS NOT :job",
+            "WHERE import_id = :imp AND removed_at IS NULL AND last_job_id IS DISTINCT FROM :job",
             {"now": now, "job": job_id, "imp": import_id}).rowcount)
 
 

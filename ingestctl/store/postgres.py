@@ -389,14 +389,3 @@ class PostgresStore(Store):
                 keepalives_interval=5, keepalives_count=3)
         return conn
 
-
-def copy_rows(store: PostgresStore, table: str, columns: str,
-              rows: Iterable[Sequence[Any]]) -> int:
-    """``COPY`` ``rows`` into ``table`` on the thread's transaction; how many were sent."""
-    count = 0
-    with (store.errors(), store.connection() as raw, raw.cursor() as cursor,
-          cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy):
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count

@@ -1,9 +1,11 @@
-"""Search Console rows and the state of each (day, dimension set) loaded, in SQLite.
+"""Search Console rows and the state of each (day, dimension set) loaded.
 
 A day of a dimension set is loaded in one segment: its rows are deleted when the segment
 starts (so rows Google no longer reports do not linger, and provisional rows are replaced by
 final ones), upserted page by page with the job's cursor, and recorded in
 ``search_console_days`` with its state (``final`` or ``all``, i.e. provisional) when done.
+A page is upserted row by row on SQLite; on PostgreSQL it is loaded with ``COPY`` into a
+staging table and merged with one statement (``store/bulk_pg.py``).
 """
 
 from __future__ import annotations
@@ -11,20 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ingestctl.store.database import Store
+from ingestctl.store.database import POSTGRES, Store
 from ingestctl.store.google import save_cursor
 
 #: (date, query, page, country, device, search_appearance, clicks, impressions, ctr,
 #: position, data_state)
 AnalyticsTuple = tuple[str, str, str, str, str, str, float, float, float, float | None, str]
-_UPSERT = (
-    "INSERT INTO search_analytics (import_id, search_type, dimensions, date, query, page, "
-    "country, device, search_appearance, clicks, impressions, ctr, position, data_state, "
-    "last_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+#: The columns of an :data:`AnalyticsTuple`, in order.
+ROW_COLUMNS = ("date", "query", "page", "country", "device", "search_appearance", "clicks",
+               "impressions", "ctr", "position", "data_state")
+_INSERT = ("INSERT INTO search_analytics (import_id, search_type, dimensions, "
+           f"{', '.join(ROW_COLUMNS)}, last_job_id)")
+_CONFLICT = (
     "ON CONFLICT(import_id, search_type, dimensions, date, query, page, country, device, "
     "search_appearance) DO UPDATE SET clicks = excluded.clicks, "
     "impressions = excluded.impressions, ctr = excluded.ctr, position = excluded.position, "
     "data_state = excluded.data_state, last_job_id = excluded.last_job_id")
+_UPSERT = f"{_INSERT} VALUES ({', '.join('?' * (len(ROW_COLUMNS) + 4))}) {_CONFLICT}"
 
 
 def start_day(store: Store, import_id: int, search_type: str, dimensions: str, day: str,
@@ -41,11 +46,30 @@ def start_day(store: Store, import_id: int, search_type: str, dimensions: str, d
 def upsert_rows(store: Store, import_id: int, job_id: int, search_type: str, dimensions: str,
                 rows: Iterable[AnalyticsTuple], now: str, cursor: Mapping[str, Any]) -> int:
     """Upsert one page of rows and the cursor past it in one transaction."""
-    params = [(import_id, search_type, dimensions, *row, job_id) for row in rows]
+    batch = list(rows)
     with store.write() as conn:
-        conn.executemany(_UPSERT, params)
+        if store.dialect == POSTGRES:
+            _merge_rows(store, import_id, job_id, search_type, dimensions, batch)
+        else:
+            conn.executemany(_UPSERT, [(import_id, search_type, dimensions, *row, job_id)
+                                       for row in batch])
         save_cursor(conn, job_id, cursor, now)
-    return len(params)
+    return len(batch)
+
+
+def _merge_rows(store: Store, import_id: int, job_id: int, search_type: str,
+                dimensions: str, rows: list[AnalyticsTuple]) -> None:
+    """PostgreSQL: ``COPY`` the page into a staging table and merge it in one statement."""
+    # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
+    from ingestctl.store.bulk_pg import latest, stage
+    from ingestctl.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    stage(store, "stage_analytics", "search_analytics", ROW_COLUMNS, rows)
+    store.conn.execute(
+        f"{_INSERT} SELECT ?::bigint, ?, ?, {', '.join(ROW_COLUMNS)}, ?::bigint "
+        f"FROM {latest('stage_analytics', ROW_COLUMNS, ROW_COLUMNS[:6])} {_CONFLICT}",
+        (import_id, search_type, dimensions, job_id))
 
 
 def finish_days(store: Store, import_id: int, job_id: int, search_type: str, dimensions: str,

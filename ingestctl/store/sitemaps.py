@@ -129,7 +129,8 @@ class UrlWriter:
         # PostgreSQL cannot attach a SQLite file: COPY its tables into temporary tables of
         # this transaction (dropped at COMMIT), then merge them set-based as on SQLite.
         # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
-        from ingestctl.store.postgres import PostgresStore, copy_rows
+        from ingestctl.store.bulk_pg import copy_rows
+        from ingestctl.store.postgres import PostgresStore
 
         assert isinstance(self.store, PostgresStore)
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
