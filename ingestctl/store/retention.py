@@ -113,6 +113,13 @@ _NEXT_OLD_JOBS = (
     "AND +j.status IN ('completed', 'failed') AND j.id NOT IN (SELECT id FROM temp.prune_keep) "
     "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.job_id = j.id AND d.active = 1) "
     "ORDER BY j.id LIMIT :batch")
+# PostgreSQL: no unary + on text, and a temporary table would live on one pooled connection
+# only; the kept ids travel as one array parameter instead.
+_NEXT_OLD_JOBS_PG = (
+    "SELECT j.id FROM jobs j WHERE j.id > :after AND j.finished_at < :cutoff "
+    "AND j.status IN ('completed', 'failed') AND j.id <> ALL(CAST(:keep AS BIGINT[])) "
+    "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.job_id = j.id AND d.active = 1) "
+    "ORDER BY j.id LIMIT :batch")
 
 
 def delete_old(store: Store, cutoff: str, *, batch: int = BATCH,
@@ -121,14 +128,19 @@ def delete_old(store: Store, cutoff: str, *, batch: int = BATCH,
     removed = Removed()
     conn = store.conn
     # The kept jobs, computed once: jobs that finish meanwhile are newer than any old one.
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS prune_keep (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.prune_keep")
-    conn.execute(f"INSERT OR IGNORE INTO temp.prune_keep (id) {_KEPT_JOBS}")
+    args: dict[str, object] = {"cutoff": cutoff, "batch": batch}
+    if store.dialect == POSTGRES:
+        next_old = _NEXT_OLD_JOBS_PG
+        args["keep"] = sorted({int(row[0]) for row in conn.execute(_KEPT_JOBS)})
+    else:
+        next_old = _NEXT_OLD_JOBS
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS prune_keep (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.prune_keep")
+        conn.execute(f"INSERT OR IGNORE INTO temp.prune_keep (id) {_KEPT_JOBS}")
     after = 0
     while True:
         with store.write() as conn:
-            ids = [row[0] for row in conn.execute(
-                _NEXT_OLD_JOBS, {"cutoff": cutoff, "batch": batch, "after": after})]
+            ids = [row[0] for row in conn.execute(next_old, {**args, "after": after})]
             if ids:
                 removed.add(_delete_jobs(conn, ids))
                 after = ids[-1]
