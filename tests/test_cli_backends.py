@@ -147,6 +147,13 @@ def test_one_day_of_commands_on_each_backend(home: Path, backend: Backend,
     assert retried.returncode == 0, retried.stderr
     assert "job 4 completed: 5 URLs" in retried.stdout, retried.stdout
     assert json.loads(cli("dlq", "list", "--json").stdout) == []
+    shown = cli("jobs", "show", "4", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert [(a["number"], a["outcome"]) for a in json.loads(shown.stdout)["attempt_history"]] == [
+        (1, "failed"), (2, "completed")]
+    purged = cli("dlq", "purge", "--older-than", "1d")
+    assert purged.returncode == 0, purged.stderr
+    assert backend.query("SELECT count(*) FROM dead_letters WHERE active = 0") == [(1,)]
     assert backend.query("SELECT count(*) FROM sitemap_urls") == [(1205,)]
 
     # A prune of aged history: jobs 1 and 2 finished 200 days ago go, job 3 (the newest
