@@ -36,6 +36,7 @@ def _every_metric() -> MetricsSnapshot:
         quality_violations_total={("zero_items", "error"): 1},
         alerts_total={("email", "sent"): 1}, success_ratio={"sitemap": 1.0},
         scheduler_heartbeat_timestamp=1.0, schema_version=1,
+        host="host1", backend="postgres", jobs_running={"host1": 1},
         database_pool={"open": 1}, scheduler_leader={"host1": 1.0})
 
 

@@ -90,7 +90,7 @@ def health(cli: Any) -> dict[str, str]:
 def test_one_day_of_commands_on_each_backend(home: Path, backend: Backend,
                                              site: Site) -> None:
     def cli(*args: str) -> Any:
-        return run_cli(home, *args, **backend.env)
+        return run_cli(home, *args, INGESTCTL_HOSTNAME="host-a", **backend.env)
 
     index = site.server.url("/index.xml")
     for run in (1, 2, 3):
@@ -142,6 +142,14 @@ def test_one_day_of_commands_on_each_backend(home: Path, backend: Backend,
     assert "ingestctl_dead_letters 1.0" in metrics.stdout
     assert 'ingestctl_jobs_total{source="sitemap",status="completed"} 3.0' in metrics.stdout
     assert 'ingestctl_jobs_total{source="sitemap",status="failed"} 1.0' in metrics.stdout
+    # The serving process names its host and backend; on PostgreSQL its pool too.
+    assert (f'ingestctl_info{{backend="{backend.name}",host="host-a",version="'
+            in metrics.stdout), metrics.stdout
+    pool = re.findall(r'ingestctl_database_pool_connections\{host="host-a",state="(\w+)"\}',
+                      metrics.stdout)
+    assert sorted(pool) == (["idle", "max", "open", "waiting"]
+                            if backend.name == "postgres" else [])
+    assert PASSWORD not in metrics.stdout
     site.fixed = True
     retried = cli("dlq", "retry", str(letter["id"]))
     assert retried.returncode == 0, retried.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ingestctl import __version__
 from ingestctl.monitoring.metrics import (
     DURATION_BUCKETS,
     DurationHistogram,
@@ -107,6 +108,7 @@ def test_families_types_and_help() -> None:
     found = families(exposition(full_snapshot()).decode())
     assert {name: kind for name, (kind, _) in found.items()} == {
         "ingestctl_jobs": "counter", "ingestctl_jobs_unfinished": "gauge",
+        "ingestctl_jobs_running": "gauge",
         "ingestctl_job_duration_seconds": "histogram",
         "ingestctl_items_imported": "counter", "ingestctl_retries": "counter",
         "ingestctl_dead_letters": "gauge", "ingestctl_last_success_timestamp_seconds": "gauge",
@@ -119,6 +121,22 @@ def test_families_types_and_help() -> None:
     assert all(doc for _, doc in found.values())
     assert found["ingestctl_job_success_ratio"][1] == \
         "Completed / finished jobs of each source over the last 24h."
+
+
+def test_the_serving_process_names_its_host_on_info_and_pool() -> None:
+    snap = MetricsSnapshot(host="db-worker-2", backend="postgres",
+                           jobs_running={"db-worker-1": 2, "db-worker-2": 1},
+                           database_pool={"open": 3, "idle": 2, "max": 10, "waiting": 0})
+    got = samples(exposition(snap).decode())
+    assert got[("ingestctl_info", (("backend", "postgres"), ("host", "db-worker-2"),
+                                   ("version", __version__)))] == 1
+    assert {labels: value for (name, labels), value in got.items()
+            if name in ("ingestctl_database_pool_connections", "ingestctl_jobs_running")} == {
+        (("host", "db-worker-2"), ("state", "open")): 3,
+        (("host", "db-worker-2"), ("state", "idle")): 2,
+        (("host", "db-worker-2"), ("state", "max")): 10,
+        (("host", "db-worker-2"), ("state", "waiting")): 0,
+        (("host", "db-worker-1"),): 2, (("host", "db-worker-2"),): 1}
 
 
 def test_empty_snapshot() -> None:

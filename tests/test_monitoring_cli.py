@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ingestctl import __version__
 from ingestctl.errors import DataError
+from ingestctl.host import hostname
 from ingestctl.store.schema import MIGRATIONS
 from tests.cli import invoke, rows, run_cli, spawn_env
 from tests.monitoring_helpers import FEED, SHOP, crafted, standard, write_config
@@ -217,6 +219,10 @@ def test_metrics_exact_values_from_the_store(home: Path) -> None:
         ("ingestctl_job_success_ratio", (("source", "merchant"),)): 1.0,
         ("ingestctl_job_success_ratio", (("source", "sitemap"),)): 0.75,
         ("ingestctl_database_schema_version", ()): len(MIGRATIONS),
+        # The processing job's lease owner is "test:..."; the serving process is this host's.
+        ("ingestctl_jobs_running", (("host", "test"),)): 1,
+        ("ingestctl_info", (("backend", "sqlite"), ("host", hostname()),
+                            ("version", __version__))): 1,
     }
     assert got == expected
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ingestctl.alerts.effective import active_channels
 from ingestctl.clock import from_iso, to_iso
 from ingestctl.config import Config
+from ingestctl.host import hostname
 from ingestctl.paths import free_space
 from ingestctl.redact import redact_target
 from ingestctl.redact import redact_text as shown
@@ -166,6 +167,8 @@ def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
                                               _missed_slots(store, names, since)))
     snap.circuit_breaker_open = {b[0]: b[1] != "closed" for b in breakers(breakers_path, store)}
     snap.schema_version = store.schema_version
+    snap.host, snap.backend = hostname(), store.dialect
+    snap.jobs_running = q.running_by_host(store)
     pool = store.pool_stats()
     if pool:
         snap.database_pool = {"open": pool.get("pool_size", 0),

@@ -239,6 +239,16 @@ def running_jobs(store: Store) -> list[Row]:
                        "WHERE status = 'processing' ORDER BY id")
 
 
+def running_by_host(store: Store) -> dict[str, int]:
+    """Jobs in ``processing`` per host of their lease owner (``host:pid:start``)."""
+    hosts: dict[str, int] = {}
+    for (owner,) in store.conn.execute("SELECT lease_owner FROM jobs "
+                                       "WHERE status = 'processing'"):
+        host = str(owner or "").partition(":")[0] or "unknown"
+        hosts[host] = hosts.get(host, 0) + 1
+    return hosts
+
+
 def queued_jobs(store: Store, limit: int) -> tuple[list[Row], int]:
     """The first ``limit`` retrying or pending jobs, soonest due first, and how many there are."""
     # The status list as jobs_queued spells it: SQLite uses a partial index only for a WHERE

@@ -21,6 +21,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from ingestctl import __version__
+
 # Upper bounds (seconds) of the job duration histogram, +Inf last. The store can count jobs per
 # bucket with one GROUP BY on a CASE over these bounds, see DurationHistogram.add_bucket.
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 60, 300, 900, 1800, 3600, math.inf)
@@ -78,6 +80,12 @@ class MetricsSnapshot:
     success_ratio_window: float = 86400.0
     scheduler_heartbeat_timestamp: float | None = None
     schema_version: int | None = None
+    # The process serving these metrics: its host name and store backend. Every host of a
+    # shared PostgreSQL store reports the same store-wide figures; these tell its series apart.
+    host: str | None = None
+    backend: str | None = None
+    # Jobs processing now, by the host holding their lease (store-wide).
+    jobs_running: dict[str, int] = field(default_factory=dict)
     # This process's pool (PostgreSQL): open, idle, max connections and requests waiting.
     database_pool: dict[str, int] = field(default_factory=dict)
     # The scheduler serving /metrics: its host -> 1 while it leads (PostgreSQL elects one).
@@ -121,6 +129,9 @@ class SnapshotCollector:
         yield _gauge("ingestctl_jobs_unfinished",
                      "Jobs not finished yet (pending, processing, retrying) by status.",
                      ["source", "status"], s.jobs_unfinished)
+        yield _gauge("ingestctl_jobs_running",
+                     "Jobs processing now, by the host holding their lease.",
+                     ["host"], s.jobs_running)
         durations = HistogramMetricFamily(
             "ingestctl_job_duration_seconds",
             "Wall time of finished jobs from first start to finish.", labels=["source"])
@@ -165,11 +176,16 @@ class SnapshotCollector:
             yield GaugeMetricFamily("ingestctl_database_schema_version",
                                     "Migrations the database has applied.",
                                     value=s.schema_version)
+        if s.host is not None:
+            yield _gauge("ingestctl_info",
+                         "The process serving these metrics: its host, store backend and "
+                         "ingestctl version; always 1.", ["host", "backend", "version"],
+                         {(s.host, s.backend or "", __version__): 1.0})
         if s.database_pool:
             yield _gauge("ingestctl_database_pool_connections",
                          "This process's PostgreSQL pool: open, idle and max connections and "
-                         "requests waiting for one.", ["state"],
-                         {k: float(v) for k, v in s.database_pool.items()})
+                         "requests waiting for one.", ["host", "state"],
+                         {(s.host or "", k): float(v) for k, v in s.database_pool.items()})
         if s.scheduler_leader:
             yield _gauge("ingestctl_scheduler_leader",
                          "1 while the scheduler serving these metrics leads, 0 on standby.",
