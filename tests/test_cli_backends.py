@@ -187,3 +187,61 @@ def test_one_day_of_commands_on_each_backend(home: Path, backend: Backend,
     assert re.search(r"schema: version (\d+) of \1 \(up to date\)", check.stdout), check.stdout
     if backend.name == "postgres":
         assert not (home / "ingestctl.db").exists()
+
+
+REPEATS = """<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"
+        xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"
+        xmlns:xhtml="http://www.w3.org/1999/xhtml">
+<url><loc>https://a.example/1</loc><lastmod>2026-01-01</lastmod>
+  <image:image><image:loc>https://a.example/1a.jpg</image:loc></image:image>
+  <image:image><image:loc>https://a.example/1b.jpg</image:loc></image:image>
+  <xhtml:link rel="alternate" hreflang="de" href="https://a.example/de/1"/></url>
+<url><loc>https://a.example/2</loc><changefreq>daily</changefreq>
+  <image:image><image:loc>https://a.example/2.jpg</image:loc></image:image></url>
+<url><loc>https://a.example/1</loc><lastmod>2026-01-05</lastmod><priority>0.7</priority>
+  <image:image><image:loc>https://a.example/1c.jpg</image:loc></image:image>
+  <xhtml:link rel="alternate" hreflang="fr" href="https://a.example/fr/1"/></url>
+<url><loc>https://a.example/3</loc>
+  <news:news><news:publication><news:name>A</news:name><news:language>en</news:language>
+  </news:publication><news:publication_date>2026-01-02</news:publication_date>
+  <news:title>First</news:title></news:news></url>
+<url><loc>https://a.example/2</loc><changefreq>weekly</changefreq></url>
+<url><loc>https://a.example/3</loc>
+  <news:news><news:publication><news:name>A</news:name><news:language>en</news:language>
+  </news:publication><news:publication_date>2026-01-03</news:publication_date>
+  <news:title>Second</news:title></news:news></url>
+</urlset>
+"""
+
+
+def _dump(location: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    tables = {"sitemap_urls": "url, lastmod, changefreq, priority, removed_at",
+              "sitemap_images": "url, position, loc", "sitemap_news": "url, title",
+              "sitemap_alternates": "url, position, hreflang, href"}
+    with Store(location) as store:
+        return {table: [tuple(r) for r in store.query(
+            f"SELECT {columns} FROM {table} ORDER BY {columns}")]
+            for table, columns in tables.items()}
+
+
+def test_urls_listed_twice_in_one_file_store_alike_on_both_backends(
+        home: Path, tmp_path: Path, pg_url: str) -> None:
+    sitemap = tmp_path / "repeats.xml"
+    sitemap.write_text(REPEATS)
+    stores: dict[str, Path | str] = {"sqlite": home / "ingestctl.db", "postgres": pg_url}
+    dumps = {}
+    for name, location in stores.items():
+        env = {"INGESTCTL_DB_URL": pg_url} if name == "postgres" else {}
+        done = run_cli(home, "run", "sitemap", str(sitemap), **env)
+        assert done.returncode == 0, done.stderr
+        assert "6 URLs" in done.stdout and "duplicate_keys (3)" in done.stdout, done.stdout
+        dumps[name] = _dump(location)
+    assert dumps["postgres"] == dumps["sqlite"]
+    # A URL listed twice keeps its last listing.
+    assert [r[:4] for r in dumps["sqlite"]["sitemap_urls"]] == [
+        ("https://a.example/1", "2026-01-05", None, 0.7),
+        ("https://a.example/2", None, "weekly", None),
+        ("https://a.example/3", None, None, None)]
+    assert dumps["sqlite"]["sitemap_news"] == [("https://a.example/3", "Second")]

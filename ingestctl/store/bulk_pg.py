@@ -46,8 +46,9 @@ def stage(store: PostgresStore, name: str, like: str, columns: Sequence[str],
                      ((seq, *row) for seq, row in enumerate(rows)))
 
 
-def latest(name: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """A subquery (``AS staged``) of the staging table ``name``: the last row of each key."""
+def latest(name: str, columns: Sequence[str], key: Sequence[str], where: str = "true") -> str:
+    """A subquery (``AS staged``) of the staging table ``name``: of its rows matching
+    ``where``, the last of each key."""
     keys = ", ".join(key)
-    return (f"(SELECT DISTINCT ON ({keys}) {', '.join(columns)} FROM {name} "
+    return (f"(SELECT DISTINCT ON ({keys}) {', '.join(columns)} FROM {name} WHERE {where} "
             f"ORDER BY {keys}, {SEQ} DESC) AS staged")

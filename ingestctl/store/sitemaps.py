@@ -89,8 +89,8 @@ class UrlWriter:
         self.job_id = int(job_id)
         self.now = now
 
-    def _statements(self, file_id: int, extensions: tuple[str, ...], prefix: str) -> list[str]:
-        """The set-based merge of one staging file's tables (``prefix``: where they are).
+    def _statements(self, file_id: int, extensions: tuple[str, ...]) -> list[str]:
+        """The set-based merge of one staging file's tables (see :meth:`_source`).
 
         URL rows go first, so the trigger clears a re-listed URL's old extension rows before
         the new ones arrive; a URL listed twice keeps its last listing. Constants are
@@ -101,15 +101,33 @@ class UrlWriter:
             "INSERT INTO sitemap_urls AS u (import_id, url, lastmod, changefreq, priority, "
             f"file_id, first_seen, last_seen, last_job_id, added_job_id) SELECT {imp}, url, "
             f"lastmod, changefreq, priority, {int(file_id)}, '{now}', '{now}', {job}, {job} "
-            f"FROM {prefix}urls WHERE true {URL_CONFLICT}",
+            f"{self._source('urls', 'url, lastmod, changefreq, priority', ('url',))} "
+            f"{URL_CONFLICT}",
             _replace_from("images", "position, loc",
-                          f"SELECT {imp}, url, 0, image FROM {prefix}urls "
-                          "WHERE image IS NOT NULL")]
+                          f"SELECT {imp}, url, 0, image "
+                          f"{self._source('urls', 'url, image', ('url',), 'image IS NOT NULL')}")]
         for name in extensions:
             columns = _EXTENSIONS[name]
+            key = ("url", "position") if "position" in columns.split(", ") else ("url",)
             statements.append(_replace_from(
-                name, columns, f"SELECT {imp}, url, {columns} FROM {prefix}{name} WHERE true"))
+                name, columns,
+                f"SELECT {imp}, url, {columns} {self._source(name, f'url, {columns}', key)}"))
         return statements
+
+    def _source(self, table: str, columns: str, key: tuple[str, ...], where: str = "true"
+                ) -> str:
+        """FROM and WHERE of a merge reading the staging ``table``.
+
+        SQLite reads the attached file and upserts its rows in order, so a key listed twice
+        keeps its last row. PostgreSQL refuses to update one row twice in a statement: it
+        reads the last row of each key from the copied table (rows numbered as listed).
+        """
+        if self.store.dialect != POSTGRES:
+            return f"FROM stage.{table} WHERE {where}"
+        # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
+        from ingestctl.store.bulk_pg import latest
+
+        return f"FROM {latest(f'stage_{table}', columns.split(', '), key, where)} WHERE true"
 
     def merge(self, file_id: int, path: str, extensions: tuple[str, ...] = ()) -> None:
         """Upsert the rows of the staging file ``path`` in one transaction."""
@@ -120,16 +138,17 @@ class UrlWriter:
         conn.execute("ATTACH DATABASE ? AS stage", (path,))
         try:
             with self.store.write():
-                for statement in self._statements(file_id, extensions, "stage."):
+                for statement in self._statements(file_id, extensions):
                     conn.execute(statement)
         finally:
             conn.execute("DETACH DATABASE stage")
 
     def _merge_copied(self, file_id: int, path: str, extensions: tuple[str, ...]) -> None:
-        # PostgreSQL cannot attach a SQLite file: COPY its tables into temporary tables of
-        # this transaction (dropped at COMMIT), then merge them set-based as on SQLite.
+        # PostgreSQL cannot attach a SQLite file: COPY its tables (numbered by rowid, the
+        # order rows were listed) into temporary tables of this transaction (dropped at
+        # COMMIT), then merge them set-based as on SQLite.
         # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
-        from ingestctl.store.bulk_pg import copy_rows
+        from ingestctl.store.bulk_pg import SEQ, copy_rows
         from ingestctl.store.postgres import PostgresStore
 
         assert isinstance(self.store, PostgresStore)
@@ -138,12 +157,12 @@ class UrlWriter:
             with self.store.write() as conn:
                 for name in ("urls", *extensions):
                     columns = STAGING_COLUMNS[name]
-                    conn.execute(f"CREATE TEMP TABLE stage_{name} ({columns}) "
+                    conn.execute(f"CREATE TEMP TABLE stage_{name} ({SEQ} BIGINT, {columns}) "
                                  "ON COMMIT DROP")
                     names = ", ".join(c.split()[0] for c in columns.split(", "))
-                    copy_rows(self.store, f"stage_{name}", names,
-                              source.execute(f"SELECT {names} FROM {name}"))
-                for statement in self._statements(file_id, extensions, "stage_"):
+                    copy_rows(self.store, f"stage_{name}", f"{SEQ}, {names}",
+                              source.execute(f"SELECT rowid, {names} FROM {name}"))
+                for statement in self._statements(file_id, extensions):
                     conn.execute(statement)
         finally:
             source.close()
