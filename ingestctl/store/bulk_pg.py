@@ -20,6 +20,15 @@ from ingestctl.store.postgres import PostgresStore
 
 #: The column numbering a staging table's rows in arrival order.
 SEQ = "seq"
+#: ``work_mem`` of a merging transaction: :func:`latest` sorts a staging table by key (a
+#: sitemap staging file holds up to 20,000 URLs, about 20 MB to sort); PostgreSQL's default
+#: 4 MB spills that sort to disk (merging 10 x 20,000 URLs took 1.03 s so, 0.75 s in memory).
+MERGE_WORK_MEM = "64MB"
+
+
+def sort_in_memory(store: PostgresStore) -> None:
+    """Let the current transaction sort a staging table in memory (``SET LOCAL``)."""
+    store.conn.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
 
 
 def copy_rows(store: PostgresStore, table: str, columns: str,
@@ -40,6 +49,7 @@ def stage(store: PostgresStore, name: str, like: str, columns: Sequence[str],
     (no constraints) plus :data:`SEQ`, dropped at COMMIT, and ``COPY`` ``rows`` into it in
     order; how many rows. Call it inside ``store.write()``."""
     listed = ", ".join(columns)
+    sort_in_memory(store)
     store.conn.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT 0::bigint AS {SEQ}, "
                        f"{listed} FROM {like} WITH NO DATA")
     return copy_rows(store, name, f"{SEQ}, {listed}",

@@ -148,13 +148,14 @@ class UrlWriter:
         # order rows were listed) into temporary tables of this transaction (dropped at
         # COMMIT), then merge them set-based as on SQLite.
         # Start-up weight: psycopg only on PostgreSQL (tests/test_startup.py).
-        from ingestctl.store.bulk_pg import SEQ, copy_rows
+        from ingestctl.store.bulk_pg import SEQ, copy_rows, sort_in_memory
         from ingestctl.store.postgres import PostgresStore
 
         assert isinstance(self.store, PostgresStore)
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             with self.store.write() as conn:
+                sort_in_memory(self.store)
                 for name in ("urls", *extensions):
                     columns = STAGING_COLUMNS[name]
                     conn.execute(f"CREATE TEMP TABLE stage_{name} ({SEQ} BIGINT, {columns}) "
