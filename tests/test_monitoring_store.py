@@ -12,6 +12,7 @@ import pytest
 from ingestctl.clock import to_iso
 from ingestctl.config import Config, ImportConfig
 from ingestctl.errors import TransientError
+from ingestctl.host import hostname
 from ingestctl.monitoring import snapshots as snaps
 from ingestctl.monitoring import snapshots as sq
 from ingestctl.monitoring.metrics import DURATION_BUCKETS, DurationHistogram
@@ -63,6 +64,11 @@ def test_metrics_snapshot_exact(tmp_path: Path, store_location: Path | str) -> N
     assert snap.success_ratio == {"sitemap": 0.75, "merchant": 1.0}
     assert snap.api_quota_used_ratio == {}
     assert snap.scheduler_heartbeat_timestamp is None
+    # Per host: the serving process's, and the running job's lease owner ("test:1").
+    assert (snap.host, snap.backend) == (hostname(), c.store.dialect)
+    assert snap.jobs_running == {"test": 1}
+    assert set(snap.database_pool) == (
+        {"open", "idle", "max", "waiting"} if c.store.dialect == "postgres" else set())
 
 
 def test_health_snapshot(tmp_path: Path, store_location: Path | str) -> None:
