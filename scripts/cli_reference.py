@@ -11,7 +11,7 @@ from typing import Any
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from ingestctl.cli import app
+from ingestctl.cli.app import app
 
 ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "INGESTCTL_HOME": "/nonexistent"}
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ingestctl.cli import app
+from ingestctl.cli.app import app
 
 #: The checkout under test: subprocesses import ingestctl from here, not from wherever the
 #: package happens to be installed (an editable install may point at another worktree).

@@ -260,7 +260,7 @@ def test_token_endpoint_408_and_temporarily_unavailable_are_retried(
 def test_quota_command_reads_the_store_without_httpx(home: Path, apis: FakeGoogleApis) -> None:
     assert invoke("run", "merchant", "--account", ACCOUNT, env=google_env(apis)).exit_code == 0
     code = ("import sys, json\n"
-            "from ingestctl.cli import app\n"
+            "from ingestctl.cli.app import app\n"
             "try:\n"
             "    app(['quota', '--json'], prog_name='ingestctl')\n"
             "except SystemExit:\n"

@@ -7,7 +7,6 @@ database, and import neither Rich (except for text output) nor prometheus_client
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -18,35 +17,18 @@ from typer._click.core import Context as ClickContext
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperCommand
 
-from ingestctl import __version__, clock
 from ingestctl.cli.output import emit_json
-from ingestctl.cli.state import AppState, state
-from ingestctl.errors import IngestError, StoreError, UsageError
-from ingestctl.monitoring import snapshots
-from ingestctl.store import Store
+from ingestctl.cli.probes import open_store, print_health, print_metrics, status_snapshot
+from ingestctl.cli.state import state
+from ingestctl.errors import UsageError
 from ingestctl.units import parse_duration
 
 if TYPE_CHECKING:
-    from ingestctl.monitoring.health import CheckResult
     from ingestctl.monitoring.status import StatusSnapshot
 
 app = typer.Typer()
 # The Monitoring Plugins' UNKNOWN, for bad arguments (monitoring.health is imported lazily).
 EXIT_UNKNOWN = 3
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-
-
-def _open(st: AppState) -> Store | None:
-    """The store without crash recovery, or None when there is no database yet."""
-    if not st.config.store.url and not st.home.database.exists():
-        return None
-    try:
-        return st.store(recover=False)
-    except sqlite3.Error as exc:
-        raise StoreError(str(st.home.database), str(exc)) from None
 
 
 class HealthFormat(StrEnum):
@@ -70,27 +52,6 @@ class HealthCommand(TyperCommand):
             raise typer.Exit(EXIT_UNKNOWN) from None
 
 
-def health_results(st: AppState, now: Any) -> list[CheckResult]:
-    """Run the checks; a missing or unreadable database is the CRITICAL database check."""
-    # Start-up weight: this module serves health, metrics and status; each loads its own
-    # models (tests/test_monitoring_cli.py, tests/test_startup.py).
-    from ingestctl.monitoring.health import HealthSnapshot, run_checks
-
-    config = st.config
-    try:
-        store = _open(st)
-        if store is None:
-            snap = HealthSnapshot.unreachable(
-                f"no database at {st.home.database} (run an import first)")
-        else:
-            snap = snapshots.health_snapshot(store, config, now, st.home.breakers)
-    except StoreError as exc:
-        snap = HealthSnapshot.unreachable(exc.reason)
-    except sqlite3.Error as exc:
-        snap = HealthSnapshot.unreachable(str(exc))
-    return run_checks(snap, config.health, now)
-
-
 @app.command("health", cls=HealthCommand)
 def health(
     ctx: typer.Context,
@@ -98,32 +59,7 @@ def health(
                                      help="text (table), nagios (one line) or json."),
 ) -> None:
     """Run the health checks; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    from ingestctl.monitoring.health import CheckResult, Status, overall
-
-    now = clock.now()
-    try:
-        results = health_results(state(ctx), now)
-    except Exception as exc:  # a probe must answer: anything unexpected is UNKNOWN
-        text = exc.message if isinstance(exc, IngestError) else _one_line(exc)
-        results = [CheckResult("ingestctl", "health", Status.UNKNOWN, None, None,
-                               f"health check failed: {text}", time=now)]
-    if fmt is HealthFormat.NAGIOS:
-        # Start-up weight: each format loads only its renderer (test_monitoring_cli.py).
-        from ingestctl.monitoring.health import render_nagios
-
-        sys.stdout.write(render_nagios(results) + "\n")
-    elif fmt is HealthFormat.JSON:
-        # Start-up weight: as above.
-        from ingestctl.monitoring.health import render_json
-
-        emit_json(render_json(results, now, __version__))
-    else:
-        # Start-up weight: Rich only for the table (nagios and json stay light).
-        from ingestctl.cli.output import stdout
-        from ingestctl.monitoring.health import render_table
-
-        stdout.print(render_table(results))
-    raise typer.Exit(overall(results).exit_code)
+    raise typer.Exit(print_health(state(ctx), fmt.value))
 
 
 @app.command("metrics")
@@ -134,42 +70,7 @@ def metrics(
         help="Write atomically to PATH (node_exporter's textfile collector) instead of stdout."),
 ) -> None:
     """Print the Prometheus text exposition computed from the store."""
-    # Start-up weight: prometheus_client for `metrics` only (tests/test_monitoring_cli.py).
-    from ingestctl.monitoring.metrics import MetricsSnapshot, exposition, write_textfile
-
-    st = state(ctx)
-    now = clock.now()
-    store = _open(st)
-    try:
-        snap = (MetricsSnapshot(success_ratio_window=st.config.health.window) if store is None
-                else snapshots.metrics_snapshot(store, now, st.home.breakers,
-                                                st.config.health.window))
-    except sqlite3.Error as exc:
-        raise StoreError(str(st.home.database), str(exc)) from None
-    data = exposition(snap)
-    if textfile is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    try:
-        write_textfile(textfile, data)
-    except OSError as exc:
-        raise IngestError(f"cannot write {textfile}: {exc.strerror or exc}",
-                          hint="check the directory exists and is writable") from None
-
-
-def status_snapshot(st: AppState) -> StatusSnapshot:
-    """The status of this home now (an empty one while there is no database)."""
-    now = clock.now()
-    config = st.config
-    store = _open(st)
-    if store is None:
-        return snapshots.empty_status(config, now, st.home.database, st.home.breakers)
-    try:
-        return snapshots.status_snapshot(store, config, now, st.home.breakers,
-                                           config.status.limit)
-    except sqlite3.Error as exc:
-        raise StoreError(str(st.home.database), str(exc)) from None
+    print_metrics(state(ctx), textfile)
 
 
 def _interval(text: str | None, default: float) -> float:
@@ -231,7 +132,7 @@ def status(
     from ingestctl.monitoring.watch import watch as live
 
     def open_job(job_id: int) -> Any:
-        store = _open(st)
+        store = open_store(st)
         return None if store is None else job_view(store, job_id, shown_in.short)
 
     live(snapshot, Console(), every, open_job=open_job, zone=(shown_in.name, shown_in.tz))

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import typer
-
 from ingestctl import clock, log
 from ingestctl.config import Config
 from ingestctl.config_file import find_config_path, load_config
@@ -19,6 +17,8 @@ from ingestctl.paths import Home, resolve_home
 from ingestctl.store import Store, open_store
 
 if TYPE_CHECKING:
+    import typer
+
     from ingestctl.alerts.dispatch import Alerting
     from ingestctl.alerts.pings import PingSubscriber
     from ingestctl.alerts.sentry import SentrySubscriber
