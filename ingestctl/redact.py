@@ -46,6 +46,10 @@ _CREDENTIALS = (
 )
 
 
+# Every pattern above needs one of these; most strings shown (names, states, counts) have none.
+_MAY_HOLD_SECRET = re.compile(r"[=:]|ya29\.|(?i:bearer)")
+
+
 def _normal(name: str) -> str:
     return unquote_plus(name).strip().lower().replace("-", "_")
 
@@ -87,6 +91,8 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with every URL in it redacted, token-like parameters of relative URLs, and
     credentials outside URLs (:func:`redact_credentials`)."""
+    if not _MAY_HOLD_SECRET.search(text):
+        return text
     out: list[str] = []
     last = 0
     for match in _URL_IN_TEXT.finditer(text):

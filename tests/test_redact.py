@@ -102,3 +102,13 @@ def test_rows_written_before_redaction_are_shown_redacted(home: Path) -> None:
             's.xml?access_token=REDACTED"}') in outputs[0]
     assert json.loads(outputs[3])["failures"][0]["error_message"] == (
         "bad https://h.example/x.xml?sig=REDACTED")
+
+
+@pytest.mark.parametrize("text,shown", [
+    ("retry with Bearer abc.def-123", "retry with Bearer [redacted]"),
+    ("token ya29.a0AfH6SM rejected", "token [redacted] rejected"),
+    ("sitemap shop completed", "sitemap shop completed"),
+])
+def test_text_without_url_or_assignment_is_still_searched_for_credentials(text: str,
+                                                                         shown: str) -> None:
+    assert redact_text(text) == shown
