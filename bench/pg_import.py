@@ -105,13 +105,11 @@ def main() -> None:
     total = per_child * CHILDREN
     cluster = None
     if args.url is None:
-        from tests.pg import Cluster, _binaries, _free_port, _run_as
+        from tests.pg import NO_BINARIES, new_cluster
 
-        bindir = _binaries()
-        if bindir is None:
-            raise SystemExit("no PostgreSQL binaries: apt-get install postgresql, or --url")
-        cluster = Cluster(bindir, Path(tempfile.mkdtemp(prefix="ingestctl-bench-pg-")),
-                          _free_port(), _run_as())
+        cluster = new_cluster()
+        if cluster is None:
+            raise SystemExit(f"no PostgreSQL server: {NO_BINARIES}, or give --url")
         cluster.start()
     elif args.repeat != 1:
         raise SystemExit("--url holds one import; omit it to repeat")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingestctl.store import Store
+from tests.backends import Backend
 from tests.pg import Cluster, start_cluster
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sitemaps"
@@ -53,6 +54,16 @@ def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str
         url: str = request.getfixturevalue("pg_url")
         return url
     return tmp_path / "ingestctl.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, home: Path) -> Backend:
+    """Where `ingestctl` subprocesses keep their store: the home's SQLite file, then a fresh
+    PostgreSQL database (``INGESTCTL_DB_URL``)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return Backend("postgres", url, {"INGESTCTL_DB_URL": url})
+    return Backend("sqlite", home / "ingestctl.db", {})
 
 
 @pytest.fixture

@@ -118,17 +118,27 @@ class Cluster:
         return self.url(name)
 
 
-def start_cluster() -> Cluster:
-    """Start a cluster, or skip (fail under CI) when no server can be started here."""
+#: Why there is no server, when this machine has no PostgreSQL binaries.
+NO_BINARIES = ("no initdb in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+
+
+def new_cluster() -> Cluster | None:
+    """A cluster in a new temporary directory, not started; None without the binaries."""
     bindir = _binaries()
     if bindir is None:
-        reason = ("PostgreSQL tests need a server: no initdb in /usr/lib/postgresql/*/bin "
-                  "(apt-get install postgresql)")
+        return None
+    return Cluster(bindir, Path(tempfile.mkdtemp(prefix="ingestctl-pg-")), _free_port(),
+                   _run_as())
+
+
+def start_cluster() -> Cluster:
+    """Start a cluster, or skip (fail under CI) when no server can be started here."""
+    cluster = new_cluster()
+    if cluster is None:
+        reason = f"PostgreSQL tests need a server: {NO_BINARIES}"
         if os.environ.get("CI"):
             pytest.fail(reason + "; CI installs it in .ci/run", pytrace=False)
         pytest.skip(reason)
-    cluster = Cluster(bindir, Path(tempfile.mkdtemp(prefix="ingestctl-pg-")), _free_port(),
-                      _run_as())
     try:
         cluster.start()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:

@@ -8,42 +8,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingestctl.store import Store
+from tests.backends import Backend
 from tests.cli import run_cli
 from tests.httpserver import LocalServer, Request, Response
 from tests.pg import PASSWORD
 from tests.sites import urlset
-
-
-@dataclass
-class Backend:
-    """Where the subprocesses keep their store, and how the test reads it."""
-
-    name: str
-    location: Path | str
-    env: dict[str, str]
-
-    def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
-        with Store(self.location) as store:
-            return [tuple(r) for r in store.query(sql, params)]
-
-    def execute(self, sql: str, params: Any = ()) -> None:
-        with Store(self.location) as store, store.write() as conn:
-            conn.execute(sql, params)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, home: Path) -> Backend:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        return Backend("postgres", url, {"INGESTCTL_DB_URL": url})
-    return Backend("sqlite", home / "ingestctl.db", {})
 
 
 class Site:

@@ -6,15 +6,13 @@ PostgreSQL)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ingestctl.sources.google.errors import PACIFIC
-from ingestctl.store import Store
+from tests.backends import Backend
 from tests.cli import run_cli
 from tests.fakes.google_apis import FakeGoogleApis
 
@@ -27,27 +25,6 @@ name = "web"
 source = "search-console"
 site = "{SITE}"
 """
-
-
-@dataclass
-class Backend:
-    """Where the subprocesses store their rows, and how the test reads them back."""
-
-    name: str
-    location: Path | str
-    env: dict[str, str]
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with Store(self.location) as store:
-            return [tuple(r) for r in store.query(sql)]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, home: Path) -> Backend:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        return Backend("postgres", url, {"INGESTCTL_DB_URL": url})
-    return Backend("sqlite", home / "ingestctl.db", {})
 
 
 @pytest.fixture
