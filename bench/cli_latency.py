@@ -10,7 +10,7 @@ phases that alternate within every run: the store without statistics, and after 
 (what ``PRAGMA optimize`` or any SQLite tool leaves behind: ``sqlite_stat1``, which once made
 ``status`` scan every job). Each phase prints each median wall time, its overhead over the
 interpreter and the ratio. Target: each
-ratio at most 4.5x in both passes (issue 15); exit 1 when one is above.
+ratio at most 4.5x in both passes; exit 1 when one is above.
 
 Bytecode caching is on, as in any pip installation (``PYTHONDONTWRITEBYTECODE`` is dropped and
 the caches go to a temporary ``PYTHONPYCACHEPREFIX``, so the working tree stays clean);

@@ -25,9 +25,6 @@ from tests.fakes.search_console_data import Fact
 from tests.httpserver import LocalServer, Request, Response
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
-# Rules whose computation is another developer's work in progress (issue 12): strict xfail, so
-# the suite tells the lead to drop the marker the moment they fire.
-PENDING: dict[str, str] = {}  # rules no source computes yet (a strict xfail each)
 
 
 def urlset(entries: list[tuple[str, str | None]]) -> bytes:
@@ -148,9 +145,7 @@ SITEMAP_CASES["failed_child_sitemap_share"] = (
     _fill_children(SITEMAP_CASES["failed_child_sitemap_share"][0]), "")
 
 
-@pytest.mark.parametrize("rule", [
-    pytest.param(rule, marks=pytest.mark.xfail(strict=True, reason=PENDING[rule]))
-    if rule in PENDING else rule for rule in SITEMAP_CASES])
+@pytest.mark.parametrize("rule", list(SITEMAP_CASES))
 def test_each_sitemap_rule_fires_on_data_that_breaks_it(home: Path, site: Site,
                                                         rule: str) -> None:
     build, config = SITEMAP_CASES[rule]
