@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestctl import __version__
+from ingestctl.config_values import (
+    boolean,
+    choice,
+    number,
+    option,
+    option_list,
+    text,
+    text_list,
+    time_zone,
+    to_durations,
+    whole,
+)
 from ingestctl.units import parse_duration, parse_size
 
-Converter = Callable[[Any], Any]
 ENV_PREFIX = "INGESTCTL_"
 DB_URL_ENV = "INGESTCTL_DB_URL"  # [store] url, as libpq users spell it in their environment
 SOURCES = ("sitemap", "merchant", "search-console")
@@ -27,72 +36,6 @@ SOURCES = ("sitemap", "merchant", "search-console")
 SEARCH_TYPES = ("web", "image", "video", "news", "discover", "googleNews")
 #: Search Console dimensions an import may group by, in the order rows are keyed.
 SEARCH_CONSOLE_DIMENSIONS = ("date", "query", "page", "country", "device", "searchAppearance")
-
-
-def _int(minimum: int = 0, maximum: int | None = None) -> Converter:
-    def convert(value: Any) -> int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("expected a whole number")
-        if value < minimum or (maximum is not None and value > maximum):
-            wanted = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"expected a whole number {wanted}")
-        return value
-    return convert
-
-
-def _float(low: float | None = None, high: float | None = None) -> Converter:
-    def convert(value: Any) -> float:
-        try:
-            number = float(value) if not isinstance(value, bool) else None
-        except (TypeError, ValueError):
-            number = None
-        if number is None:
-            raise ValueError("expected a number")
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise ValueError(f"expected a number from {low} to {high}")
-        return number
-    return convert
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a string")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    raise ValueError("expected true or false")
-
-
-def _choice(*allowed: str) -> Converter:
-    def convert(value: Any) -> str:
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}")
-        return str(value)
-    return convert
-
-
-def _str_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of strings")
-    return list(value)
-
-
-def to_durations(value: Any) -> list[float]:
-    """A list of durations (``["5s", "10s"]``) as seconds."""
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list) or not value:
-        raise ValueError("expected a non-empty list of durations such as [\"5s\", \"10s\"]")
-    return [parse_duration(v) for v in value]
 
 
 def _dimension_sets(value: Any) -> list[str]:
@@ -125,87 +68,79 @@ def parse_dimension_set(text: str, search_type: str) -> tuple[str, ...]:
     return dims
 
 
-def _opt(conv: Converter, default: Any) -> Any:
-    return field(default=default, metadata={"conv": conv})
-
-
-def _opt_list(conv: Converter, default: list[Any]) -> Any:
-    return field(default_factory=lambda: list(default), metadata={"conv": conv})
-
-
 @dataclass
 class RetryConfig:
     """Retries of each HTTP request (tenacity)."""
 
-    attempts: int = _opt(_int(1), 3)
-    initial_delay: float = _opt(parse_duration, 1.0)
-    max_delay: float = _opt(parse_duration, 30.0)
-    multiplier: float = _opt(_float(1.0), 2.0)
-    retry_after_cap: float = _opt(parse_duration, 300.0)
+    attempts: int = option(whole(1), 3)
+    initial_delay: float = option(parse_duration, 1.0)
+    max_delay: float = option(parse_duration, 30.0)
+    multiplier: float = option(number(1.0), 2.0)
+    retry_after_cap: float = option(parse_duration, 300.0)
 
 
 @dataclass
 class JobsConfig:
     """Retries of whole jobs and their leases."""
 
-    max_attempts: int = _opt(_int(1), 3)
-    retry_delays: list[float] = _opt_list(to_durations, [5.0, 10.0, 20.0])
-    max_inline_wait: float = _opt(parse_duration, 60.0)
-    lease: float = _opt(parse_duration, 60.0)
-    heartbeat: float = _opt(parse_duration, 10.0)
+    max_attempts: int = option(whole(1), 3)
+    retry_delays: list[float] = option_list(to_durations, [5.0, 10.0, 20.0])
+    max_inline_wait: float = option(parse_duration, 60.0)
+    lease: float = option(parse_duration, 60.0)
+    heartbeat: float = option(parse_duration, 10.0)
 
 
 @dataclass
 class BreakerConfig:
     """Circuit breakers, one per source key."""
 
-    failure_threshold: int = _opt(_int(1), 5)
-    reset_timeout: float = _opt(parse_duration, 60.0)
-    success_threshold: int = _opt(_int(1), 2)
-    probe_lease: float = _opt(parse_duration, 120.0)
+    failure_threshold: int = option(whole(1), 5)
+    reset_timeout: float = option(parse_duration, 60.0)
+    success_threshold: int = option(whole(1), 2)
+    probe_lease: float = option(parse_duration, 120.0)
 
 
 @dataclass
 class HttpConfig:
     """The HTTP client shared by all sources."""
 
-    timeout: float = _opt(parse_duration, 30.0)
+    timeout: float = option(parse_duration, 30.0)
     # The whole request, first byte sent to last byte read; 0 turns it off.
-    request_deadline: float = _opt(parse_duration, 600.0)
-    user_agent: str = _opt(_str, f"ingestctl/{__version__}")
-    max_redirects: int = _opt(_int(0), 10)
+    request_deadline: float = option(parse_duration, 600.0)
+    user_agent: str = option(text, f"ingestctl/{__version__}")
+    max_redirects: int = option(whole(0), 10)
 
 
 @dataclass
 class SitemapConfig:
     """Limits and behaviour of sitemap imports."""
 
-    max_urls_per_file: int = _opt(_int(1), 50000)
-    max_bytes_per_file: int = _opt(parse_size, 50 * 1000 * 1000)
-    max_index_entries: int = _opt(_int(1), 50000)
-    max_depth: int = _opt(_int(0), 5)
-    max_files: int = _opt(_int(1), 1000)
-    concurrency: int = _opt(_int(1), 4)
-    allow_cross_host: bool = _opt(_bool, False)
-    on_limit: str = _opt(_choice("warn", "error"), "warn")
-    max_url_length: int = _opt(_int(1), 2048)
-    parse_processes: int = _opt(_int(-1), -1)
+    max_urls_per_file: int = option(whole(1), 50000)
+    max_bytes_per_file: int = option(parse_size, 50 * 1000 * 1000)
+    max_index_entries: int = option(whole(1), 50000)
+    max_depth: int = option(whole(0), 5)
+    max_files: int = option(whole(1), 1000)
+    concurrency: int = option(whole(1), 4)
+    allow_cross_host: bool = option(boolean, False)
+    on_limit: str = option(choice("warn", "error"), "warn")
+    max_url_length: int = option(whole(1), 2048)
+    parse_processes: int = option(whole(-1), -1)
 
 
 @dataclass
 class EmailConfig:
     """SMTP delivery of alerts: on when ``to`` names a recipient, unless ``enabled = false``."""
 
-    enabled: bool | None = _opt(_bool, None)  # None: on exactly when ``to`` is set
-    smtp_host: str = _opt(_str, "localhost")
-    smtp_port: int = _opt(_int(1), 25)
-    security: str = _opt(_choice("none", "starttls", "tls"), "none")
-    username: str = _opt(_str, "")
-    password_env: str = _opt(_str, "INGESTCTL_SMTP_PASSWORD")
-    timeout: float = _opt(parse_duration, 10.0)
-    from_addr: str = _opt(_str, "ingestctl@localhost")
-    to: list[str] = _opt_list(_str_list, [])
-    ca_file: str = _opt(_str, "")  # extra CA (PEM) trusted for starttls/tls; "" = system store
+    enabled: bool | None = option(boolean, None)  # None: on exactly when ``to`` is set
+    smtp_host: str = option(text, "localhost")
+    smtp_port: int = option(whole(1), 25)
+    security: str = option(choice("none", "starttls", "tls"), "none")
+    username: str = option(text, "")
+    password_env: str = option(text, "INGESTCTL_SMTP_PASSWORD")
+    timeout: float = option(parse_duration, 10.0)
+    from_addr: str = option(text, "ingestctl@localhost")
+    to: list[str] = option_list(text_list, [])
+    ca_file: str = option(text, "")  # extra CA (PEM) trusted for starttls/tls; "" = system store
 
     @property
     def active(self) -> bool:
@@ -217,18 +152,18 @@ class EmailConfig:
 class WebhookConfig:
     """JSON POST delivery of alerts (Slack-compatible ``text``)."""
 
-    url_env: str = _opt(_str, "INGESTCTL_WEBHOOK_URL")
-    timeout: float = _opt(parse_duration, 10.0)
+    url_env: str = option(text, "INGESTCTL_WEBHOOK_URL")
+    timeout: float = option(parse_duration, 10.0)
 
 
 @dataclass
 class AlertsConfig:
     """Alert rules and channels."""
 
-    repeat_interval: float = _opt(parse_duration, 4 * 3600.0)
-    send_resolved: bool = _opt(_bool, True)
-    delivery_alert_after: float = _opt(parse_duration, 3600.0)
-    host: str = _opt(_str, "")  # the host name alerts show; "" = this machine's name
+    repeat_interval: float = option(parse_duration, 4 * 3600.0)
+    send_resolved: bool = option(boolean, True)
+    delivery_alert_after: float = option(parse_duration, 3600.0)
+    host: str = option(text, "")  # the host name alerts show; "" = this machine's name
     email: EmailConfig = field(default_factory=EmailConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
 
@@ -237,18 +172,18 @@ class AlertsConfig:
 class HealthConfig:
     """Thresholds of `ingestctl health`."""
 
-    min_success_rate: float = _opt(_float(0.0, 1.0), 0.9)
-    critical_success_rate: float = _opt(_float(0.0, 1.0), 0.5)
-    window: float = _opt(parse_duration, 86400.0)
-    dead_letters_warning: int = _opt(_int(0), 1)
-    dead_letters_critical: int = _opt(_int(0), 10)
-    quota_warning: float = _opt(_float(0.0, 1.0), 0.8)
-    quota_critical: float = _opt(_float(0.0, 1.0), 0.95)
-    default_freshness: float = _opt(parse_duration, 2 * 86400.0)
-    scheduler_expected: bool = _opt(_bool, False)
-    scheduler_stale: float = _opt(parse_duration, 120.0)
-    quality_errors_status: str = _opt(_choice("warning", "critical"), "warning")
-    min_free_space: int = _opt(parse_size, 100 * 1000 * 1000)
+    min_success_rate: float = option(number(0.0, 1.0), 0.9)
+    critical_success_rate: float = option(number(0.0, 1.0), 0.5)
+    window: float = option(parse_duration, 86400.0)
+    dead_letters_warning: int = option(whole(0), 1)
+    dead_letters_critical: int = option(whole(0), 10)
+    quota_warning: float = option(number(0.0, 1.0), 0.8)
+    quota_critical: float = option(number(0.0, 1.0), 0.95)
+    default_freshness: float = option(parse_duration, 2 * 86400.0)
+    scheduler_expected: bool = option(boolean, False)
+    scheduler_stale: float = option(parse_duration, 120.0)
+    quality_errors_status: str = option(choice("warning", "critical"), "warning")
+    min_free_space: int = option(parse_size, 100 * 1000 * 1000)
 
 
 @dataclass
@@ -256,34 +191,22 @@ class SecurityConfig:
     """What ingestctl redacts from everything it shows (docs/guide/security.md)."""
 
     # Query parameters whose values are secret, besides the built-in token-like names.
-    redact_query_params: list[str] = _opt_list(_str_list, [])
+    redact_query_params: list[str] = option_list(text_list, [])
 
 
 @dataclass
 class StatusConfig:
     """`ingestctl status`: the live view's refresh and how many rows each list fetches."""
 
-    watch_interval: float = _opt(parse_duration, 2.0)
-    limit: int = _opt(_int(1), 50)
-
-
-def _zone(value: Any) -> str:
-    name = _str(value)
-    if name.upper() == "UTC" or name == "local":
-        return name
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("expected an IANA time zone such as Europe/Berlin, UTC or local") from None
-    return name
+    watch_interval: float = option(parse_duration, 2.0)
+    limit: int = option(whole(1), 50)
 
 
 @dataclass
 class DisplayConfig:
     """How listings show times."""
 
-    tz: str = _opt(_zone, "UTC")
+    tz: str = option(time_zone, "UTC")
 
 
 @dataclass
@@ -292,7 +215,7 @@ class QualityConfig:
 
     # "error": an error-severity violation fails the import (exit 1, dead-lettered, critical
     # alert); "never": violations are only recorded and alerted on.
-    fail_on: str = _opt(_choice("never", "error"), "error")
+    fail_on: str = option(choice("never", "error"), "error")
     # Rule overrides for every import; validated by ingestctl.quality.check_config.
     rules: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
@@ -301,52 +224,52 @@ class QualityConfig:
 class GoogleConfig:
     """Credentials and endpoints of the Google APIs."""
 
-    service_account_file: str = _opt(_str, "")
-    access_token_env: str = _opt(_str, "")
-    merchant_base_url: str = _opt(_str, "https://merchantapi.googleapis.com")
-    search_console_base_url: str = _opt(_str, "https://searchconsole.googleapis.com")
-    token_uri: str = _opt(_str, "")
-    project_id: str = _opt(_str, "")
-    merchant_page_size: int = _opt(_int(1, 1000), 1000)
-    merchant_qpm: int = _opt(_int(0), 60)
-    merchant_qpd: int = _opt(_int(0), 0)
-    search_console_row_limit: int = _opt(_int(1, 25000), 25000)
-    search_console_first_run_days: int = _opt(_int(1, 486), 28)
-    search_console_load_quota_wait: float = _opt(parse_duration, 900.0)
-    search_console_qpm_site: int = _opt(_int(0), 1200)
-    search_console_qpm_user: int = _opt(_int(0), 1200)
-    search_console_qpm_project: int = _opt(_int(0), 40000)
-    search_console_qpd_project: int = _opt(_int(0), 30_000_000)
+    service_account_file: str = option(text, "")
+    access_token_env: str = option(text, "")
+    merchant_base_url: str = option(text, "https://merchantapi.googleapis.com")
+    search_console_base_url: str = option(text, "https://searchconsole.googleapis.com")
+    token_uri: str = option(text, "")
+    project_id: str = option(text, "")
+    merchant_page_size: int = option(whole(1, 1000), 1000)
+    merchant_qpm: int = option(whole(0), 60)
+    merchant_qpd: int = option(whole(0), 0)
+    search_console_row_limit: int = option(whole(1, 25000), 25000)
+    search_console_first_run_days: int = option(whole(1, 486), 28)
+    search_console_load_quota_wait: float = option(parse_duration, 900.0)
+    search_console_qpm_site: int = option(whole(0), 1200)
+    search_console_qpm_user: int = option(whole(0), 1200)
+    search_console_qpm_project: int = option(whole(0), 40000)
+    search_console_qpd_project: int = option(whole(0), 30_000_000)
 
 
 @dataclass
 class LoggingConfig:
     """The structured log: where it goes and how the file is rotated."""
 
-    level: str = _opt(_choice("debug", "info", "warning", "error"), "info")
-    output: str = _opt(_choice("file", "stderr", "both"), "file")
-    rotation: str = _opt(_choice("size", "logrotate"), "size")
-    max_bytes: int = _opt(parse_size, 10 * 1000 * 1000)
-    backups: int = _opt(_int(0), 5)
+    level: str = option(choice("debug", "info", "warning", "error"), "info")
+    output: str = option(choice("file", "stderr", "both"), "file")
+    rotation: str = option(choice("size", "logrotate"), "size")
+    max_bytes: int = option(parse_size, 10 * 1000 * 1000)
+    backups: int = option(whole(0), 5)
 
 
 @dataclass
 class RetentionConfig:
     """How long finished history stays in the store (``ingestctl prune``)."""
 
-    enabled: bool = _opt(_bool, True)
-    older_than: float = _opt(parse_duration, 90 * 86400.0)
-    schedule: str = _opt(_str, "30 3 * * *")
+    enabled: bool = option(boolean, True)
+    older_than: float = option(parse_duration, 90 * 86400.0)
+    schedule: str = option(text, "30 3 * * *")
 
 
 @dataclass
 class SentryConfig:
     """Error tracking and cron monitoring in Sentry (the ``ingestctl[sentry]`` extra)."""
 
-    dsn_env: str = _opt(_str, "")
-    environment: str = _opt(_str, "")
-    crons: bool = _opt(_bool, True)
-    max_runtime: float = _opt(parse_duration, 3600.0)
+    dsn_env: str = option(text, "")
+    environment: str = option(text, "")
+    crons: bool = option(boolean, True)
+    max_runtime: float = option(parse_duration, 3600.0)
 
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -359,7 +282,7 @@ def is_postgres_url(url: str) -> bool:
 
 
 def _db_url(value: Any) -> str:
-    url = _str(value).strip()
+    url = text(value).strip()
     if not url:
         return ""
     if not is_postgres_url(url):
@@ -378,21 +301,21 @@ class StoreConfig:
 
     # "" = SQLite in the home directory; a postgresql:// URL shares one queue between hosts.
     url: str = field(default="", metadata={"conv": _db_url, "secret_url": True})
-    pool_size: int = _opt(_int(1), 10)
-    connect_timeout: float = _opt(parse_duration, 10.0)
+    pool_size: int = option(whole(1), 10)
+    connect_timeout: float = option(parse_duration, 10.0)
 
 
 @dataclass
 class SchedulerConfig:
     """The `ingestctl scheduler` daemon."""
 
-    poll_interval: float = _opt(parse_duration, 5.0)
-    shutdown_grace: float = _opt(parse_duration, 30.0)
-    max_workers: int = _opt(_int(1), 4)
-    http: str = _opt(_str, "")
-    http_workers: int = _opt(_int(1), 4)
-    http_timeout: float = _opt(parse_duration, 10.0)
-    http_max_connections: int = _opt(_int(1), 100)
+    poll_interval: float = option(parse_duration, 5.0)
+    shutdown_grace: float = option(parse_duration, 30.0)
+    max_workers: int = option(whole(1), 4)
+    http: str = option(text, "")
+    http_workers: int = option(whole(1), 4)
+    http_timeout: float = option(parse_duration, 10.0)
+    http_max_connections: int = option(whole(1), 100)
 
 
 #: What a configured import's name may look like (it names log lines, files and units).
@@ -403,21 +326,21 @@ IMPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 class ImportConfig:
     """One configured import (an ``[[imports]]`` table)."""
 
-    name: str = _opt(_str, "")
-    source: str = _opt(_choice(*SOURCES), "sitemap")
-    url: str = _opt(_str, "")
-    account: str = _opt(_str, "")
-    site: str = _opt(_str, "")
-    schedule: str = _opt(_str, "")
-    timezone: str = _opt(_str, "UTC")
-    jitter: float = _opt(parse_duration, 0.0)
-    misfire_grace: float = _opt(parse_duration, 3600.0)
-    coalesce: bool = _opt(_bool, True)
-    freshness: float = _opt(parse_duration, 0.0)
-    ping_url: str = _opt(_str, "")
-    search_type: str = _opt(_choice(*SEARCH_TYPES), "web")
-    provisional: bool = _opt(_bool, True)
-    dimensions: list[str] = _opt_list(_dimension_sets, [])
+    name: str = option(text, "")
+    source: str = option(choice(*SOURCES), "sitemap")
+    url: str = option(text, "")
+    account: str = option(text, "")
+    site: str = option(text, "")
+    schedule: str = option(text, "")
+    timezone: str = option(text, "UTC")
+    jitter: float = option(parse_duration, 0.0)
+    misfire_grace: float = option(parse_duration, 3600.0)
+    coalesce: bool = option(boolean, True)
+    freshness: float = option(parse_duration, 0.0)
+    ping_url: str = option(text, "")
+    search_type: str = option(choice(*SEARCH_TYPES), "web")
+    provisional: bool = option(boolean, True)
+    dimensions: list[str] = option_list(_dimension_sets, [])
     quality: dict[str, Any] = field(default_factory=dict, metadata={"conv": dict})
 
     @property

@@ -16,12 +16,11 @@ from ingestctl.config import (
     ENV_PREFIX,
     IMPORT_NAME,
     Config,
-    Converter,
     EmailConfig,
     ImportConfig,
     parse_dimension_set,
-    to_durations,
 )
+from ingestctl.config_values import Converter, to_durations
 from ingestctl.errors import ConfigError
 from ingestctl.redact import redact_url, use_query_params
 from ingestctl.units import duration_text, parse_duration
