@@ -28,7 +28,7 @@ from ingestctl.store import monitoring as q
 from ingestctl.store.schema import MIGRATIONS
 
 if TYPE_CHECKING:
-    from ingestctl.monitoring.health.evaluate import HealthSnapshot, ImportFreshness, QualityRun
+    from ingestctl.monitoring.health.snapshot import HealthSnapshot, ImportFreshness, QualityRun
     from ingestctl.monitoring.metrics.collector import MetricsSnapshot
     from ingestctl.monitoring.status import ScheduleRow, SourceSummary, StatusSnapshot
 
@@ -73,7 +73,7 @@ def _missed_slots(store: Store, names: set[str], since: str) -> list[tuple[str, 
 
 def quality_runs(store: Store) -> list[QualityRun]:
     """Quality errors and warnings of the last finished run of each import that has them."""
-    from ingestctl.monitoring.health.evaluate import QualityRun  # Start-up weight: as below
+    from ingestctl.monitoring.health.snapshot import QualityRun  # Start-up weight: as below
 
     out = []
     for name, job_id, found in q.last_run_violations(store):
@@ -84,7 +84,7 @@ def quality_runs(store: Store) -> list[QualityRun]:
 
 
 def _freshness(store: Store, config: Config) -> list[ImportFreshness]:
-    from ingestctl.monitoring.health.evaluate import ImportFreshness  # Start-up weight: below
+    from ingestctl.monitoring.health.snapshot import ImportFreshness  # Start-up weight: below
 
     configured = [imp for imp in config.imports if imp.name]
     found = q.import_outcomes(store, [imp.name for imp in configured])
@@ -97,7 +97,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
     """What the health checks need, from a few indexed queries and the breaker file."""
     # Start-up weight: each command loads only its own model (the health checks here, the
     # status model in status_snapshot), ~4 ms each (tests/test_monitoring_cli.py).
-    from ingestctl.monitoring.health.evaluate import HealthSnapshot, QuotaUse, SourceJobs
+    from ingestctl.monitoring.health.snapshot import HealthSnapshot, QuotaUse, SourceJobs
 
     names = q.tables(store)
     error = q.probe_writable(store, to_iso(now) or "")

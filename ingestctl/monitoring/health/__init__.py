@@ -4,15 +4,7 @@ Light on purpose: `ingestctl health` must start fast, so nothing here imports ht
 APScheduler, tenacity, a source module or (outside ``render_table``) Rich.
 """
 
-from ingestctl.monitoring.health.evaluate import (
-    CHECKS,
-    HealthSnapshot,
-    ImportFreshness,
-    QualityRun,
-    QuotaUse,
-    SourceJobs,
-    run_checks,
-)
+from ingestctl.monitoring.health.evaluate import CHECKS, run_checks
 from ingestctl.monitoring.health.model import (
     CheckResult,
     Status,
@@ -27,6 +19,13 @@ from ingestctl.monitoring.health.render import (
     render_json,
     render_nagios,
     render_table,
+)
+from ingestctl.monitoring.health.snapshot import (
+    HealthSnapshot,
+    ImportFreshness,
+    QualityRun,
+    QuotaUse,
+    SourceJobs,
 )
 
 __all__ = [
