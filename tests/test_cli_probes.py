@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestctl.cli.probes import plain_probe
+from ingestctl.cli.probes import plain_probe, run_plain
 from tests.cli import spawn_env
 from tests.monitoring_helpers import standard, write_config
 
@@ -124,3 +124,14 @@ def test_typer_still_answers_what_is_not_plain(home: Path, config: Path) -> None
     assert plain[0] == 3 and plain[1].startswith("INGESTCTL UNKNOWN - invalid arguments: ")
     plain, _ = both_paths(home, "metrics", "--bogus")
     assert plain[0] == 2 and "--bogus" in plain[2]
+
+
+def test_ctrl_c_in_a_plain_probe_is_one_line_as_in_typer(
+        home: Path, config: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ingestctl.cli.probes.status_snapshot", interrupted)
+    assert run_plain(["--config", str(config), "status", "--json"]) == 1
+    assert capsys.readouterr().err == "ingestctl: error: aborted\n"

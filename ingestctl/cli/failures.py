@@ -35,6 +35,9 @@ def exit_code_for(exc: BaseException, st: AppState | None) -> int | None:
                                        "error_type": type(exc).__name__, "console": False})
         error(str(mapped))
         return mapped.exit_code
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C in a command without its own handlers
+        error("aborted")
+        return 1
     if isinstance(exc, OSError):  # a file the core could not open or write (permissions, space)
         filename = f"{exc.filename}: " if exc.filename else ""
         error(f"{filename}{exc.strerror or exc}; check that the --home directory and its "

@@ -209,7 +209,7 @@ def run_plain(args: list[str]) -> int | None:
     try:
         st.setup_stderr_logging()
         return actions[command]() or 0
-    except (IngestError, sqlite3.Error, OSError) as exc:
+    except (IngestError, sqlite3.Error, OSError, KeyboardInterrupt) as exc:
         code = exit_code_for(exc, st)
         if code is None:
             raise
