@@ -21,10 +21,10 @@ from tests.monitoring_helpers import standard, write_config
 
 TYPER_ONLY = ("import sys; sys.argv = ['ingestctl', *sys.argv[1:]]; "
               "from ingestctl.cli.app import main; main()")
-# What changes from one run to the next: times, ages (in seconds, with decimals) and the free
-# space of a busy disk.
+# What changes from one run to the next: times, ages (seconds with decimals, or spans such as
+# "58m 45s") and the free space of a busy disk.
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z|\d+\.\d+|\d+ ?[kKMGT]i?B free"
-                   r"|free_bytes\W+\d+")
+                   r"|free_bytes\W+\d+|\b\d+(?:ms|[smhd])\b")
 # Table columns are as wide as what they hold, which the masked values change.
 PADDING = re.compile(r"[\s\u2500-\u257f]+")
 

@@ -34,6 +34,23 @@ def _scalar(url: str, sql: str) -> int:
         return int(store.scalar(sql) or 0)
 
 
+def _freeze_holding_a_job(proc: subprocess.Popen[str], url: str) -> None:
+    """SIGSTOP ``proc`` at a moment it holds a job (its jobs take milliseconds: a check before
+    the kill would race with it finishing). Stopped, it changes nothing more; a statement it
+    sent just before lands within the pause."""
+    holding = ("SELECT count(*) FROM jobs WHERE status = 'processing' AND lease_owner LIKE "
+               f"'host-0:{proc.pid}:%'")
+    deadline = time.monotonic() + 30
+    while True:
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+        if _scalar(url, holding) == 1:
+            return
+        proc.send_signal(signal.SIGCONT)
+        assert time.monotonic() < deadline, "the worker never held a job"
+        time.sleep(0.01)
+
+
 def test_four_workers_drain_a_thousand_jobs_once_each_through_a_kill_9(
         tmp_path: Path, pg_url: str) -> None:
     config = tmp_path / "ingestctl.toml"
@@ -57,9 +74,7 @@ def test_four_workers_drain_a_thousand_jobs_once_each_through_a_kill_9(
 
             # kill -9 the first worker while it holds a job.
             victim = workers[0]
-            wait_until(lambda: _scalar(pg_url, "SELECT count(*) FROM jobs WHERE status = "
-                                               f"'processing' AND lease_owner LIKE "
-                                               f"'host-0:{victim.pid}:%'") == 1, timeout=30)
+            _freeze_holding_a_job(victim, pg_url)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
             wait_until(lambda: _scalar(pg_url, "SELECT count(*) FROM jobs WHERE status = "
