@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from ingestctl.clock import to_iso  # noqa: E402
 from ingestctl.store import Store  # noqa: E402
+from tests.monitoring_helpers import write_scheduled_config  # noqa: E402
 
 SOURCES = ("sitemap", "sitemap", "sitemap", "merchant", "search-console")
 TARGET_RATIO = 4.5  # times `python -c pass` of the same interpreter
@@ -46,19 +47,6 @@ IMPORTS = 20
 
 def _iso(moment: datetime) -> str:
     return to_iso(moment) or ""
-
-
-def write_config(path: Path) -> None:
-    """20 configured imports with schedules and freshness windows."""
-    lines = ["[health]", 'window = "24h"', ""]
-    for n in range(IMPORTS):
-        source = SOURCES[n % len(SOURCES)]
-        target = {"sitemap": f'url = "https://shop{n}.example.com/sitemap.xml"',
-                  "merchant": f'account = "{1000 + n}"',
-                  "search-console": f'site = "sc-domain:site{n}.example.com"'}[source]
-        lines += ["[[imports]]", f'name = "import-{n:02d}"', f'source = "{source}"', target,
-                  f'schedule = "{n} * * * *"', 'freshness = "2h"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def build(home: Path, jobs: int, dead: int, now: datetime) -> None:
@@ -228,7 +216,7 @@ def main() -> int:
         build(home, args.jobs, args.dead_letters, now)
         print(f"built {args.jobs:,} jobs and {args.dead_letters:,} dead letters in "
               f"{time.perf_counter() - began:.1f}s at {home}")
-    write_config(config)
+    write_scheduled_config(config, SOURCES, IMPORTS)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("INGESTCTL_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"PYTHONPATH": str(ROOT), "NO_COLOR": "1"})

@@ -138,3 +138,19 @@ def write_config(path: Path, extra: str = "") -> Path:
     """The config naming the crafted imports, plus ``extra`` TOML."""
     path.write_text(CONFIG + extra, encoding="utf-8")
     return path
+
+
+def write_scheduled_config(path: Path, sources: tuple[str, ...], count: int) -> Path:
+    """``count`` configured imports ``import-00``... cycling through ``sources``, each with an
+    hourly schedule and a 2h freshness window (a big installation's config)."""
+    lines = ["[health]", 'window = "24h"', ""]
+    for n in range(count):
+        source = sources[n % len(sources)]
+        target = {"sitemap": f'url = "https://shop{n}.example.com/sitemap.xml"',
+                  "merchant": f'account = "{1000 + n}"',
+                  "search-console": f'site = "sc-domain:site{n}.example.com"'}[source]
+        lines += ["[[imports]]", f'name = "import-{n:02d}"', f'source = "{source}"', target,
+                  f'schedule = "{n} * * * *"', 'freshness = "2h"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+

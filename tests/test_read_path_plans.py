@@ -29,6 +29,7 @@ from ingestctl.scheduler.listing import schedule_rows
 from ingestctl.store import Store
 from ingestctl.store import dead_letters as dl_store
 from ingestctl.store import jobs as job_store
+from tests.monitoring_helpers import write_scheduled_config
 
 BIG_TABLES = ("jobs", "attempts", "dead_letters")
 SOURCES = ("sitemap", "sitemap", "merchant", "search-console")
@@ -50,16 +51,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _config(path: Path) -> Config:
-    lines = ["[health]", 'window = "24h"', ""]
-    for n in range(IMPORTS):
-        source = SOURCES[n % len(SOURCES)]
-        target = {"sitemap": f'url = "https://shop{n}.example.com/sitemap.xml"',
-                  "merchant": f'account = "{1000 + n}"',
-                  "search-console": f'site = "sc-domain:site{n}.example.com"'}[source]
-        lines += ["[[imports]]", f'name = "import-{n:02d}"', f'source = "{source}"', target,
-                  f'schedule = "{n} * * * *"', 'freshness = "2h"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return load_config(path, {})
+    return load_config(write_scheduled_config(path, SOURCES, IMPORTS), {})
 
 
 def _add_finished(store: Store, first: int, count: int) -> None:
