@@ -31,6 +31,7 @@ from ingestctl.jobs.contract import AttemptReport  # noqa: E402
 from ingestctl.jobs.queue import JobQueue  # noqa: E402
 from ingestctl.models.jobs import JobSpec  # noqa: E402
 from ingestctl.store import Store  # noqa: E402
+from tests.pg import bench_cluster  # noqa: E402
 
 
 def fill(location: Path | str, jobs: int) -> None:
@@ -82,14 +83,7 @@ def main() -> None:
     parser.add_argument("--url", help="a PostgreSQL database to use (emptied tables are not "
                                       "dropped: give a fresh one)")
     args = parser.parse_args()
-    cluster = None
-    if args.url is None:
-        from tests.pg import NO_BINARIES, new_cluster
-
-        cluster = new_cluster()
-        if cluster is None:
-            raise SystemExit(f"no PostgreSQL server: {NO_BINARIES}, or give --url")
-        cluster.start()
+    cluster = bench_cluster(args.url)
     try:
         results: dict[tuple[str, int], float] = {}
         for workers in sorted({1, args.workers}):

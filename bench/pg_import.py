@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sitemap_throughput import Run, _Quiet, generate, run_isolated, serve  # noqa: E402
 
 from ingestctl.store import Store  # noqa: E402
+from tests.pg import bench_cluster  # noqa: E402
 
 CHILDREN = 20
 
@@ -103,15 +104,8 @@ def main() -> None:
     args = parser.parse_args()
     per_child = max(1, args.urls // CHILDREN)
     total = per_child * CHILDREN
-    cluster = None
-    if args.url is None:
-        from tests.pg import NO_BINARIES, new_cluster
-
-        cluster = new_cluster()
-        if cluster is None:
-            raise SystemExit(f"no PostgreSQL server: {NO_BINARIES}, or give --url")
-        cluster.start()
-    elif args.repeat != 1:
+    cluster = bench_cluster(args.url)
+    if cluster is None and args.repeat != 1:
         raise SystemExit("--url holds one import; omit it to repeat")
     try:
         with tempfile.TemporaryDirectory(prefix="pg-import-bench-") as tmp:

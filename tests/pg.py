@@ -131,6 +131,18 @@ def new_cluster() -> Cluster | None:
                    _run_as())
 
 
+def bench_cluster(url: str | None) -> Cluster | None:
+    """For a benchmark: None when it was given ``url``, else a started throwaway cluster (it
+    exits with a message on a machine without the binaries)."""
+    if url is not None:
+        return None
+    cluster = new_cluster()
+    if cluster is None:
+        raise SystemExit(f"no PostgreSQL server: {NO_BINARIES}, or give --url")
+    cluster.start()
+    return cluster
+
+
 def start_cluster() -> Cluster:
     """Start a cluster, or skip (fail under CI) when no server can be started here."""
     cluster = new_cluster()
