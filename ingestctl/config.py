@@ -40,11 +40,7 @@ SEARCH_CONSOLE_DIMENSIONS = ("date", "query", "page", "country", "device", "sear
 
 def _dimension_sets(value: Any) -> list[str]:
     # An environment variable separates sets with ";" (each set is "date,query,...").
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(";") if part.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError('expected a list of dimension sets such as ["date,query,page", "date"]')
-    return list(value)
+    return text_list(value, ";", 'a list of dimension sets such as ["date,query,page", "date"]')
 
 
 def parse_dimension_set(text: str, search_type: str) -> tuple[str, ...]:

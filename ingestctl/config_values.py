@@ -70,12 +70,13 @@ def choice(*allowed: str) -> Converter:
     return convert
 
 
-def text_list(value: Any) -> list[str]:
-    """A list of strings (an environment variable separates them with commas)."""
+def text_list(value: Any, separator: str = ",", expected: str = "a list of strings"
+              ) -> list[str]:
+    """A list of strings (an environment variable separates them with ``separator``)."""
     if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
+        value = [part.strip() for part in value.split(separator) if part.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of strings")
+        raise ValueError(f"expected {expected}")
     return list(value)
 
 

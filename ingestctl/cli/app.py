@@ -16,7 +16,7 @@ from ingestctl import __version__
 from ingestctl.cli.failures import exit_code_for
 from ingestctl.cli.params import speed_up
 from ingestctl.cli.signals import exit_now
-from ingestctl.cli.state import AppState
+from ingestctl.cli.state import GLOBAL_FLAGS, GLOBAL_VALUED, AppState
 from ingestctl.cli.usage import run
 from ingestctl.errors import IngestError
 from ingestctl.interrupt import EXIT_CODES
@@ -50,12 +50,6 @@ def _load_command(name: str, target: str, group: TyperGroup) -> ClickCommand:
     command.name = name
     speed_up(command)
     return command
-
-
-#: Global options, also accepted after the command (``ingestctl run NAME -q``, as cron lines
-#: and habits from other tools write them): flags, and options that take a value.
-GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--json-logs"})
-GLOBAL_VALUED = frozenset({"--config", "--home"})
 
 
 def hoist_global_options(args: list[str]) -> list[str]:

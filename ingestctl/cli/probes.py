@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ingestctl import __version__, clock
 from ingestctl.cli.failures import exit_code_for
 from ingestctl.cli.output import emit_json
-from ingestctl.cli.state import AppState
+from ingestctl.cli.state import GLOBAL_VALUED, AppState
 from ingestctl.errors import IngestError, StoreError
 from ingestctl.monitoring import snapshots
 from ingestctl.store import Store
@@ -142,8 +142,8 @@ def status_snapshot(st: AppState) -> StatusSnapshot:
 
 # -- the path without Typer -----------------------------------------------------------------
 
-_GLOBAL_VALUED = ("--config", "--home")
-_GLOBAL_FLAGS = ("-q", "--quiet")
+#: The global flags a plain form may carry (-v and --json-logs change logging: Typer's path).
+_QUIET = ("-q", "--quiet")
 #: Per command: its options that take a value, and the flags it accepts.
 _COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "health": (("--format",), ()),
@@ -166,9 +166,9 @@ def plain_probe(args: list[str]) -> tuple[str, dict[str, str], AppState] | None:
             command = word
             position += 1
             continue
-        if word in _GLOBAL_FLAGS or (command and word in _COMMANDS[command][1]):
+        if word in _QUIET or (command and word in _COMMANDS[command][1]):
             value = "1"
-        elif name in _GLOBAL_VALUED or (command and name in _COMMANDS[command][0]):
+        elif name in GLOBAL_VALUED or (command and name in _COMMANDS[command][0]):
             if not equals:
                 position += 1
                 if position == len(args):
@@ -179,7 +179,7 @@ def plain_probe(args: list[str]) -> tuple[str, dict[str, str], AppState] | None:
             word = name
         else:
             return None
-        if word in seen or (word in ("-q", "--quiet") and {"-q", "--quiet"} & set(seen)):
+        if word in seen or (word in _QUIET and set(_QUIET) & set(seen)):
             return None
         seen[word] = value
         position += 1
@@ -190,7 +190,7 @@ def plain_probe(args: list[str]) -> tuple[str, dict[str, str], AppState] | None:
     if not command:
         return None
     st = AppState(seen.get("--config"), seen.get("--home"), False, 0,
-                  "-q" in seen or "--quiet" in seen)
+                  any(flag in seen for flag in _QUIET))
     return command, seen, st
 
 

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from ingestctl.jobs.runner import Runner
     from ingestctl.resilience.breaker_files import BreakerBook
 
+#: Global options, also accepted after the command (``ingestctl run NAME -q``, as cron lines
+#: and habits from other tools write them): flags, and options that take a value.
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose", "--json-logs"})
+GLOBAL_VALUED = frozenset({"--config", "--home"})
+
 
 @dataclass
 class AppState:
