@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from ingestctl import __version__
 from ingestctl.monitoring.metrics import (
@@ -21,7 +24,16 @@ from ingestctl.monitoring.metrics import (
     MetricsSnapshot,
     bucket_index,
     exposition,
+    snapshot_families,
     write_textfile,
+)
+from ingestctl.monitoring.metrics.exposition import (
+    MetricFamily,
+    MetricType,
+    format_value,
+    labelled,
+    render,
+    single,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +193,64 @@ def test_histogram_filled_by_one_group_by() -> None:
     assert got[("ingestctl_job_duration_seconds_count", (("source", "merchant"),))] == 1
 
 
+# --- the writer against prometheus_client ----------------------------------------------------
+
+class _Oracle:
+    """Our families handed to prometheus_client, which writes them with generate_latest."""
+
+    def __init__(self, families: list[MetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        out = []
+        for family in self.families:
+            # prometheus_client names a counter family without its _total suffix.
+            name = family.name.removesuffix("_total") if family.type == "counter" \
+                else family.name
+            metric = Metric(name, family.help, family.type.value)
+            for sample in family.samples:
+                metric.add_sample(sample.name, dict(sample.labels), sample.value)
+            out.append(metric)
+        return out
+
+
+def reference(families: list[MetricFamily]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Oracle(families))  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def odd_families() -> list[MetricFamily]:
+    values = {("a",): 0.0, ("b",): -0.0, ("c",): 1e-9, ("d",): 123456.0, ("e",): 1234567.0,
+              ("f",): 12345678.9, ("g",): 1.5e300, ("h",): -2.5e10, ("i",): float("inf"),
+              ("j",): float("-inf"), ("k",): float("nan"), ("l",): 2**53, ("m",): 0.1 + 0.2}
+    return [
+        labelled("odd_gauge", MetricType.GAUGE, "back\\slash and\nnewline", ["v"], values),
+        labelled("odd_total", MetricType.COUNTER, "escaped labels", ["b", "a"],
+                 {('q"uote', "back\\slash"): 1, ("new\nline", "ünïcødé ✓"): 2}),
+        single("odd_single", "", 7),
+    ]
+
+
+@pytest.mark.parametrize("built", [
+    lambda: list(snapshot_families(full_snapshot())),
+    lambda: list(snapshot_families(MetricsSnapshot())),
+    lambda: list(snapshot_families(MetricsSnapshot(
+        host="h", backend="postgres", database_pool={"open": 1}, scheduler_leader={"h": 1.0},
+        schema_version=31, circuit_breaker_open={'odd "key"\\with\nnewline': True}))),
+    odd_families,
+], ids=["full", "empty", "pool", "odd"])
+def test_writer_matches_prometheus_client_byte_for_byte(built: object) -> None:
+    families = built()  # type: ignore[operator]
+    assert render(families) == reference(families)
+
+
+def test_values_formatted_as_prometheus_client_formats_them() -> None:
+    values = [0.0, -0.0, 1.0, 0.5, 1e-300, 5e-324, 1e6, 9999999.0, 1e7, 123456789.125, 1e16,
+              1e22, 1.7976931348623157e308, -1e7, -123456789.0, 1772366400.5, 2.0**63]
+    assert [format_value(v) for v in values] == [floatToGoString(v) for v in values]
+
+
 # --- promtool -------------------------------------------------------------------------------
 
 PROMTOOL = shutil.which("promtool")
@@ -269,8 +339,7 @@ def _heavy(loaded: list[str], names: list[str]) -> list[str]:
 
 def test_health_and_metrics_import_nothing_heavy() -> None:
     loaded = _modules_after("import ingestctl.monitoring.health, ingestctl.monitoring.metrics")
-    assert _heavy(loaded, HEAVY) == []
-    assert "prometheus_client" in loaded
+    assert _heavy(loaded, [*HEAVY, "prometheus_client"]) == []
 
 
 def test_health_alone_skips_rich_and_prometheus() -> None:

@@ -297,7 +297,8 @@ HEAVY = ("httpx", "lxml", "apscheduler", "tenacity", "sqlite_utils", "pydantic",
 # Each probe loads only its own model, and none loads logging.handlers (only a log record
 # written with rotation = "logrotate" needs it), the job models or the dead-letter and
 # scheduling queries (store.monitoring has the probes' own); only metrics loads tempfile
-# (prometheus_client's textfile writer), as breakers.json writers do.
+# (the textfile writer), as breakers.json writers do. None loads prometheus_client, whose
+# package brings an HTTP server, TLS and urllib.request (monitoring/metrics/exposition.py).
 _HEALTH, _STATUS = "ingestctl.monitoring.health.evaluate", "ingestctl.monitoring.status"
 
 
@@ -305,7 +306,7 @@ _HEALTH, _STATUS = "ingestctl.monitoring.health.evaluate", "ingestctl.monitoring
     (("health", "--format", "nagios"), (), (_STATUS, "tempfile")),
     (("health", "--format", "json"), (), (_STATUS, "tempfile")),
     (("status", "--json"), (), ("tempfile",)),
-    (("metrics",), ("prometheus_client",), (_STATUS, _HEALTH)),
+    (("metrics",), (), (_STATUS, _HEALTH)),
 ])
 def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple[str, ...],
                                          allowed: tuple[str, ...],
@@ -326,7 +327,7 @@ def test_read_paths_import_nothing_heavy(home: Path, tmp_path: Path, args: tuple
     # Plain probe arguments are answered without Typer (cli/probes.py).
     never = ("logging.handlers", "ingestctl.models.jobs", "ingestctl.store.jobs",
              "ingestctl.store.dead_letters", "ingestctl.store.scheduling", "typer",
-             "ingestctl.cli.app")
+             "ingestctl.cli.app", "http.server", "ssl", "urllib.request")
     assert [m for m in (*absent, *never) if m in loaded] == []
 
 

@@ -1,7 +1,7 @@
 """``ingestctl health``, ``ingestctl metrics`` and ``ingestctl status``: read-only and fast.
 
 They open the store without crash recovery (a probe must not write), never create a missing
-database, and import neither Rich (except for text output) nor prometheus_client (except
+database, and import neither Rich (except for text output) nor the metric families (except
 ``metrics``), nor the runner, sources, httpx, lxml, tenacity or APScheduler.
 """
 

@@ -103,7 +103,7 @@ def print_health(st: AppState, fmt: str) -> int:
 
 def print_metrics(st: AppState, textfile: Path | None) -> None:
     """The Prometheus text exposition, to stdout or atomically to ``textfile``."""
-    # Start-up weight: prometheus_client for `metrics` only (tests/test_monitoring_cli.py).
+    # Start-up weight: the metric families for `metrics` only (tests/test_monitoring_cli.py).
     from ingestctl.monitoring.metrics import MetricsSnapshot, exposition, write_textfile
 
     now = clock.now()

@@ -135,8 +135,7 @@ def health_snapshot(store: Store, config: Config, now: datetime,
 def metrics_snapshot(store: Store, now: datetime, breakers_path: Path,
                      window: float = 86400.0) -> MetricsSnapshot:
     """The aggregates of every metric family, from job_stats, counters and a few indexes."""
-    # Start-up weight: prometheus_client comes with the collector, for `metrics` only
-    # (tests/test_monitoring_cli.py).
+    # Start-up weight: the metric families for `metrics` only (tests/test_monitoring_cli.py).
     from ingestctl.monitoring.metrics.collector import DurationHistogram, MetricsSnapshot
 
     snap = MetricsSnapshot(success_ratio_window=window)

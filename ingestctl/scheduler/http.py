@@ -45,7 +45,7 @@ from ingestctl.monitoring.health import (
     render_json,
     run_checks,
 )
-from ingestctl.monitoring.metrics import exposition
+from ingestctl.monitoring.metrics import CONTENT_TYPE, exposition
 from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot
 from ingestctl.paths import Home
 from ingestctl.store import Store, open_store
@@ -54,7 +54,6 @@ log = logging.getLogger("ingestctl.scheduler.http")
 
 LOOPBACK = "127.0.0.1"
 TEXT = "text/plain; charset=utf-8"
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_HEAD = 16 * 1024  # bytes of request line and headers; these endpoints take nothing more
 
 
@@ -159,7 +158,7 @@ class Endpoints:
                 data = exposition(snapshot)
         except (IngestError, sqlite3.Error) as exc:
             return Response(503, TEXT, f"store unreachable: {exc}\n".encode())
-        return Response(200, METRICS_TYPE, data)
+        return Response(200, CONTENT_TYPE, data)
 
 
 class _Handler(BaseHTTPRequestHandler):

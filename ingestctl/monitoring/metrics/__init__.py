@@ -1,25 +1,27 @@
-"""Prometheus metrics (docs/reference/metrics.md): a collector over a store snapshot, textfiles.
+"""Prometheus metrics (docs/reference/metrics.md): families from a store snapshot, textfiles.
 
-Imports prometheus_client (needed for the exposition) but nothing heavier: no httpx, lxml,
-APScheduler, tenacity or source module, so `ingestctl metrics` starts fast.
+Imports nothing heavy: no prometheus_client (see exposition.py), httpx, lxml, APScheduler,
+tenacity or source module, so `ingestctl metrics` starts fast.
 """
 
 from ingestctl.monitoring.metrics.collector import (
     DURATION_BUCKETS,
     DurationHistogram,
     MetricsSnapshot,
-    SnapshotCollector,
     bucket_index,
     exposition,
+    snapshot_families,
 )
+from ingestctl.monitoring.metrics.exposition import CONTENT_TYPE
 from ingestctl.monitoring.metrics.textfile import write_textfile
 
 __all__ = [
+    "CONTENT_TYPE",
     "DURATION_BUCKETS",
     "DurationHistogram",
     "MetricsSnapshot",
-    "SnapshotCollector",
     "bucket_index",
     "exposition",
+    "snapshot_families",
     "write_textfile",
 ]

@@ -1,7 +1,7 @@
 """Prometheus metrics (docs/reference/metrics.md) from a plain snapshot of the store.
 
 The store is the source of truth: the lead's store layer fills :class:`MetricsSnapshot` with
-aggregate queries, and :class:`SnapshotCollector` turns it into metric families, so short-lived
+aggregate queries, and :func:`snapshot_families` turns it into metric families, so short-lived
 cron processes lose nothing. Counters must only grow: fill them from rows that are never
 deleted (or from summary tables), and ``jobs_total`` with terminal statuses only.
 """
@@ -13,15 +13,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-
 from ingestctl import __version__
+from ingestctl.monitoring.metrics.exposition import (
+    MetricFamily,
+    MetricType,
+    labelled,
+    render,
+    single,
+)
 
 # Upper bounds (seconds) of the job duration histogram, +Inf last. The store can count jobs per
 # bucket with one GROUP BY on a CASE over these bounds, see DurationHistogram.add_bucket.
@@ -92,112 +91,92 @@ class MetricsSnapshot:
     scheduler_leader: dict[str, float] = field(default_factory=dict)
 
 
-def _labelled(family: CounterMetricFamily | GaugeMetricFamily,
-              values: Mapping[Any, float]) -> None:
-    """Add one sample per key (a label value or a tuple of them), in sorted order."""
-    for key in sorted(values):
-        labels: list[str] = [str(v) for v in key] if isinstance(key, tuple) else [str(key)]
-        family.add_metric(labels, float(values[key]))
-
-
 def _counter(name: str, doc: str, labels: list[str],
-             values: Mapping[Any, float]) -> Metric:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    _labelled(family, values)
-    return family
+             values: Mapping[Any, float]) -> MetricFamily:
+    return labelled(name, MetricType.COUNTER, doc, labels, values)
 
 
 def _gauge(name: str, doc: str, labels: list[str],
-           values: Mapping[Any, float]) -> Metric:
-    family = GaugeMetricFamily(name, doc, labels=labels)
-    _labelled(family, values)
-    return family
+           values: Mapping[Any, float]) -> MetricFamily:
+    return labelled(name, MetricType.GAUGE, doc, labels, values)
 
 
-class SnapshotCollector:
-    """A prometheus_client custom collector exposing one MetricsSnapshot."""
-
-    def __init__(self, snapshot: MetricsSnapshot) -> None:
-        self.snapshot = snapshot
-
-    def collect(self) -> Iterator[Metric]:
-        """Yield every metric family, with HELP text and sorted label values."""
-        s = self.snapshot
-        yield _counter("ingestctl_jobs_total",
-                       "Jobs that reached a terminal status (completed or failed).",
-                       ["source", "status"], s.jobs_total)
-        yield _gauge("ingestctl_jobs_unfinished",
-                     "Jobs not finished yet (pending, processing, retrying) by status.",
-                     ["source", "status"], s.jobs_unfinished)
-        yield _gauge("ingestctl_jobs_running",
-                     "Jobs processing now, by the host holding their lease.",
-                     ["host"], s.jobs_running)
-        durations = HistogramMetricFamily(
-            "ingestctl_job_duration_seconds",
-            "Wall time of finished jobs from first start to finish.", labels=["source"])
-        for source in sorted(s.job_durations):
-            hist = s.job_durations[source]
-            durations.add_metric([source], hist.cumulative(), hist.sum)
-        yield durations
-        yield _counter("ingestctl_items_imported_total", "Items upserted into the store.",
-                       ["source"], s.items_imported_total)
-        yield _counter("ingestctl_retries_total",
-                       "Failed job attempts that were retried, by error class.",
-                       ["source", "error_class"], s.retries_total)
-        dead = GaugeMetricFamily("ingestctl_dead_letters",
-                                 "Entries in the dead-letter queue.", value=s.dead_letters)
-        yield dead
-        yield _gauge("ingestctl_last_success_timestamp_seconds",
-                     "Unix time of the last successful run of each import.",
-                     ["import"], s.last_success_timestamp)
-        yield _gauge("ingestctl_last_failure_timestamp_seconds",
-                     "Unix time of the last failed (dead-lettered) run of each import.",
-                     ["import"], s.last_failure_timestamp)
-        yield _gauge("ingestctl_circuit_breaker_open",
-                     "1 while the circuit breaker of the key is not closed, else 0.",
-                     ["key"], {k: float(v) for k, v in s.circuit_breaker_open.items()})
-        yield _counter("ingestctl_api_requests_total", "HTTP requests made to remote APIs.",
-                       ["api", "code"], s.api_requests_total)
-        yield _gauge("ingestctl_api_quota_used_ratio",
-                     "Share of the current quota period used, per API and scope.",
-                     ["api", "scope"], s.api_quota_used_ratio)
-        yield _counter("ingestctl_quality_violations_total", "Data-quality rule violations.",
-                       ["rule", "severity"], s.quality_violations_total)
-        yield _counter("ingestctl_alerts_total", "Alert deliveries by channel and outcome.",
-                       ["channel", "outcome"], s.alerts_total)
-        window = f"{s.success_ratio_window / 3600:g}h"
-        yield _gauge("ingestctl_job_success_ratio",
-                     f"Completed / finished jobs of each source over the last {window}.",
-                     ["source"], s.success_ratio)
-        yield _gauge("ingestctl_schedule_missed_slots",
-                     f"Scheduled runs of each import missed over the last {window}.",
-                     ["import"], s.schedule_missed_slots)
-        if s.schema_version is not None:
-            yield GaugeMetricFamily("ingestctl_database_schema_version",
-                                    "Migrations the database has applied.",
-                                    value=s.schema_version)
-        if s.host is not None:
-            yield _gauge("ingestctl_info",
-                         "The process serving these metrics: its host, store backend and "
-                         "ingestctl version; always 1.", ["host", "backend", "version"],
-                         {(s.host, s.backend or "", __version__): 1.0})
-        if s.database_pool:
-            yield _gauge("ingestctl_database_pool_connections",
-                         "This process's PostgreSQL pool: open, idle and max connections and "
-                         "requests waiting for one.", ["host", "state"],
-                         {(s.host or "", k): float(v) for k, v in s.database_pool.items()})
-        if s.scheduler_leader:
-            yield _gauge("ingestctl_scheduler_leader",
-                         "1 while the scheduler serving these metrics leads, 0 on standby.",
-                         ["host"], s.scheduler_leader)
-        if s.scheduler_heartbeat_timestamp is not None:
-            yield GaugeMetricFamily("ingestctl_scheduler_heartbeat_timestamp_seconds",
-                                    "Unix time of the scheduler daemon's last heartbeat.",
-                                    value=s.scheduler_heartbeat_timestamp)
+def snapshot_families(s: MetricsSnapshot) -> Iterator[MetricFamily]:
+    """Every metric family of ``s``, with HELP text and sorted label values."""
+    yield _counter("ingestctl_jobs_total",
+                   "Jobs that reached a terminal status (completed or failed).",
+                   ["source", "status"], s.jobs_total)
+    yield _gauge("ingestctl_jobs_unfinished",
+                 "Jobs not finished yet (pending, processing, retrying) by status.",
+                 ["source", "status"], s.jobs_unfinished)
+    yield _gauge("ingestctl_jobs_running",
+                 "Jobs processing now, by the host holding their lease.",
+                 ["host"], s.jobs_running)
+    durations = MetricFamily("ingestctl_job_duration_seconds", MetricType.HISTOGRAM,
+                             "Wall time of finished jobs from first start to finish.",
+                             ("source",))
+    for source in sorted(s.job_durations):
+        hist = s.job_durations[source]
+        buckets = hist.cumulative()
+        for le, count in buckets:
+            durations.add((source,), count, "_bucket", (("le", le),))
+        durations.add((source,), buckets[-1][1], "_count")
+        durations.add((source,), hist.sum, "_sum")
+    yield durations
+    yield _counter("ingestctl_items_imported_total", "Items upserted into the store.",
+                   ["source"], s.items_imported_total)
+    yield _counter("ingestctl_retries_total",
+                   "Failed job attempts that were retried, by error class.",
+                   ["source", "error_class"], s.retries_total)
+    yield single("ingestctl_dead_letters", "Entries in the dead-letter queue.", s.dead_letters)
+    yield _gauge("ingestctl_last_success_timestamp_seconds",
+                 "Unix time of the last successful run of each import.",
+                 ["import"], s.last_success_timestamp)
+    yield _gauge("ingestctl_last_failure_timestamp_seconds",
+                 "Unix time of the last failed (dead-lettered) run of each import.",
+                 ["import"], s.last_failure_timestamp)
+    yield _gauge("ingestctl_circuit_breaker_open",
+                 "1 while the circuit breaker of the key is not closed, else 0.",
+                 ["key"], {k: float(v) for k, v in s.circuit_breaker_open.items()})
+    yield _counter("ingestctl_api_requests_total", "HTTP requests made to remote APIs.",
+                   ["api", "code"], s.api_requests_total)
+    yield _gauge("ingestctl_api_quota_used_ratio",
+                 "Share of the current quota period used, per API and scope.",
+                 ["api", "scope"], s.api_quota_used_ratio)
+    yield _counter("ingestctl_quality_violations_total", "Data-quality rule violations.",
+                   ["rule", "severity"], s.quality_violations_total)
+    yield _counter("ingestctl_alerts_total", "Alert deliveries by channel and outcome.",
+                   ["channel", "outcome"], s.alerts_total)
+    window = f"{s.success_ratio_window / 3600:g}h"
+    yield _gauge("ingestctl_job_success_ratio",
+                 f"Completed / finished jobs of each source over the last {window}.",
+                 ["source"], s.success_ratio)
+    yield _gauge("ingestctl_schedule_missed_slots",
+                 f"Scheduled runs of each import missed over the last {window}.",
+                 ["import"], s.schedule_missed_slots)
+    if s.schema_version is not None:
+        yield single("ingestctl_database_schema_version", "Migrations the database has applied.",
+                     s.schema_version)
+    if s.host is not None:
+        yield _gauge("ingestctl_info",
+                     "The process serving these metrics: its host, store backend and "
+                     "ingestctl version; always 1.", ["host", "backend", "version"],
+                     {(s.host, s.backend or "", __version__): 1.0})
+    if s.database_pool:
+        yield _gauge("ingestctl_database_pool_connections",
+                     "This process's PostgreSQL pool: open, idle and max connections and "
+                     "requests waiting for one.", ["host", "state"],
+                     {(s.host or "", k): float(v) for k, v in s.database_pool.items()})
+    if s.scheduler_leader:
+        yield _gauge("ingestctl_scheduler_leader",
+                     "1 while the scheduler serving these metrics leads, 0 on standby.",
+                     ["host"], s.scheduler_leader)
+    if s.scheduler_heartbeat_timestamp is not None:
+        yield single("ingestctl_scheduler_heartbeat_timestamp_seconds",
+                     "Unix time of the scheduler daemon's last heartbeat.",
+                     s.scheduler_heartbeat_timestamp)
 
 
 def exposition(snapshot: MetricsSnapshot) -> bytes:
     """The Prometheus text exposition (format 0.0.4) of ``snapshot``."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
-    return generate_latest(registry)
+    return render(snapshot_families(snapshot))
