@@ -34,7 +34,7 @@ from sitemap_throughput import make_child  # noqa: E402
 CHILDREN, PER_CHILD, BATCH = 4, 50_000, 2000
 NOW = "2026-01-01T00:00:00Z"
 OLD_UPSERT = (  # the former writer's statement, constants as literals
-    "INSERT INTO sitemap_urls (import_id, url, lastmod, changefreq, priority, file_id, "
+    "INSERT INTO sitemap_urls AS u (import_id, url, lastmod, changefreq, priority, file_id, "
     f"first_seen, last_seen, last_job_id, added_job_id) VALUES (1, ?, ?, ?, ?, 1, '{NOW}', "
     f"'{NOW}', 1, 1) {URL_CONFLICT}")
 OLD_IMAGES = "INSERT OR REPLACE INTO sitemap_images VALUES (1, ?, ?, ?, ?, ?)"
