@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from tests.backends import Backend
 from tests.pg import Cluster, start_cluster
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sitemaps"
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, which the
+# CLI honours for piped output (cli/tables.py): tests see the environment a cron job has.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
 
 
 @pytest.fixture

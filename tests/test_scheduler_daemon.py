@@ -122,7 +122,11 @@ def test_runs_repeatedly_serves_http_refuses_a_second_and_stops_on_sigterm(
         monitor.__exit__()
     assert code == 0, err
     assert out.splitlines()[-1] == "ingestctl scheduler: stopped (SIGTERM)"
-    assert err == ""
+    # Every second is a slot; on a busy machine an import can outlast one, and the daemon
+    # says so. Nothing else reaches stderr.
+    assert [line for line in err.splitlines() if not re.fullmatch(
+        r"ingestctl: warning: import pages is still running; its slot \S+ is skipped",
+        line)] == []
     pings = monitor.paths()
     assert pings[:2] == ["/ping/pages/start", "/ping/pages"]
     assert pings.count("/ping/pages") == completed(home, "pages") >= 2
