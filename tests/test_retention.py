@@ -24,6 +24,7 @@ from ingestctl.monitoring.snapshots import health_snapshot, metrics_snapshot, st
 from ingestctl.store import Store
 from ingestctl.store import scheduling as sched_store
 from ingestctl.store.alerts import DatabaseOutboxStore
+from ingestctl.store.database import PAGE_SIZE
 
 from .cli import invoke, rows, run_cli
 from .monitoring_helpers import crafted
@@ -288,6 +289,7 @@ def test_new_stores_vacuum_incrementally(home: Path) -> None:
     Store(home / "ingestctl.db").close()
     assert rows(home, "PRAGMA auto_vacuum") == [(2,)]
     assert rows(home, "PRAGMA journal_mode") == [("wal",)]
+    assert rows(home, "PRAGMA page_size") == [(PAGE_SIZE,)]
 
 
 def test_the_scheduler_prunes_once_per_slot(home: Path) -> None:

@@ -222,9 +222,10 @@ class SqliteStore(Store):
                     # Only an empty file takes these (before WAL writes the header): `prune`
                     # can then hand freed pages back to the file system, and 16 KB pages make
                     # the sitemap importer's bulk merges about a third cheaper
-                    # (docs/benchmarks.md).
-                    self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                    # (docs/benchmarks.md). The page size first: setting auto_vacuum fixes
+                    # the page size of an empty database at the default 4 KB.
                     self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+                    self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self.conn.execute("PRAGMA foreign_keys = ON")
                 self.migrate()
