@@ -125,9 +125,7 @@ class StageWriter:
         """Drop the staging file being filled (the file is read again from the start)."""
         current, self._open = self._open, None
         if current is not None:
-            current.conn.close()
-            with contextlib.suppress(OSError):
-                os.unlink(current.path)
+            _drop(current)
 
     def _current(self) -> _Open:
         if self._open is None:
@@ -148,8 +146,14 @@ class StageWriter:
         current, self._open = self._open, None
         assert current is not None
         conn = current.conn
-        figures = self._figures(conn, current.urls)
-        conn.execute("COMMIT")
+        try:
+            figures = self._figures(conn, current.urls)
+            conn.execute("COMMIT")
+        except BaseException:
+            # A full disk, usually: an open connection would keep the unlinked file's space,
+            # which the failed attempt needs to be recorded.
+            _drop(current)
+            raise
         conn.close()
         return Staged(current.path, current.urls, tuple(sorted(current.extensions)), figures)
 
@@ -179,6 +183,13 @@ class StageWriter:
             some("url FROM urls WHERE substr(url, 1, :no) = :origin AND substr(url, 1, :nf) "
                  "<> :folder") if outside else (),
             some("url FROM urls WHERE substr(url, 1, :no) <> :origin", urls) if other else ())
+
+
+def _drop(current: _Open) -> None:
+    """Close a staging file's connection and remove the file."""
+    current.conn.close()
+    with contextlib.suppress(OSError):
+        os.unlink(current.path)
 
 
 class StagingArea:
