@@ -131,15 +131,21 @@ class StageWriter:
         if self._open is None:
             fd, path = tempfile.mkstemp(prefix=_PREFIX, suffix=".db", dir=self.directory)
             os.close(fd)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # Scratch space: no journal, no fsync, big pages (fewer page splits per row).
-            conn.execute("PRAGMA page_size = 65536")
-            conn.execute("PRAGMA journal_mode = OFF")
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("BEGIN")
-            for name, columns in TABLES.items():
-                conn.execute(f"CREATE TABLE {name} ({columns})")
-            self._open = _Open(conn, path)
+            opened = _Open(sqlite3.connect(path, isolation_level=None,
+                                           check_same_thread=False), path)
+            try:
+                conn = opened.conn
+                # Scratch space: no journal, no fsync, big pages (fewer page splits per row).
+                conn.execute("PRAGMA page_size = 65536")
+                conn.execute("PRAGMA journal_mode = OFF")
+                conn.execute("PRAGMA synchronous = OFF")
+                conn.execute("BEGIN")
+                for name, columns in TABLES.items():
+                    conn.execute(f"CREATE TABLE {name} ({columns})")
+            except BaseException:
+                _drop(opened)  # as in _close: a full disk must get its space back at once
+                raise
+            self._open = opened
         return self._open
 
     def _close(self) -> Staged:
